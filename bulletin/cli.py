@@ -1,0 +1,249 @@
+"""The `bulletin` command line: parses arguments, runs one command, maps errors to exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from bulletin.errors import EXIT_CONTENT, EXIT_DELIVERY, EXIT_OK, EXIT_USAGE, BulletinError, Problem
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    root = Path(args.site)
+    try:
+        return args.run(root, args)
+    except BulletinError as exc:
+        return _fail(args, exc)
+    except KeyboardInterrupt:
+        print("interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.verbose:
+            raise
+        print(
+            f"error: {type(exc).__name__}: {exc} (run with --verbose for details)", file=sys.stderr
+        )
+        return EXIT_DELIVERY if args.command == "publish" else EXIT_CONTENT
+
+
+def _fail(args: argparse.Namespace, exc: BulletinError) -> int:
+    if args.verbose:
+        import traceback
+
+        traceback.print_exception(exc, file=sys.stderr)
+    if getattr(args, "json", False):
+        _print_json(
+            {"ok": False, "error": str(exc), "problems": [p.as_json() for p in exc.problems]}
+        )
+    else:
+        _print_problems(exc.problems, str(exc))
+    return exc.exit_status
+
+
+def _print_problems(problems: list[Problem], headline: str) -> None:
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if not problems or headline not in {str(p) for p in problems}:
+        print(("error: " if not problems else "") + headline, file=sys.stderr)
+
+
+def _print_json(data: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+def _config(root: Path):
+    from bulletin.config import load_config
+
+    return load_config(root)
+
+
+def cmd_check(root: Path, args: argparse.Namespace) -> int:
+    from bulletin.errors import ConfigError
+    from bulletin.publish import check_entries
+
+    try:
+        config = _config(root)
+    except ConfigError as exc:
+        if args.json:
+            _print_json(
+                {
+                    "ok": False,
+                    "problems": [p.as_json() for p in exc.problems]
+                    or [{"path": "bulletin.toml", "code": "config", "message": str(exc)}],
+                }
+            )
+            return exc.exit_status
+        raise
+    paths = [Path(p) for p in args.paths]
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        raise ConfigError(f"{missing[0]}: no such file or folder")
+    entries, problems = check_entries(config, paths)
+    problems = sorted(set(problems))
+    if args.json:
+        _print_json({"ok": not problems, "problems": [p.as_json() for p in problems]})
+    else:
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        files = len({e.slug for e in entries})
+        verdict = f"{len(problems)} problem(s)" if problems else "no problems"
+        print(f"Checked {files} entries: {verdict}.", file=sys.stderr if problems else sys.stdout)
+    return EXIT_CONTENT if problems else EXIT_OK
+
+
+def cmd_approve(root: Path, args: argparse.Namespace) -> int:
+    from bulletin.approval import approve
+    from bulletin.entries import load_entry
+    from bulletin.errors import ContentError
+    from bulletin.publish import near_misses
+
+    config = _config(root)
+    loaded = []
+    problems: list[Problem] = []
+    for name in args.paths:
+        path = Path(name)
+        if not path.is_file():
+            problems.append(Problem(name, "file-missing", "no such entry file"))
+            continue
+        entry, found = load_entry(config, path)
+        problems += found
+        if entry is not None:
+            problems += near_misses(config, [entry])
+            loaded.append(entry)
+    if problems:
+        raise ContentError("nothing was approved; fix the problems first", problems)
+    now = dt.datetime.now(config.site.tz).replace(microsecond=0)
+    for entry in loaded:
+        approve(entry, args.by, now)
+        print(f"approved {entry.display} by {args.by.strip()}")
+    return EXIT_OK
+
+
+def cmd_build(root: Path, args: argparse.Namespace) -> int:
+    from bulletin.database import connect
+    from bulletin.publish import plan
+    from bulletin.report import Report
+    from bulletin.writers import clear_previews, write_public
+
+    config = _config(root)
+    edition = plan(config, connect(config.database_url), record=False)
+    files = dict(edition.files)
+    clear_previews(config)
+    for key, (email, _) in edition.emails.items():
+        html = email.html
+        for notice in email.notices:
+            html = html.replace(f"cid:{notice.cid}", "../../" + notice.emblem)
+        files[f"preview/{key}/email.html"] = html.encode()
+        files[f"preview/{key}/email.txt"] = email.text.encode()
+    report = Report(edition.edition_id, [e.slug for e in edition.entries], notes=edition.notes)
+    report.public = write_public(config, files)
+    if args.json:
+        _print_json(report.as_json())
+    else:
+        pending = (
+            f"next edition: {len(report.entries)} entries, previews in public/preview/"
+            if report.entries
+            else "no approved entry is waiting"
+        )
+        print(f"Built public/ ({len(report.public)} files changed); {pending}.")
+    return EXIT_OK
+
+
+def cmd_publish(root: Path, args: argparse.Namespace) -> int:
+    from bulletin.orchestration import run_publish
+
+    report = run_publish(
+        root, args.slugs, dry_run=args.dry_run, verbose=args.verbose, progress=not args.json
+    )
+    if args.json:
+        _print_json(report.as_json())
+    else:
+        for line in report.lines():
+            print(line)
+    return EXIT_DELIVERY if report.failed else EXIT_OK
+
+
+def cmd_subscribers(root: Path, args: argparse.Namespace) -> int:
+    from bulletin.database import connect
+    from bulletin.subscribers import export_csv, import_csv
+
+    config = _config(root)
+    engine = connect(config.database_url)
+    if args.action == "export":
+        sys.stdout.write(export_csv(engine, config, args.list))
+        return EXIT_OK
+    path = Path(args.csv)
+    if not path.is_file():
+        from bulletin.errors import ConfigError
+
+        raise ConfigError(f"{args.csv}: no such file")
+    report = import_csv(engine, config, path, args.list)
+    for problem in report.problems:
+        print(problem, file=sys.stderr)
+    print(
+        f"{args.list}: {report.added} added, {report.updated} updated, "
+        f"{len(report.problems)} bad row(s) skipped"
+    )
+    return EXIT_CONTENT if report.problems else EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bulletin", description="Publish approved entries as email, feeds and a web archive."
+    )
+    parser.add_argument(
+        "--site",
+        default=os.environ.get("BULLETIN_SITE", "."),
+        help="the site folder (default: the current folder)",
+    )
+    parser.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        help="show tracebacks and the workflow engine's logs",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    check = commands.add_parser("check", help="validate config and entries; sends nothing")
+    check.add_argument("paths", nargs="*", metavar="PATH")
+    check.add_argument("--json", action="store_true")
+    check.set_defaults(run=cmd_check)
+
+    approve = commands.add_parser("approve", help="record an approval in each entry")
+    approve.add_argument("paths", nargs="+", metavar="PATH")
+    approve.add_argument("--by", required=True, metavar="NAME")
+    approve.set_defaults(run=cmd_approve)
+
+    build = commands.add_parser("build", help="render public/ and email previews; sends nothing")
+    build.add_argument("--json", action="store_true")
+    build.set_defaults(run=cmd_build)
+
+    publish = commands.add_parser("publish", help="run the publish flow")
+    publish.add_argument("slugs", nargs="*", metavar="SLUG")
+    publish.add_argument("--dry-run", action="store_true")
+    publish.add_argument("--json", action="store_true")
+    publish.set_defaults(run=cmd_publish)
+
+    subs = commands.add_parser("subscribers", help="import or export a list's subscribers")
+    actions = subs.add_subparsers(dest="action", metavar="ACTION", required=True)
+    imp = actions.add_parser("import", help="add or update subscribers from a CSV file")
+    imp.add_argument("csv", metavar="CSV")
+    imp.add_argument("--list", required=True, metavar="NAME")
+    exp = actions.add_parser("export", help="write a list's subscribers as CSV to stdout")
+    exp.add_argument("--list", required=True, metavar="NAME")
+    subs.set_defaults(run=cmd_subscribers)
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())

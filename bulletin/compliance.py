@@ -1,0 +1,267 @@
+"""Checks every rendered output for the EU emblem, funding statement and disclaimer.
+
+The check reads what readers will get — the email's HTML and text parts, each feed item,
+each web page — not the entries' source, so a custom template that drops the notice fails.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+
+from bulletin.bodies import html_to_text, normalise_space
+from bulletin.config import Config
+from bulletin.entries import Entry
+from bulletin.errors import Problem
+from bulletin.render import Notice, notices_for
+
+# Funding wordings in circulation that a site may not have configured: a body that
+# carries one of these instead of the configured text has an outdated or foreign copy.
+KNOWN_WORDINGS = (
+    "This project is funded by the European Union.",
+    "This project is co-funded by the European Union.",
+    "Funded by the European Union.",
+    "Co-funded by the European Union.",
+    "Views and opinions expressed are however those of the author(s) only and do not "
+    "necessarily reflect those of the European Union or the granting authority. Neither the "
+    "European Union nor the granting authority can be held responsible for them.",
+    "This publication was produced with the financial support of the European Union. Its "
+    "contents are the sole responsibility of the author and do not necessarily reflect the "
+    "views of the European Union.",
+    "The European Commission's support for the production of this publication does not "
+    "constitute an endorsement of the contents, which reflect the views only of the authors, "
+    "and the Commission cannot be held responsible for any use which may be made of the "
+    "information contained therein.",
+)
+NEAR_MISS_RATIO = 0.8
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_WORD = re.compile(r"\w+")
+RSS_CONTENT = "{http://purl.org/rss/1.0/modules/content/}encoded"
+ATOM = "{http://www.w3.org/2005/Atom}"
+
+
+@dataclass(frozen=True)
+class Output:
+    """A rendered output and the entries it carries."""
+
+    name: str  # how users know it: "public/feed.xml", "email to news-en (HTML part)"
+    html: bool
+    content: str
+    entries: tuple[Entry, ...]
+    #: where the emblem must come from, per (rule, language); None: no emblem required
+    emblem_src: dict[tuple[str, str], str] | None = field(default=None, hash=False)
+    template: str = ""
+
+
+def check_outputs(config: Config, outputs: Iterable[Output]) -> list[Problem]:
+    """Every missing or misplaced funding element, per entry and output."""
+    problems: list[Problem] = []
+    for output in outputs:
+        problems.extend(_check_output(config, output))
+    return problems
+
+
+def _check_output(config: Config, output: Output) -> list[Problem]:
+    if output.html:
+        page = _Page.parse(output.content)
+        text = page.text
+    else:
+        page = None
+        text = normalise_space(output.content)
+    hint = f" (is it missing from {output.template}?)" if output.template else ""
+    problems = []
+    for notice in notices_for(config, output.entries):
+        affected = [e for e in output.entries if (e.funding, e.language) == _key(notice)]
+
+        def report(code: str, what: str, notice: Notice = notice, affected=affected) -> None:
+            for entry in affected:
+                problems.append(
+                    Problem(
+                        entry.display,
+                        code,
+                        f"{output.name} lacks {what} for {notice.rule.upper()} funding in "
+                        f"{notice.language!r}{hint}; nothing is published without it",
+                    )
+                )
+
+        if normalise_space(notice.statement) not in text:
+            report("funding-statement-missing", "the funding statement")
+        if normalise_space(notice.disclaimer) not in text:
+            report("funding-disclaimer-missing", "the disclaimer")
+        if page is not None and output.emblem_src is not None:
+            src = output.emblem_src.get(_key(notice))
+            emblems = [img for img in page.images if img.src == src]
+            if not emblems:
+                report("funding-emblem-missing", "the EU emblem")
+            elif not any(
+                normalise_space(img.alt) == normalise_space(notice.statement) for img in emblems
+            ):
+                report("funding-emblem-alt", "an emblem whose alt text is the statement")
+            elif not any(
+                img.following.startswith(normalise_space(notice.statement)) for img in emblems
+            ):
+                report("funding-emblem-apart", "the statement right next to the emblem")
+    return problems
+
+
+def _key(notice: Notice) -> tuple[str, str]:
+    return (notice.rule, notice.language)
+
+
+@dataclass
+class _Image:
+    src: str
+    alt: str
+    following: str = ""  # the visible text that comes right after the image
+
+
+class _Page(HTMLParser):
+    _HIDDEN = frozenset(("style", "script", "head", "title"))
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.images: list[_Image] = []
+        self._texts: list[str] = []
+        self._hidden = 0
+        self._open: list[tuple[_Image, int]] = []  # images still collecting following text
+
+    @classmethod
+    def parse(cls, html: str) -> _Page:
+        page = cls()
+        page.feed(html)
+        page.close()
+        return page
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self._HIDDEN:
+            self._hidden += 1
+        elif tag == "img":
+            values = dict(attrs)
+            image = _Image(values.get("src") or "", values.get("alt") or "")
+            self.images.append(image)
+            self._open.append((image, len(self._texts)))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._HIDDEN:
+            self._hidden = max(0, self._hidden - 1)
+
+    def handle_data(self, data: str) -> None:
+        if self._hidden or not data.strip():
+            return
+        self._texts.append(data)
+        still_open = []
+        for image, start in self._open:
+            image.following = normalise_space(" ".join(self._texts[start:]))
+            if len(image.following) < 400:
+                still_open.append((image, start))
+        self._open = still_open
+
+    @property
+    def text(self) -> str:
+        return normalise_space(" ".join(self._texts))
+
+
+def feed_outputs(name: str, xml: bytes, entries: Sequence[Entry]) -> list[Output]:
+    """One output per feed item (RSS or Atom), each carrying the entry it is about."""
+    by_url = {e.slug: e for e in entries}
+    root = ET.fromstring(xml)  # noqa: S314 -- our own feed, just built
+    outputs = []
+    items = root.iter("item") if root.tag == "rss" else root.iter(ATOM + "entry")
+    for item in items:
+        if root.tag == "rss":
+            url = item.findtext("guid") or ""
+            parts = [item.findtext("description") or "", item.findtext(RSS_CONTENT) or ""]
+            texts = [parts[0], html_to_text(parts[1])]
+            labels = ["description", "content:encoded"]
+        else:
+            url = item.findtext(ATOM + "id") or ""
+            texts = [html_to_text(item.findtext(ATOM + "content") or "")]
+            labels = ["content"]
+        slug = url.rstrip("/").rpartition("/")[2]
+        entry = by_url.get(slug)
+        if entry is None:
+            continue
+        for label, text in zip(labels, texts, strict=True):
+            outputs.append(Output(f"{name} item {slug} ({label})", False, text, (entry,)))
+    return outputs
+
+
+def near_misses(config: Config, entries: Iterable[Entry]) -> list[Problem]:
+    """Bodies that carry an altered, outdated or foreign copy of a funding text."""
+    known = _known_sentences(config)
+    problems = []
+    for entry in entries:
+        allowed = _configured_sentences(config, entry.funding)
+        body = normalise_space(html_to_text(entry.html) + " " + entry.summary)
+        for sentence in _sentences(body):
+            if sentence in allowed:
+                continue
+            match = _closest(sentence, known)
+            if match is not None:
+                problems.append(
+                    Problem(
+                        entry.display,
+                        "funding-near-miss",
+                        f"the body contains {_clip(sentence)!r}, an altered or outdated copy "
+                        f"of the funding text {_clip(match)!r}; remove it (bulletin adds the "
+                        "configured statement and disclaimer itself)",
+                        _line_of(entry, sentence),
+                    )
+                )
+    return problems
+
+
+def _configured_sentences(config: Config, rule: str) -> set[str]:
+    funding = config.funding.get(rule)
+    texts = funding.text.values() if funding else ()
+    return {s for t in texts for text in (t.statement, t.disclaimer) for s in _sentences(text)}
+
+
+def _known_sentences(config: Config) -> list[tuple[str, set[str]]]:
+    texts = [
+        t
+        for f in config.funding.values()
+        for x in f.text.values()
+        for t in (x.statement, x.disclaimer)
+    ]
+    sentences = {s for text in (*texts, *KNOWN_WORDINGS) for s in _sentences(text)}
+    return [(s, _words(s)) for s in sorted(sentences)]
+
+
+def _sentences(text: str) -> list[str]:
+    return [s for s in _SENTENCE_END.split(normalise_space(text)) if len(s) > 12]
+
+
+def _words(text: str) -> set[str]:
+    return set(_WORD.findall(text.lower()))
+
+
+def _closest(sentence: str, known: list[tuple[str, set[str]]]) -> str | None:
+    words = _words(sentence)
+    lowered = sentence.lower()
+    for candidate, candidate_words in known:
+        # Cheap word overlap first; the sequence ratio is only for likely matches.
+        if len(words & candidate_words) < 0.5 * len(candidate_words):
+            continue
+        if not 0.6 < len(sentence) / len(candidate) < 1.6:
+            continue
+        ratio = difflib.SequenceMatcher(None, lowered, candidate.lower()).ratio()
+        if ratio >= NEAR_MISS_RATIO:
+            return candidate
+    return None
+
+
+def _clip(text: str, width: int = 70) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _line_of(entry: Entry, sentence: str) -> int | None:
+    probe = sentence.split()[:4]
+    for number, line in enumerate(entry.body.split("\n")):
+        if probe and " ".join(probe) in normalise_space(line):
+            return entry.body_line + number
+    return None

@@ -1,0 +1,315 @@
+"""Reads a site's bulletin.toml once into one typed, validated `Config`."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from bulletin.errors import ConfigError, Problem
+
+CONFIG_FILE = "bulletin.toml"
+DEFAULT_DATABASE = "sqlite:///.bulletin/bulletin.db"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Site(_Section):
+    title: str
+    url: str
+    language: str = "en"
+    timezone: str = "UTC"
+    default_funding: str = "eu"
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be an absolute http(s) URL such as https://news.example.org/")
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"unknown time zone {value!r}; use a name like Europe/Bucharest"
+            ) from exc
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class Sender(_Section):
+    from_: str = Field(alias="from")
+    reply_to: str | None = None
+
+    @field_validator("from_", "reply_to")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None and "@" not in parseaddr(value)[1]:
+            raise ValueError(f"{value!r} is not an email address like Name <news@example.org>")
+        return value
+
+    @property
+    def address(self) -> str:
+        return parseaddr(self.from_)[1]
+
+    @property
+    def domain(self) -> str:
+        return self.address.rpartition("@")[2].lower()
+
+
+class FundingText(_Section):
+    statement: str
+    disclaimer: str
+
+
+class Funding(_Section):
+    emblem: str
+    text: dict[str, FundingText] = Field(default_factory=dict)
+
+
+class Database(_Section):
+    url: str = DEFAULT_DATABASE
+
+
+class Smtp(_Section):
+    host: str = "127.0.0.1"
+    port: int = 25
+    security: Literal["none", "starttls", "ssl"] = "none"
+    username_env: str | None = None
+    password_env: str | None = None
+    timeout: float = 30.0
+
+    def credentials(self) -> tuple[str, SecretStr] | None:
+        """The SMTP login from the environment variables the config names, if any."""
+        if not self.username_env:
+            return None
+        username = os.environ.get(self.username_env, "")
+        password = os.environ.get(self.password_env or "", "")
+        return (username, SecretStr(password)) if username else None
+
+
+class Delivery(_Section):
+    transport: Literal["outbox", "smtp"] = "outbox"
+    rate_per_second: float = Field(default=0, ge=0)
+    smtp: Smtp = Field(default_factory=Smtp)
+
+
+class MailingList(_Section):
+    name: str
+    address: str | None = None
+    languages: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+
+    @property
+    def external(self) -> bool:
+        """An external list is one address (a mailing-list server), not our subscribers."""
+        return self.address is not None
+
+
+class Partner(_Section):
+    name: str
+    webhook: str | None = None
+    secret_env: str | None = None
+    email: str | None = None
+    languages: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+
+
+class Config(_Section):
+    site: Site
+    sender: Sender
+    funding: dict[str, Funding] = Field(default_factory=dict)
+    database: Database = Field(default_factory=Database)
+    delivery: Delivery = Field(default_factory=Delivery)
+    lists: dict[str, MailingList] = Field(default_factory=dict)
+    partners: dict[str, Partner] = Field(default_factory=dict)
+
+    root: Path = Field(default=Path("."), exclude=True)
+
+    @property
+    def public_dir(self) -> Path:
+        return self.root / "public"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.root / "outbox"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / ".bulletin"
+
+    @property
+    def content_dir(self) -> Path:
+        return self.root / "content"
+
+    @property
+    def database_url(self) -> str:
+        """The database URL, with a relative SQLite path taken from the site folder."""
+        url = self.database.url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite://":
+            return prefix + str((self.root / url[len(prefix) :]).resolve())
+        return url
+
+    def funding_text(self, rule: str, language: str) -> FundingText | None:
+        funding = self.funding.get(rule)
+        return funding.text.get(language) if funding else None
+
+
+def load_config(root: Path) -> Config:
+    """Read and validate `root/bulletin.toml`; raise ConfigError listing every problem."""
+    path = root / CONFIG_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            f"{path}: no {CONFIG_FILE} here; run bulletin in a site folder or pass --site DIR"
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text; save it as UTF-8") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = _decode_error_line(exc)
+        problem = Problem(CONFIG_FILE, "config-syntax", f"not valid TOML: {exc}", line, "config")
+        raise ConfigError(str(problem), [problem]) from exc
+    try:
+        config = Config.model_validate({**data, "root": root})
+    except ValidationError as exc:
+        problems = [_problem(error, text) for error in exc.errors()]
+        raise ConfigError(f"{CONFIG_FILE}: {len(problems)} problem(s)", problems) from exc
+    problems = _cross_checks(config, text)
+    if problems:
+        raise ConfigError(f"{CONFIG_FILE}: {len(problems)} problem(s)", problems)
+    return config
+
+
+def _cross_checks(config: Config, text: str) -> list[Problem]:
+    problems: list[Problem] = []
+
+    def add(code: str, message: str, *loc: str) -> None:
+        problems.append(Problem(CONFIG_FILE, code, message, _line_of(text, loc), "config"))
+
+    if config.site.default_funding not in config.funding:
+        add(
+            "funding-unknown",
+            f"site.default_funding = {config.site.default_funding!r} but there is no "
+            f"[funding.{config.site.default_funding}] table; add it",
+            "site",
+            "default_funding",
+        )
+    for name, funding in config.funding.items():
+        if not (config.root / funding.emblem).is_file():
+            add(
+                "emblem-missing",
+                f"funding.{name}.emblem: file {funding.emblem!r} not found; "
+                f"create it with `python -m bulletin.emblem {funding.emblem}`",
+                f"funding.{name}",
+                "emblem",
+            )
+        if not funding.text:
+            add(
+                "funding-text-missing",
+                f"[funding.{name}] has no texts; add [funding.{name}.text.{config.site.language}]"
+                " with statement and disclaimer",
+                f"funding.{name}",
+            )
+        for language, texts in funding.text.items():
+            for field in ("statement", "disclaimer"):
+                if not getattr(texts, field).strip():
+                    add(
+                        "funding-text-empty",
+                        f"funding.{name}.text.{language}.{field} is empty; give the wording of "
+                        "your grant agreement",
+                        f"funding.{name}.text.{language}",
+                        field,
+                    )
+    for name, mailing_list in config.lists.items():
+        if mailing_list.address and "@" not in mailing_list.address:
+            add("address-invalid", f"lists.{name}.address is not an email address", f"lists.{name}")
+    for name, partner in config.partners.items():
+        if not partner.webhook and not partner.email:
+            add(
+                "partner-channel-missing",
+                f"partners.{name} has neither webhook nor email; give one of them",
+                f"partners.{name}",
+            )
+        if partner.webhook and not partner.secret_env:
+            add(
+                "partner-secret-missing",
+                f"partners.{name} has a webhook but no secret_env naming the variable that "
+                "holds its signing secret",
+                f"partners.{name}",
+            )
+    return problems
+
+
+def _problem(error: dict, text: str) -> Problem:
+    loc = tuple(str(part) for part in error["loc"] if part != "from_")
+    if error["loc"] and error["loc"][-1] == "from_":
+        loc = (*loc, "from")
+    dotted = ".".join(loc)
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        section = ".".join(loc[:-1]) or "top level"
+        message = f"unknown key {loc[-1]!r} in [{section}]; remove it or check its spelling"
+        code = "config-unknown-key"
+    elif kind == "missing":
+        message = f"{dotted} is required; add it"
+        code = "config-missing"
+    else:
+        message = f"{dotted}: {error['msg'].removeprefix('Value error, ')}"
+        code = "config-invalid"
+    return Problem(CONFIG_FILE, code, message, _line_of(text, loc), "config")
+
+
+def _line_of(text: str, loc: tuple[str, ...] | list[str]) -> int | None:
+    """Best-effort line number of a dotted key in TOML text, for error messages."""
+    lines = text.splitlines()
+    parts = list(loc)
+    for split in range(len(parts), -1, -1):
+        table, keys = parts[:split], parts[split:]
+        header = re.compile(r"^\s*\[\s*" + r"\s*\.\s*".join(map(_key_re, table)) + r"\s*\]")
+        start = 0
+        if table:
+            found = [i for i, line in enumerate(lines) if header.match(line)]
+            if not found:
+                continue
+            start = found[0]
+            if not keys:
+                return start + 1
+        key = keys[0] if keys else None
+        for i in range(start + (1 if table else 0), len(lines)):
+            if table and lines[i].lstrip().startswith("[") and i != start:
+                break
+            if not table and lines[i].lstrip().startswith("["):
+                break
+            if key and re.match(r"^\s*" + _key_re(key) + r"\s*=", lines[i]):
+                return i + 1
+        if table:
+            return start + 1
+    return None
+
+
+def _key_re(key: str) -> str:
+    return r"[\"']?" + re.escape(key) + r"[\"']?"
+
+
+def _decode_error_line(exc: tomllib.TOMLDecodeError) -> int | None:
+    match = re.search(r"line (\d+)", str(exc))
+    return int(match.group(1)) if match else None

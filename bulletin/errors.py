@@ -1,0 +1,102 @@
+"""The exceptions bulletin raises, and the problems it reports to users.
+
+    BulletinError                  root; carries an exit status (SPEC "Exit status")
+    ├── ConfigError                bulletin.toml or the command line is wrong        exit 2
+    ├── ContentError               entries or rendered outputs have problems         exit 1
+    │   └── ComplianceError        an output lacks the EU emblem, statement, disclaimer
+    ├── RenderError                a template failed to render (MJML, Jinja)         exit 1
+    └── DeliveryError              a transport could not deliver a message           exit 3
+
+Errors that list several problems carry them as `Problem` values, so that every problem
+is reported at once rather than the first one only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+EXIT_OK = 0
+EXIT_CONTENT = 1
+EXIT_USAGE = 2
+EXIT_DELIVERY = 3
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong with a file, said so that the user knows what to do."""
+
+    path: str
+    code: str
+    message: str
+    line: int | None = None
+    #: "config" problems exit 2, "content" problems exit 1
+    kind: str = "content"
+
+    def location(self) -> str:
+        return f"{self.path}:{self.line}" if self.line else self.path
+
+    def __str__(self) -> str:
+        return f"{self.location()}: {self.message} [{self.code}]"
+
+    def as_json(self) -> dict[str, object]:
+        data: dict[str, object] = {"path": self.path, "code": self.code, "message": self.message}
+        if self.line:
+            data["line"] = self.line
+        return data
+
+
+class BulletinError(Exception):
+    """Root of bulletin's errors; `exit_status` is what the command line exits with."""
+
+    exit_status = EXIT_CONTENT
+
+    def __init__(self, message: str, problems: list[Problem] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or []
+
+
+class ConfigError(BulletinError):
+    exit_status = EXIT_USAGE
+
+
+class ContentError(BulletinError):
+    exit_status = EXIT_CONTENT
+
+
+class ComplianceError(ContentError):
+    pass
+
+
+class RenderError(BulletinError):
+    exit_status = EXIT_CONTENT
+
+
+class DeliveryError(BulletinError):
+    """A message could not be delivered; `permanent` says whether a retry could help."""
+
+    exit_status = EXIT_DELIVERY
+
+    def __init__(self, message: str, *, recipient: str = "", permanent: bool = False) -> None:
+        super().__init__(message)
+        self.recipient = recipient
+        self.permanent = permanent
+
+
+def raise_for(problems: list[Problem]) -> None:
+    """Raise the error that matches the worst of `problems`, if there are any."""
+    if not problems:
+        return
+    problems = sorted(set(problems))
+    config = [p for p in problems if p.kind == "config"]
+    if config:
+        raise ConfigError(f"{len(config)} configuration problem(s)", problems)
+    raise ContentError(f"{len(problems)} problem(s)", problems)
+
+
+def display_path(path: Path, root: Path) -> str:
+    """`path` relative to the site root where possible, as users see it in messages."""
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(path)

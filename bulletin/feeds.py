@@ -1,0 +1,91 @@
+"""Builds the RSS 2.0 and Atom 1.0 feeds of published entries, deterministically, with feedgen."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from html import escape
+
+from feedgen.feed import FeedGenerator
+
+from bulletin.bodies import html_to_text
+from bulletin.config import Config
+from bulletin.entries import Entry
+from bulletin.labels import date_range
+from bulletin.render import Notice, entry_url, notices_for
+
+#: The `updated` of a feed with no entries yet: a fixed time keeps rebuilds identical.
+EMPTY_FEED_UPDATED = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+
+
+def notice_html(config: Config, notice: Notice) -> str:
+    emblem = config.site.url + notice.emblem
+    return (
+        f'<p class="funding" lang="{notice.language}"><img src="{escape(emblem)}" '
+        f'alt="{escape(notice.statement)}" width="72" height="48"> '
+        f"<strong>{escape(notice.statement)}</strong></p>\n"
+        f'<p class="funding-disclaimer" lang="{notice.language}">{escape(notice.disclaimer)}</p>'
+    )
+
+
+def item_html(config: Config, entry: Entry) -> str:
+    """An entry's full content as it stands in a feed item, funding notice included."""
+    when = date_range(entry.date, entry.end_date, entry.language)
+    meta = escape(when + (f" · {entry.location}" if entry.location else ""))
+    notices = "\n".join(notice_html(config, n) for n in notices_for(config, [entry]))
+    return f"<p><em>{meta}</em></p>\n{entry.html}\n{notices}"
+
+
+def item_summary(config: Config, entry: Entry) -> str:
+    """The plain-text description of an item: summary, statement and disclaimer."""
+    parts = [entry.summary or html_to_text(entry.html).split("\n\n")[0].strip()]
+    for notice in notices_for(config, [entry]):
+        parts += [notice.statement, notice.disclaimer]
+    return "\n\n".join(parts)
+
+
+def _generator(config: Config, entries: Sequence[Entry], self_url: str) -> FeedGenerator:
+    site = config.site
+    feed = FeedGenerator()
+    feed.id(site.url)
+    feed.title(site.title)
+    feed.author({"name": site.title, "email": config.sender.address})
+    feed.link(href=self_url, rel="self")
+    feed.link(href=site.url, rel="alternate")  # last: feedgen takes RSS's <link> from it
+    feed.language(site.language)
+    feed.description(f"News and events from {site.title}")
+    feed.generator("bulletin", uri="https://pypi.org/project/bulletin/")
+    ordered = sorted(entries, key=lambda e: (e.published, e.slug), reverse=True)
+    feed.updated(ordered[0].published if ordered else EMPTY_FEED_UPDATED)
+    for entry in ordered:
+        item = feed.add_entry(order="append")
+        url = entry_url(config, entry.slug)
+        item.id(url)
+        item.guid(url, permalink=True)
+        item.title(entry.title)
+        item.link(href=url, rel="alternate")
+        item.published(entry.published)
+        item.updated(entry.published)
+        item.description(item_summary(config, entry))
+        item.content(item_html(config, entry), type="CDATA")
+        for tag in entry.tags:
+            item.category(term=tag)
+    return feed
+
+
+def rss(config: Config, entries: Sequence[Entry]) -> bytes:
+    """public/feed.xml: RSS 2.0, newest first."""
+    return _generator(config, entries, config.site.url + "feed.xml").rss_str(pretty=True)
+
+
+def atom(config: Config, entries: Sequence[Entry]) -> bytes:
+    """public/atom.xml: Atom 1.0, newest first."""
+    feed = _generator(config, entries, config.site.url + "atom.xml")
+    for item in feed.entry():
+        # Atom carries HTML content as escaped text, not CDATA.
+        item.content(item_html(config, _entry_of(entries, item.id())), type="html")
+    return feed.atom_str(pretty=True)
+
+
+def _entry_of(entries: Sequence[Entry], url: str) -> Entry:
+    return next(e for e in entries if url.endswith(f"/entries/{e.slug}/"))

@@ -1,0 +1,156 @@
+"""Compiles an edition's email once into MIME bytes, then personalises it per recipient.
+
+Only the recipient's address, Message-ID, Date and unsubscribe link differ between
+messages, so everything else is encoded once and the per-recipient work is a few joins.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import quopri
+from dataclasses import dataclass
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, formataddr, parseaddr
+from pathlib import Path
+from urllib.parse import quote
+
+from bulletin.config import Config, MailingList
+from bulletin.render import UNSUBSCRIBE_PLACEHOLDER, RenderedEmail
+
+CRLF = b"\r\n"
+
+
+@dataclass(frozen=True)
+class Message:
+    """Something to deliver: an email, or a partner's webhook payload."""
+
+    channel: str  # "email" | "webhook"
+    edition: str
+    target: str  # the list or partner key
+    recipient: str  # an email address or a webhook URL
+    data: bytes
+    name: str  # stable per edition, target and recipient: outbox file names use it
+    sender: str = ""  # the envelope sender, for email
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def _qp(text: str) -> bytes:
+    """Quoted-printable with CRLF line ends, as it goes over SMTP."""
+    encoded = quopri.encodestring(text.replace("\r\n", "\n").encode("utf-8"))
+    return encoded.replace(b"\n", CRLF)
+
+
+class CompiledEmail:
+    """An email edition for one list, encoded once; `personalise` makes each message."""
+
+    def __init__(
+        self,
+        config: Config,
+        rendered: RenderedEmail,
+        edition_id: str,
+        list_key: str,
+        mailing_list: MailingList,
+    ) -> None:
+        self.edition_id = edition_id
+        self.list_key = list_key
+        self.sender = config.sender.address
+        self._domain = config.sender.domain
+        self._unsubscribe_base = f"{config.site.url}unsubscribe/"
+        self._unsubscribe_mailto = config.sender.reply_to or config.sender.from_
+        fixed = EmailMessage(policy=SMTP)
+        fixed["From"] = config.sender.from_
+        if config.sender.reply_to:
+            fixed["Reply-To"] = config.sender.reply_to
+        fixed["Subject"] = rendered.subject
+        fixed["List-Id"] = f"{mailing_list.name} <{list_key}.{self._domain}>"
+        fixed["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        fixed["Precedence"] = "bulk"
+        fixed["Auto-Submitted"] = "auto-generated"
+        fixed["MIME-Version"] = "1.0"
+        self._fixed_headers = b"".join(
+            fixed.policy.fold_binary(name, value) for name, value in fixed.items()
+        )
+        digest = hashlib.sha256(rendered.html.encode() + rendered.text.encode()).hexdigest()
+        self._outer = f"alt-{digest[:24]}"
+        self._inner = f"rel-{digest[24:48]}"
+        self._text = [_qp(part) for part in rendered.text.split(UNSUBSCRIBE_PLACEHOLDER)]
+        self._html = [_qp(part) for part in rendered.html.split(UNSUBSCRIBE_PLACEHOLDER)]
+        emblems = {notice.cid: config.root / notice.emblem for notice in rendered.notices}
+        self._images = b"".join(self._image_part(path, cid) for cid, path in emblems.items())
+
+    def _image_part(self, path: Path, cid: str) -> bytes:
+        body = base64.encodebytes(path.read_bytes()).replace(b"\n", CRLF)
+        return (
+            b"--" + self._inner.encode() + CRLF
+            + b"Content-Type: image/png" + CRLF
+            + b"Content-Transfer-Encoding: base64" + CRLF
+            + b"Content-ID: <" + cid.encode() + b">" + CRLF
+            + b'Content-Disposition: inline; filename="' + path.name.encode() + b'"' + CRLF
+            + CRLF + body
+        )  # fmt: skip
+
+    def message_name(self, recipient: str) -> str:
+        digest = hashlib.sha256(f"{self.list_key}\n{recipient.lower()}".encode()).hexdigest()
+        return f"{self.list_key}-{digest[:16]}"
+
+    def message_id(self, recipient: str) -> str:
+        return f"<{self.edition_id}.{self.message_name(recipient)}@{self._domain}>"
+
+    def personalise(self, recipient: str, token: str, when: object, name: str = "") -> Message:
+        """The message for one recipient, exactly as it goes over SMTP."""
+        url = self._unsubscribe_base + token
+        mailto = f"mailto:{Address(addr_spec=_bare(self._unsubscribe_mailto)).addr_spec}"
+        mailto += "?subject=" + quote(f"unsubscribe {token}")
+        to = formataddr((name, recipient)) if name else recipient
+        varying = EmailMessage(policy=SMTP)
+        varying["To"] = to
+        varying["Date"] = format_datetime(when)  # type: ignore[arg-type]
+        varying["Message-ID"] = self.message_id(recipient)
+        # Written by hand: a folding policy would RFC 2047-encode the long token.
+        unsubscribe = f"List-Unsubscribe: <{url}>,\r\n <{mailto}>\r\n".encode("ascii")
+        outer, inner = self._outer.encode(), self._inner.encode()
+        url_qp = b"=" + CRLF + _qp(url) + b"=" + CRLF
+        data = b"".join(
+            [
+                b"".join(varying.policy.fold_binary(k, v) for k, v in varying.items()),
+                unsubscribe,
+                self._fixed_headers,
+                b'Content-Type: multipart/alternative; boundary="' + outer + b'"' + CRLF,
+                CRLF,
+                b"--" + outer + CRLF,
+                b'Content-Type: text/plain; charset="utf-8"' + CRLF,
+                b"Content-Transfer-Encoding: quoted-printable" + CRLF,
+                CRLF,
+                url_qp.join(self._text),
+                CRLF,
+                b"--" + outer + CRLF,
+                b'Content-Type: multipart/related; boundary="' + inner + b'"; type="text/html"',
+                CRLF,
+                CRLF,
+                b"--" + inner + CRLF,
+                b'Content-Type: text/html; charset="utf-8"' + CRLF,
+                b"Content-Transfer-Encoding: quoted-printable" + CRLF,
+                CRLF,
+                url_qp.join(self._html),
+                CRLF,
+                self._images,
+                b"--" + inner + b"--" + CRLF,
+                b"--" + outer + b"--" + CRLF,
+            ]
+        )
+        return Message(
+            channel="email",
+            edition=self.edition_id,
+            target=self.list_key,
+            recipient=recipient,
+            data=data,
+            name=self.message_name(recipient),
+            sender=self.sender,
+        )
+
+
+def _bare(address: str) -> str:
+    return parseaddr(address)[1]

@@ -1,0 +1,323 @@
+"""The publish pipeline: validate → choose → render → check → record → write → deliver.
+
+Each step is a function a Prefect task can wrap. Everything is validated, rendered and
+checked before the first side effect; only `write_public` touches public/ and only the
+transport given to `deliver` sends anything.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from bulletin import ledger
+from bulletin.approval import approval_problem, is_publishable
+from bulletin.compliance import Output, check_outputs, feed_outputs, near_misses
+from bulletin.config import Config
+from bulletin.database import subscribers
+from bulletin.entries import Entry, load_entries
+from bulletin.errors import ContentError, DeliveryError, Problem, raise_for
+from bulletin.feeds import atom, rss
+from bulletin.messages import CompiledEmail, Message
+from bulletin.partners import matching, payload
+from bulletin.render import EditionInfo, RenderedEmail, Renderer
+from bulletin.subscribers import active
+from bulletin.tokens import Signer, secret_key
+from bulletin.transports import Transport
+
+Progress = Callable[[int, int], None]
+
+
+def validate(config: Config, paths: Sequence = ()) -> tuple[list[Entry], list[Problem]]:
+    """Load the entries and find every problem: content, approval, near-miss disclaimers."""
+    loaded = load_entries(config, paths)
+    problems = list(loaded.problems)
+    live = [e for e in loaded.entries if e.status != "withdrawn"]
+    problems += [p for e in loaded.entries if (p := approval_problem(e)) is not None]
+    problems += near_misses(config, live)
+    return loaded.entries, problems
+
+
+@dataclass
+class Plan:
+    """What a publish will do, fully rendered and checked, before anything is sent."""
+
+    edition_id: str | None
+    entries: list[Entry]
+    published: dt.datetime
+    resumed: bool = False
+    emails: dict[str, tuple[RenderedEmail, list[Entry]]] = field(default_factory=dict)
+    partners: dict[str, list[Entry]] = field(default_factory=dict)
+    files: dict[str, bytes] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def choose(
+    entries: Sequence[Entry],
+    published: set[str],
+    slugs: Sequence[str],
+    now: dt.datetime,
+) -> tuple[list[Entry], list[Problem], list[str]]:
+    """The entries of the next edition, problems with the slugs asked for, and notes."""
+    by_slug = {e.slug: e for e in entries}
+    problems: list[Problem] = []
+    notes: list[str] = []
+    if slugs:
+        chosen = []
+        for slug in dict.fromkeys(slugs):
+            entry = by_slug.get(slug)
+            if entry is None:
+                problems.append(
+                    Problem(slug, "entry-unknown", f"no entry with slug {slug!r} in content/")
+                )
+            elif slug in published:
+                notes.append(f"{slug}: already published; not sent again")
+            elif not is_publishable(entry):
+                problems.append(
+                    Problem(
+                        entry.display,
+                        "entry-not-approved",
+                        f"status is {entry.status}; approve it with bulletin "
+                        f"approve {entry.display} --by NAME",
+                    )
+                )
+            elif entry.publish_at and entry.publish_at > now:
+                notes.append(
+                    f"{slug}: publish_at {entry.publish_at.isoformat()} is "
+                    "in the future; not sent yet"
+                )
+            else:
+                chosen.append(entry)
+    else:
+        chosen = [
+            e for e in entries
+            if is_publishable(e) and e.slug not in published
+            and not (e.publish_at and e.publish_at > now)
+        ]  # fmt: skip
+    chosen.sort(key=lambda e: (e.date, e.slug), reverse=True)
+    return chosen, problems, notes
+
+
+def plan(
+    config: Config,
+    engine: sa.Engine,
+    slugs: Sequence[str] = (),
+    now: dt.datetime | None = None,
+    *,
+    record: bool = True,
+) -> Plan:
+    """Validate, choose, render and check an edition; raise ContentError on any problem."""
+    now = now or dt.datetime.now(dt.UTC)
+    entries, problems = validate(config)
+    raise_for(problems)
+    by_slug = {e.slug: e for e in entries}
+    with engine.connect() as db:
+        open_edition = ledger.unfinished(db)
+        history = [e for e in ledger.all_editions(db) if e.id != getattr(open_edition, "id", "")]
+        published = ledger.published_slugs(db)
+        next_id = ledger.next_edition_id(db, now.astimezone(config.site.tz).date())
+    notes: list[str] = []
+    if open_edition is not None:
+        missing = [s for s in open_edition.slugs if s not in by_slug]
+        if missing:
+            raise ContentError(
+                f"edition {open_edition.id} was interrupted and its entries "
+                f"{', '.join(missing)} are gone from content/; restore them to finish it",
+                [
+                    Problem(s, "entry-missing", "entry of an unfinished edition is missing")
+                    for s in missing
+                ],
+            )
+        chosen = [by_slug[s] for s in open_edition.slugs]
+        edition = Plan(open_edition.id, chosen, open_edition.created_at, resumed=True)
+        notes.append(f"resuming edition {open_edition.id}, interrupted before it finished")
+    else:
+        chosen, slug_problems, notes = choose(entries, published, slugs, now)
+        raise_for(slug_problems)
+        edition = Plan(next_id if chosen else None, chosen, now)
+    edition.notes = notes
+    shown = [h for h in history if h.status == "done"]
+    archive = [
+        EditionInfo(h.id, h.created_at, tuple(by_slug[s] for s in h.slugs if s in by_slug))
+        for h in shown
+    ]
+    if edition.edition_id and record:
+        archive.insert(
+            0, EditionInfo(edition.edition_id, edition.published, tuple(edition.entries))
+        )
+    render(config, edition, archive)
+    return edition
+
+
+def render(config: Config, edition: Plan, archive: Sequence[EditionInfo]) -> None:
+    """Render the edition's emails and the whole public/ site, then check every output."""
+    renderer = Renderer(config)
+    outputs: list[Output] = []
+    if edition.edition_id:
+        for key, mailing_list in config.lists.items():
+            wanted = matching(mailing_list, edition.entries)
+            if wanted:
+                email = renderer.email(wanted, edition.edition_id, mailing_list.name)
+                edition.emails[key] = (email, wanted)
+                outputs += _email_outputs(key, email, wanted)
+        for key, partner in config.partners.items():
+            wanted = matching(partner, edition.entries)
+            if wanted:
+                edition.partners[key] = wanted
+    feed_entries = list({e.slug: e for info in archive for e in info.entries}.values())
+    files = edition.files
+    files["index.html"] = renderer.archive(archive).encode()
+    files["feed.xml"] = rss(config, feed_entries)
+    files["atom.xml"] = atom(config, feed_entries)
+    outputs += feed_outputs("public/feed.xml", files["feed.xml"], feed_entries)
+    outputs += feed_outputs("public/atom.xml", files["atom.xml"], feed_entries)
+    for info in archive:
+        name = f"{info.id}/index.html"
+        files[name] = renderer.edition_page(info).encode()
+        outputs.append(_page_output(config, f"public/{name}", files[name], info.entries, 1))
+    for entry in feed_entries:
+        name = f"entries/{entry.slug}/index.html"
+        files[name] = renderer.entry_page(entry).encode()
+        outputs.append(_page_output(config, f"public/{name}", files[name], (entry,), 2))
+    raise_for(check_outputs(config, outputs))
+
+
+def _email_outputs(key: str, email: RenderedEmail, entries: list[Entry]) -> list[Output]:
+    cids = {(n.rule, n.language): f"cid:{n.cid}" for n in email.notices}
+    return [
+        Output(
+            f"the email to list {key} (HTML part)",
+            True,
+            email.html,
+            tuple(entries),
+            cids,
+            "templates/email.mjml.j2",
+        ),
+        Output(
+            f"the email to list {key} (text part)",
+            False,
+            email.text,
+            tuple(entries),
+            None,
+            "templates/email.txt.j2",
+        ),
+    ]
+
+
+def _page_output(config: Config, name: str, html: bytes, entries, depth: int) -> Output:
+    srcs = {
+        (e.funding, e.language): "../" * depth + config.funding[e.funding].emblem for e in entries
+    }
+    return Output(name, True, html.decode(), tuple(entries), srcs, "templates/base.html.j2")
+
+
+def check_entries(config: Config, paths: Sequence = ()) -> tuple[list[Entry], list[Problem]]:
+    """`bulletin check`: every problem in the entries and in what they render to."""
+    entries, problems = validate(config, paths)
+    bad = {p.path for p in problems}
+    candidates = [e for e in entries if e.status != "withdrawn" and e.display not in bad]
+    if candidates:
+        preview = Plan("check", candidates, dt.datetime.now(dt.UTC))
+        info = EditionInfo("check", preview.published, tuple(candidates))
+        try:
+            render(config, preview, [info])
+        except ContentError as exc:
+            problems += exc.problems
+    return entries, problems
+
+
+def recipients(db: sa.Connection, config: Config, edition: Plan) -> list[tuple[str, str, str]]:
+    """Everyone the edition goes to, frozen when it is recorded: (channel, target, address)."""
+    found: list[tuple[str, str, str]] = []
+    for key in edition.emails:
+        mailing_list = config.lists[key]
+        if mailing_list.external:
+            found.append(("email", key, str(mailing_list.address)))
+        else:
+            found += [("email", key, s.email) for s in active(db, key)]
+    for key in edition.partners:
+        partner = config.partners[key]
+        found.append(("partner", key, partner.webhook or partner.email or key))
+    return found
+
+
+def record(engine: sa.Engine, config: Config, edition: Plan) -> int:
+    """Write the edition and its recipients to the ledger; resumed editions are kept."""
+    if edition.resumed or not edition.edition_id:
+        return 0
+    with engine.begin() as db:
+        frozen = recipients(db, config, edition)
+        ledger.prepare(db, edition.edition_id, edition.entries, frozen, edition.published)
+    return len(frozen)
+
+
+def deliver(
+    engine: sa.Engine,
+    config: Config,
+    edition: Plan,
+    transport: Transport,
+    progress: Progress | None = None,
+    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+) -> None:
+    """Send every pending delivery of the edition once, recording each in the ledger."""
+    assert edition.edition_id
+    signer = Signer(secret_key(config.state_dir))
+    compiled = {
+        key: CompiledEmail(config, email, edition.edition_id, key, config.lists[key])
+        for key, (email, _) in edition.emails.items()
+    }
+    deadlines = {key: _deadline(entries) for key, (_, entries) in edition.emails.items()}
+    with engine.connect() as db:
+        todo = ledger.pending(db, edition.edition_id, "email")
+        todo += ledger.pending(db, edition.edition_id, "partner")
+        names = dict(db.execute(sa.select(subscribers.c.email, subscribers.c.name)).all())
+    total = len(todo)
+    with transport:
+        for done, row in enumerate(todo, 1):
+            when = now()
+            status, detail, message_id = "sent", None, None
+            if row.channel == "email":
+                deadline = deadlines.get(row.target)
+                message = compiled[row.target].personalise(
+                    row.recipient,
+                    signer.unsubscribe_token(row.target, row.recipient),
+                    when,
+                    names.get(row.recipient, ""),
+                )
+                message_id = compiled[row.target].message_id(row.recipient)
+                if deadline and when > deadline:
+                    status, detail = "skipped", f"send_not_after {deadline.isoformat()} passed"
+                    message = None
+            else:
+                message = Message(
+                    "webhook", edition.edition_id, row.target, row.recipient,
+                    payload(config, edition.edition_id, edition.partners[row.target]),
+                    name=f"{row.target}-{edition.edition_id}",
+                )  # fmt: skip
+            if message is not None:
+                try:
+                    transport.send(message)
+                except DeliveryError as exc:
+                    status, detail = "failed", str(exc)
+            with engine.begin() as db:
+                ledger.mark(db, row.id, status, when, message_id=message_id, detail=detail)
+            if progress:
+                progress(done, total)
+
+
+def _deadline(entries: Sequence[Entry]) -> dt.datetime | None:
+    deadlines = [e.send_not_after for e in entries if e.send_not_after]
+    return min(deadlines) if deadlines else None
+
+
+def finish(engine: sa.Engine, edition: Plan) -> dict[tuple[str, str, str], int]:
+    """Close the edition once nothing is pending; the ledger's counts for the report."""
+    assert edition.edition_id
+    with engine.begin() as db:
+        tally = ledger.counts(db, edition.edition_id)
+        if not any(status == "pending" for (_, _, status) in tally):
+            ledger.finish(db, edition.edition_id, dt.datetime.now(dt.UTC))
+    return tally

@@ -1,0 +1,85 @@
+"""Summarises a publish or build run: the SPEC's JSON object and the human summary."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+PARTNER_STATUS = ("failed", "pending", "skipped", "sent")
+
+
+@dataclass
+class Report:
+    edition: str | None
+    entries: list[str]
+    email: dict[str, int] = field(default_factory=lambda: {"sent": 0, "failed": 0, "skipped": 0})
+    per_list: dict[str, dict[str, int]] = field(default_factory=dict)
+    partners: dict[str, str] = field(default_factory=dict)
+    public: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    dry_run: bool = False
+    would_send: dict[str, int] = field(default_factory=dict)
+    outbox: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.email["failed"] > 0 or "failed" in self.partners.values()
+
+    def as_json(self) -> dict[str, object]:
+        data: dict[str, object] = {
+            "edition": self.edition,
+            "entries": self.entries,
+            "email": self.email,
+            "partners": self.partners,
+            "public": self.public,
+        }
+        if self.dry_run:
+            data["dry_run"] = True
+            data["would_send"] = self.would_send
+        if self.notes:
+            data["notes"] = self.notes
+        return data
+
+    def add_tally(self, tally: Mapping[tuple[str, str, str], int]) -> None:
+        for (channel, target, status), count in sorted(tally.items()):
+            if channel == "email":
+                key = status if status in self.email else "failed"
+                if status == "pending":
+                    continue
+                self.email[key] += count
+                self.per_list.setdefault(target, {})[status] = count
+            else:
+                current = self.partners.get(target)
+                ranks = PARTNER_STATUS.index
+                if current is None or ranks(status) < ranks(current):
+                    self.partners[target] = status
+
+    def lines(self) -> Sequence[str]:
+        out = list(self.notes)
+        if not self.edition:
+            out.append("Nothing to publish: no approved entry is waiting.")
+        elif self.dry_run:
+            out.append(
+                f"Dry run of edition {self.edition}: {len(self.entries)} entries; "
+                "nothing was sent or written."
+            )
+            for target, count in self.would_send.items():
+                out.append(f"  would send to {target}: {count}")
+        else:
+            out.append(f"Edition {self.edition}: {len(self.entries)} entries")
+            lists = ", ".join(
+                f"{name} {sum(c for s, c in counts.items() if s == 'sent')}"
+                for name, counts in self.per_list.items()
+            )
+            e = self.email
+            out.append(
+                f"  email: {e['sent']} sent, {e['failed']} failed, {e['skipped']} "
+                f"skipped" + (f" ({lists})" if lists else "")
+            )
+            if self.partners:
+                out.append("  partners: " + ", ".join(f"{k} {v}" for k, v in self.partners.items()))
+            if self.outbox:
+                out.append(f"  outbox: {self.outbox}")
+        if self.public:
+            out.append(f"  public/: {len(self.public)} files written")
+        return out

@@ -1,0 +1,90 @@
+"""Delivers messages: to the local outbox, or to a function (in memory); one interface.
+
+    with transport:                      # a Transport is a context manager
+        transport.send(message)          # raises DeliveryError (permanent or not)
+
+Transports are made at the edge (the command line, a flow) and passed in; the core never
+chooses one. SMTP and webhook backends implement the same three methods.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+from bulletin.messages import Message
+
+
+class Transport(Protocol):
+    def send(self, message: Message) -> None: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Transport: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+class _Closing:
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class OutboxTransport(_Closing):
+    """Writes each message into outbox/: nothing leaves the machine.
+
+    Emails go to outbox/email/<edition>/<name>.eml, byte for byte what SMTP would carry;
+    partner payloads to outbox/partners/<partner>/<edition>.json. Writes are atomic and
+    names are stable, so a message written twice after a crash is still one file.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path_for(self, message: Message) -> Path:
+        if message.channel == "email":
+            return self.root / "email" / message.edition / f"{message.name}.eml"
+        return self.root / "partners" / message.target / f"{message.edition}.json"
+
+    def send(self, message: Message) -> None:
+        path = self.path_for(message)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(message.data)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+class MemoryTransport(_Closing):
+    """Hands every message to a function: for tests and for embedding bulletin."""
+
+    def __init__(self, handler: Callable[[Message], None]) -> None:
+        self.handler = handler
+
+    def send(self, message: Message) -> None:
+        self.handler(message)
+
+
+def from_config(config) -> Transport:
+    """The transport that `[delivery] transport` names, for the command line and flows."""
+    if config.delivery.transport == "outbox":
+        return OutboxTransport(config.outbox_dir)
+    from bulletin.errors import ConfigError
+
+    raise ConfigError(
+        f"delivery.transport = {config.delivery.transport!r} is not available in this "
+        'version; use "outbox"'
+    )
