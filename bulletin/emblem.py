@@ -52,6 +52,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("out", type=Path, help="output PNG path")
     parser.add_argument("--height", type=int, default=100, help="height in pixels")
     args = parser.parse_args(argv)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_bytes(emblem_png(args.height))
 
 

@@ -1,0 +1,73 @@
+"""Golden files for the rendered email (HTML and text) and both feeds of the fixture site.
+
+Regenerate after an intended change with:  BULLETIN_REGENERATE_GOLDEN=1 pytest tests/test_golden.py
+and read the diff.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import feedparser
+import pytest
+
+from bulletin.config import load_config
+from bulletin.entries import load_entries
+from bulletin.feeds import atom, rss
+from bulletin.render import Renderer
+from tests.conftest import FIXTURE_SITE
+
+GOLDEN = Path(__file__).parent / "golden"
+REGENERATE = os.environ.get("BULLETIN_REGENERATE_GOLDEN") == "1"
+
+
+def _outputs() -> dict[str, bytes]:
+    config = load_config(FIXTURE_SITE)
+    entries = load_entries(config).entries
+    email = Renderer(config).email(entries, "2019-11-20-1", config.lists["news"].name)
+    return {
+        "email.html": email.html.encode(),
+        "email.txt": email.text.encode(),
+        "email.subject.txt": email.subject.encode() + b"\n",
+        "feed.xml": rss(config, entries),
+        "atom.xml": atom(config, entries),
+    }
+
+
+@pytest.mark.parametrize(
+    "name", ["email.html", "email.txt", "email.subject.txt", "feed.xml", "atom.xml"]
+)
+def test_rendered_output_matches_golden_file(name: str) -> None:
+    actual = _outputs()[name]
+    path = GOLDEN / name
+    if REGENERATE:
+        path.write_bytes(actual)
+    assert path.exists(), f"no golden file {path}; regenerate with BULLETIN_REGENERATE_GOLDEN=1"
+    assert actual == path.read_bytes(), f"{name} changed; if intended, regenerate and review"
+
+
+def test_rendering_twice_gives_identical_feeds() -> None:
+    first, second = _outputs(), _outputs()
+    assert first["feed.xml"] == second["feed.xml"]
+    assert first["atom.xml"] == second["atom.xml"]
+
+
+@pytest.mark.parametrize("name", ["feed.xml", "atom.xml"])
+def test_feeds_parse_cleanly_with_guid_dates_and_notice(name: str) -> None:
+    parsed = feedparser.parse(_outputs()[name])
+    assert not parsed.bozo, parsed.get("bozo_exception")
+    # Newest first: the Romanian entry goes out at its publish_at, 2019-12-06, after the
+    # English one's approval on 2019-11-20.
+    assert [e.title for e in parsed.entries] == [
+        "Curs regional privind investigațiile financiare",
+        "Workshop on firearms and drug trafficking",
+    ]
+    for item in parsed.entries:
+        assert item.id.startswith("https://news.example.org/entries/")
+        assert item.published_parsed is not None
+        content = item.content[0].value
+        assert "funded by the European Union" in content or "finanțat de Uniunea" in content
+        assert "European Commission is not responsible" in content or "Comisia Europeană" in content
+    links = [link.href for link in parsed.feed.links if link.rel == "self"]
+    assert links == [f"https://news.example.org/{name}"]

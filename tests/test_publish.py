@@ -1,0 +1,182 @@
+"""Publishing end to end: the flow under a Prefect server, the outbox, the ledger."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from pathlib import Path
+
+import pytest
+
+from bulletin import publish as core
+from bulletin.bodies import html_to_text
+from bulletin.config import load_config
+from bulletin.database import connect
+from bulletin.errors import ContentError, DeliveryError
+from bulletin.messages import Message
+from bulletin.subscribers import import_csv
+from bulletin.tokens import Signer, secret_key
+from bulletin.transports import MemoryTransport, OutboxTransport
+
+STATEMENT = "This project is funded by the European Union."
+DISCLAIMER_START = "This communication reflects only SELEC's view"
+
+
+def _import(site: Path):
+    config = load_config(site)
+    engine = connect(config.database_url)
+    report = import_csv(engine, config, site / "subscribers.csv", "news")
+    assert (report.added, report.problems) == (2, [])
+    return config, engine
+
+
+def _emails(site: Path) -> list[email.message.EmailMessage]:
+    files = sorted((site / "outbox" / "email").rglob("*.eml"))
+    return [email.message_from_bytes(f.read_bytes(), policy=email.policy.default) for f in files]
+
+
+def test_publish_flow_writes_one_message_per_recipient_and_feeds(site, prefect_harness):
+    from flows.publish import publish
+
+    config, _ = _import(site)
+    report = publish(site=str(site))
+    assert report.edition and report.edition.endswith("-1")
+    assert sorted(report.entries) == ["2019-11-13-sofia-workshop", "2019-12-05-curs-regional"]
+    assert report.email == {"sent": 3, "failed": 0, "skipped": 0}
+    assert report.partners == {"interpol": "sent"}
+    messages = _emails(site)
+    assert sorted(str(m["To"]) for m in messages) == [
+        "Ana Popescu <ana@example.org>", "John Carter <john@example.com>",
+        "desk@lists.example.org",
+    ]  # fmt: skip
+    signer = Signer(secret_key(config.state_dir))
+    for message in messages:
+        assert message.get_content_type() == "multipart/alternative"
+        for header in ("From", "Subject", "Date", "Message-ID", "List-Id", "List-Unsubscribe"):
+            assert message[header], header
+        assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert message["Precedence"] == "bulk"
+        assert message["Auto-Submitted"] == "auto-generated"
+        html = message.get_body(("html",)).get_content()
+        text = message.get_body(("plain",)).get_content()
+        for part in (" ".join(html_to_text(html).split()), " ".join(text.split())):
+            assert STATEMENT in part and DISCLAIMER_START in part
+        https, mailto = (u.strip(" <>") for u in str(message["List-Unsubscribe"]).split(","))
+        assert https.startswith("https://news.example.org/unsubscribe/")
+        assert mailto.startswith("mailto:press@example.org?subject=unsubscribe")
+        token = https.rpartition("/")[2]
+        address = message["To"].addresses[0].addr_spec
+        assert signer.verify("unsubscribe", token) == [
+            "desk" if address.startswith("desk") else "news",
+            address,
+        ]
+        assert https in html and https in text
+        assert any(p.get("Content-ID") == "<emblem-eu@bulletin>" for p in message.walk())
+    partner = site / "outbox" / "partners" / "interpol" / f"{report.edition}.json"
+    assert '"edition.published"' in partner.read_text()
+    for name in ("index.html", "feed.xml", "atom.xml", f"{report.edition}/index.html"):
+        assert (site / "public" / name).is_file(), name
+    assert "Curs regional" in (site / "public" / "feed.xml").read_text()
+
+    again = publish(site=str(site))
+    assert again.edition is None
+    assert len(_emails(site)) == 3
+
+
+def test_publish_flow_refuses_entry_edited_after_approval_and_sends_nothing(site, prefect_harness):
+    from flows.publish import publish
+
+    _import(site)
+    entry = site / "content" / "2019-11-13-sofia-workshop.md"
+    entry.write_text(entry.read_text().replace("two days", "three days"))
+    state = publish(site=str(site), return_state=True)
+    assert state.is_failed()
+    error = state.result(raise_on_failure=False)
+    assert isinstance(error, ContentError)
+    assert [p.code for p in error.problems] == ["approval-stale"]
+    assert not (site / "outbox").exists()
+    assert not (site / "public").exists()
+
+
+def test_dry_run_renders_and_sends_nothing(site, prefect_harness):
+    from flows.publish import publish
+
+    _import(site)
+    report = publish(site=str(site), dry_run=True)
+    assert report.dry_run and report.would_send == {"news": 2, "desk": 1, "interpol": 1}
+    assert not (site / "outbox").exists()
+    assert publish(site=str(site)).email["sent"] == 3
+
+
+def test_entry_with_future_publish_at_waits(site):
+    config, engine = _import(site)
+    entry = site / "content" / "2019-12-05-curs-regional.md"
+    entry.write_text(entry.read_text().replace("2019-12-06T10:00", "2099-12-06T10:00"))
+    from bulletin.approval import approve
+    from bulletin.entries import load_entry
+
+    loaded, problems = load_entry(config, entry)
+    assert problems == []
+    approve(loaded, "Press Office", loaded.approved_at)
+    edition = core.plan(config, engine)
+    assert [e.slug for e in edition.entries] == ["2019-11-13-sofia-workshop"]
+
+
+def test_interrupted_delivery_resumes_and_sends_everyone_exactly_once(site):
+    config, engine = _import(site)
+    edition = core.plan(config, engine)
+    core.record(engine, config, edition)
+    sent: list[Message] = []
+
+    def crash_after_one(message: Message) -> None:
+        if len(sent) == 1:
+            raise KeyboardInterrupt  # the process dies mid-run
+        sent.append(message)
+
+    with pytest.raises(KeyboardInterrupt):
+        core.deliver(engine, config, edition, MemoryTransport(crash_after_one))
+    assert len(sent) == 1
+
+    resumed = core.plan(config, engine)
+    assert resumed.resumed and resumed.edition_id == edition.edition_id
+    core.deliver(engine, config, resumed, MemoryTransport(sent.append))
+    tally = core.finish(engine, resumed)
+    recipients = sorted(m.recipient for m in sent)
+    assert len(recipients) == len(set(recipients)) == 4  # 2 subscribers, desk, partner
+    assert tally == {("email", "news", "sent"): 2, ("email", "desk", "sent"): 1,
+                     ("partner", "interpol", "sent"): 1}  # fmt: skip
+    assert core.plan(config, engine).edition_id is None
+
+
+def test_permanent_failure_is_recorded_and_others_still_get_it(site):
+    config, engine = _import(site)
+    edition = core.plan(config, engine)
+    core.record(engine, config, edition)
+    delivered: list[str] = []
+
+    def reject_ana(message: Message) -> None:
+        if message.recipient == "ana@example.org":
+            raise DeliveryError(
+                "550 mailbox unavailable", recipient=message.recipient, permanent=True
+            )
+        delivered.append(message.recipient)
+
+    core.deliver(engine, config, edition, MemoryTransport(reject_ana))
+    tally = core.finish(engine, edition)
+    assert tally[("email", "news", "failed")] == 1
+    assert "john@example.com" in delivered
+
+
+def test_outbox_writes_are_stable_so_a_repeat_is_still_one_file(site):
+    config, engine = _import(site)
+    edition = core.plan(config, engine)
+    core.record(engine, config, edition)
+    outbox = OutboxTransport(config.outbox_dir)
+    core.deliver(engine, config, edition, outbox)
+    first = sorted(p.name for p in (config.outbox_dir / "email").rglob("*.eml"))
+    with engine.begin() as db:  # as if the ledger update had been lost in a crash
+        from bulletin.database import deliveries
+
+        db.execute(deliveries.update().values(status="pending"))
+    core.deliver(engine, config, edition, outbox)
+    assert sorted(p.name for p in (config.outbox_dir / "email").rglob("*.eml")) == first
