@@ -12,6 +12,11 @@ from markdown_it import MarkdownIt
 
 _markdown = MarkdownIt("commonmark", {"html": True, "linkify": False, "typographer": False})
 _markdown.enable("table").enable("strikethrough")
+# For finding unsafe links only: markdown-it turns a link it refuses (javascript:, ...) into
+# plain text, which would hide it from find_unsafe_html; this parser keeps every link.
+_finder = MarkdownIt("commonmark", {"html": True, "linkify": False, "typographer": False})
+_finder.enable("table").enable("strikethrough")
+_finder.validateLink = lambda url: True  # type: ignore[method-assign]
 
 ALLOWED_TAGS = {
     "a", "abbr", "b", "blockquote", "br", "code", "del", "em", "h2", "h3", "h4", "h5", "h6",
@@ -51,11 +56,12 @@ def render_markdown(body: str) -> str:
 def find_unsafe_html(body: str) -> list[UnsafeHtml]:
     """Every raw-HTML token in `body` that carries script, frames or event handlers."""
     found = []
-    for token in _walk(_markdown.parse(body)):
+    for token in _walk(_finder.parse(body)):
         if token.type in ("html_block", "html_inline"):
             match = _UNSAFE_HTML.search(token.content)
             if match:
                 line = token.map[0] + 1 if token.map else 0
+                line += token.content[: match.start()].count("\n") if line else 0
                 found.append(UnsafeHtml(line, match.group(0).strip()))
         elif token.type == "link_open":
             href = str(token.attrGet("href") or "")
@@ -66,13 +72,18 @@ def find_unsafe_html(body: str) -> list[UnsafeHtml]:
 
 
 def _walk(tokens):
+    """Every token, children included; a child's map is the line it sits on in its block."""
     for token in tokens:
         yield token
-        if token.children:
-            for child in _walk(token.children):
-                if child.map is None:
-                    child.map = token.map
-                yield child
+        offset = 0  # lines of the parent (a paragraph, say) before this child
+        for child in token.children or ():
+            if child.map is None and token.map:
+                child.map = [token.map[0] + offset, token.map[0] + offset + 1]
+            yield from _walk([child])
+            if child.type in ("softbreak", "hardbreak"):
+                offset += 1
+            elif child.type == "html_inline":
+                offset += child.content.count("\n")
 
 
 def html_to_text(html: str, width: int = 72) -> str:

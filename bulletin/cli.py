@@ -10,7 +10,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bulletin.errors import EXIT_CONTENT, EXIT_DELIVERY, EXIT_OK, EXIT_USAGE, BulletinError, Problem
+from bulletin.errors import (
+    EXIT_CONTENT,
+    EXIT_DELIVERY,
+    EXIT_OK,
+    EXIT_USAGE,
+    BulletinError,
+    Problem,
+    in_order,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,6 +75,14 @@ def _config(root: Path):
     return load_config(root)
 
 
+def _site_path(root: Path, name: str) -> Path:
+    """A path as given, or else inside the site: `--site DIR approve content/x.md` works."""
+    path = Path(name)
+    if not path.exists() and not path.is_absolute() and (root / path).exists():
+        return root / path
+    return path
+
+
 def cmd_check(root: Path, args: argparse.Namespace) -> int:
     from bulletin.errors import ConfigError
     from bulletin.publish import check_entries
@@ -84,12 +100,12 @@ def cmd_check(root: Path, args: argparse.Namespace) -> int:
             )
             return exc.exit_status
         raise
-    paths = [Path(p) for p in args.paths]
+    paths = [_site_path(root, p) for p in args.paths]
     missing = [p for p in paths if not p.exists()]
     if missing:
         raise ConfigError(f"{missing[0]}: no such file or folder")
     entries, problems = check_entries(config, paths)
-    problems = sorted(set(problems))
+    problems = in_order(problems)
     if args.json:
         _print_json({"ok": not problems, "problems": [p.as_json() for p in problems]})
     else:
@@ -111,7 +127,7 @@ def cmd_approve(root: Path, args: argparse.Namespace) -> int:
     loaded = []
     problems: list[Problem] = []
     for name in args.paths:
-        path = Path(name)
+        path = _site_path(root, name)
         if not path.is_file():
             problems.append(Problem(name, "file-missing", "no such entry file"))
             continue

@@ -188,6 +188,7 @@ def load_entry(config: Config, path: Path) -> tuple[Entry | None, list[Problem]]
             )
         ]
     front, body, body_line = parts
+    node = None
     try:
         node = yaml.compose(front, Loader=yaml.SafeLoader)
         meta = yaml.safe_load(front)
@@ -196,12 +197,45 @@ def load_entry(config: Config, path: Path) -> tuple[Entry | None, list[Problem]]
         line = mark.line + 2 if mark is not None else None
         reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         return None, [
-            Problem(shown, "yaml-invalid", f"front matter is not valid YAML: {reason}", line)
+            Problem(
+                shown,
+                "yaml-invalid",
+                f"front matter is not valid YAML: {reason}; fix the YAML on that line "
+                "(put text that contains ': ' or '#' in quotes)",
+                line,
+            )
+        ]
+    except ValueError as exc:  # a value shaped like a date that is none, e.g. 2019-13-45
+        name, line = _bad_timestamp(node)
+        return None, [
+            Problem(
+                shown,
+                "date-invalid",
+                f"{name or 'a value'} is not a real date ({exc}); write it as YYYY-MM-DD",
+                line,
+            )
         ]
     if not isinstance(meta, dict):
         return None, [Problem(shown, "yaml-invalid", "front matter must be a mapping of fields", 2)]
     lines = _field_lines(node)
     return _validate(config, path, shown, meta, lines, body, body_line)
+
+
+def _bad_timestamp(node: yaml.Node | None) -> tuple[str | None, int | None]:
+    """The field, and its line, whose date or time YAML could not construct."""
+    if not isinstance(node, yaml.MappingNode):
+        return None, None
+    loader = yaml.SafeLoader("")
+    try:
+        for key, value in node.value:
+            if value.tag == "tag:yaml.org,2002:timestamp":
+                try:
+                    loader.construct_yaml_timestamp(value)
+                except ValueError:
+                    return str(key.value), value.start_mark.line + 2
+    finally:
+        loader.dispose()
+    return None, None
 
 
 def _field_lines(node: yaml.Node | None) -> dict[str, int]:

@@ -83,11 +83,16 @@ class DeliveryError(BulletinError):
         self.permanent = permanent
 
 
+def in_order(problems: list[Problem]) -> list[Problem]:
+    """Problems without repeats, by file and line, as a reader goes through them."""
+    return sorted(set(problems), key=lambda p: (p.path, p.line or 0, p.code, p.message))
+
+
 def raise_for(problems: list[Problem]) -> None:
     """Raise the error that matches the worst of `problems`, if there are any."""
     if not problems:
         return
-    problems = sorted(set(problems))
+    problems = in_order(problems)
     config = [p for p in problems if p.kind == "config"]
     if config:
         raise ConfigError(f"{len(config)} configuration problem(s)", problems)

@@ -170,6 +170,7 @@ def render(config: Config, edition: Plan, archive: Sequence[EditionInfo]) -> Non
     feed_entries = list({e.slug: e for info in archive for e in info.entries}.values())
     files = edition.files
     files["index.html"] = renderer.archive(archive).encode()
+    outputs.append(_page_output(config, "public/index.html", files["index.html"], feed_entries, 0))
     files["feed.xml"] = rss(config, feed_entries)
     files["atom.xml"] = atom(config, feed_entries)
     outputs += feed_outputs("public/feed.xml", files["feed.xml"], feed_entries)

@@ -82,7 +82,14 @@ def read_csv(path: Path, shown: str) -> tuple[list[tuple[int, Subscriber]], list
         try:
             email = normalise_address(email)
         except ValueError as exc:
-            problems.append(Problem(shown, "address-invalid", f"{email!r}: {exc}", line))
+            problems.append(
+                Problem(
+                    shown,
+                    "address-invalid",
+                    f"{email!r} is not a valid address ({exc}); fix or remove the row",
+                    line,
+                )
+            )
             continue
         if language and not re.fullmatch(r"[a-z]{2,3}(-[a-z0-9]{2,8})*", language):
             problems.append(
