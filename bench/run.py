@@ -1,0 +1,254 @@
+"""bulletin's benchmarks, each beside a baseline measured in the same run.
+
+    python bench/run.py            # full: 1,000 entries, 20,000 messages
+    python bench/run.py --quick    # smoke run, well under a minute
+
+Machines are noisy, so every figure is the median of several repeats and the table's
+point is the ratio to its baseline. Benchmarks report; they do not fail, except when
+`bulletin check` imports Prefect (a start-up regression), which exits with status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import sites
+
+REPO = Path(__file__).resolve().parent.parent
+PY = sys.executable
+ENV = {**os.environ, "BULLETIN_SECRET_KEY": "bench-key"}
+PREFECT_PROBE = (
+    "import contextlib, io, sys\n"
+    "from bulletin.cli import main\n"
+    "with contextlib.redirect_stdout(io.StringIO()):\n"
+    "    main(['--site', sys.argv[1], 'check'])\n"
+    "print('yes' if any(m.split('.')[0] == 'prefect' for m in sys.modules) else 'no')\n"
+)
+
+Row = tuple[str, str, str, str, str]
+# cold-start runs, entries, build runs, messages, baseline messages, message runs
+SIZES = {"quick": (3, 20, 1, 500, 50, 3), "full": (7, 1_000, 3, 20_000, 2_000, 3)}
+
+
+def median_time(fn: Callable[[], object], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def run(*args: str) -> Callable[[], None]:
+    def call() -> None:
+        subprocess.run([PY, *args], cwd=REPO, env=ENV, check=True, capture_output=True)
+
+    return call
+
+
+def cli(site: Path, *args: str) -> Callable[[], None]:
+    return run("-m", "bulletin.cli", "--site", str(site), *args)
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:,.0f} ms"
+
+
+def cold_start(repeats: int) -> tuple[list[Row], bool]:
+    check = median_time(cli(REPO, "check"), repeats)
+    bare = median_time(run("-c", "pass"), repeats)
+    probe = subprocess.run(
+        [PY, "-c", PREFECT_PROBE, str(REPO)],
+        cwd=REPO, env=ENV, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    imported = probe.stdout.strip().splitlines()[-1] == "yes"
+    rows = [
+        (
+            f"cold start: bulletin check (x{repeats})",
+            ms(check),
+            "python -c pass",
+            ms(bare),
+            f"{check / bare:.1f}x time",
+        ),
+        ("prefect imported by check", "yes" if imported else "no", "", "", ""),
+    ]
+    return rows, imported
+
+
+def build(count: int, repeats: int) -> list[Row]:
+    from bulletin.config import load_config
+    from bulletin.entries import load_entries
+
+    with tempfile.TemporaryDirectory(prefix="bulletin-bench-") as tmp:
+        site = sites.make_site(Path(tmp) / "site", count)
+        config = load_config(site)
+        loaded = load_entries(config)
+        assert not loaded.problems and len(loaded.entries) == count
+        load = median_time(lambda: load_entries(config), repeats)
+        pages = median_time(lambda: jinja_pages(loaded.entries), repeats)
+        preview = median_time(cli(site, "build"), repeats)
+        sites.publish(site)
+        archive = median_time(cli(site, "build"), repeats)
+
+    def rate(seconds: float) -> str:
+        return f"{seconds:.2f} s ({count / seconds:,.0f} entries/s)"
+
+    n = f"{count:,}"
+    load_name, pages_name = f"load_entries, {n} (md+nh3)", f"plain Jinja2, {n} pages"
+    return [
+        (f"build, {n} published (x{repeats})", rate(archive), load_name, rate(load),
+         f"{archive / load:.1f}x time"),
+        ("", "", pages_name, rate(pages), f"{archive / pages:.1f}x time"),
+        (f"build, {n} pending preview (x{repeats})", rate(preview), load_name, rate(load),
+         f"{preview / load:.1f}x time"),
+    ]  # fmt: skip
+
+
+PAGE = """<!doctype html><html lang="{{ e.language }}"><head><title>{{ e.title }}</title></head>
+<body><h1>{{ e.title }}</h1><p>{{ e.date }} · {{ e.location }}</p>
+<ul>{% for t in e.tags %}<li>{{ t }}</li>{% endfor %}</ul>{{ e.html | safe }}</body></html>"""
+
+
+def jinja_pages(entries: list) -> None:
+    import jinja2
+
+    template = jinja2.Environment(autoescape=True).from_string(PAGE)
+    for entry in entries:
+        template.render(e=entry).encode()
+
+
+def messages(count: int, baseline_count: int, repeats: int) -> list[Row]:
+    from email.parser import BytesParser
+    from email.policy import default
+
+    from pydantic import SecretStr
+
+    from bulletin.config import load_config
+    from bulletin.entries import load_entries
+    from bulletin.messages import CompiledEmail
+    from bulletin.render import Renderer
+    from bulletin.tokens import Signer
+
+    config = load_config(sites.FIXTURE)
+    entries = load_entries(config).entries
+    edition = "2026-01-01-1"
+    rendered = Renderer(config).email(entries, edition, "News")
+    compiled = CompiledEmail(config, rendered, edition, "news", config.lists["news"])
+    signer = Signer(SecretStr("k"))
+    now = dt.datetime(2026, 1, 1, 9, 0, tzinfo=dt.UTC)
+    people = [
+        (f"reader{i}@example.org", signer.unsubscribe_token("news", f"reader{i}@example.org"),
+         f"Reader {i}")
+        for i in range(count)
+    ]  # fmt: skip
+
+    address, token, name = people[7]
+    parsed = BytesParser(policy=default).parsebytes(
+        compiled.personalise(address, token, now, name).data
+    )
+    html = parsed.get_body(("html",)).get_content()
+    assert f"{config.site.url}unsubscribe/{token}" in html, "unsubscribe URL missing"
+    assert address in parsed["To"]
+
+    def personalise_all() -> None:
+        for address, token, name in people:
+            compiled.personalise(address, token, now, name)
+
+    standard = standard_builder(config, compiled, rendered, now)
+    parsed = BytesParser(policy=default).parsebytes(standard(*people[7]))
+    assert token in parsed.get_body(("html",)).get_content()
+
+    def standard_all() -> None:
+        for person in people[:baseline_count]:
+            standard(*person)
+
+    fast = count / median_time(personalise_all, repeats)
+    slow = baseline_count / median_time(standard_all, repeats)
+    return [
+        (
+            f"personalise, {count:,} msgs (x{repeats})",
+            f"{fast:,.0f} msgs/s",
+            f"EmailMessage.as_bytes, {baseline_count:,}",
+            f"{slow:,.0f} msgs/s",
+            f"{fast / slow:.1f}x rate",
+        )
+    ]
+
+
+def standard_builder(config, compiled, rendered, now) -> Callable[..., bytes]:
+    """Per recipient, the same message built the standard-library way."""
+    from email.message import EmailMessage
+    from email.policy import SMTP
+    from email.utils import format_datetime, formataddr
+
+    from bulletin.render import UNSUBSCRIBE_PLACEHOLDER
+
+    emblems = [(n.cid, (config.root / n.emblem).read_bytes()) for n in rendered.notices]
+    reply = config.sender.reply_to or config.sender.address
+
+    def build(address: str, token: str, name: str) -> bytes:
+        url = f"{config.site.url}unsubscribe/{token}"
+        msg = EmailMessage()
+        msg["From"] = config.sender.from_
+        msg["Reply-To"] = reply
+        msg["To"] = formataddr((name, address))
+        msg["Subject"] = rendered.subject
+        msg["Date"] = format_datetime(now)
+        msg["Message-ID"] = compiled.message_id(address)
+        msg["List-Id"] = f"{config.lists['news'].name} <news.{config.sender.domain}>"
+        msg["List-Unsubscribe"] = f"<{url}>, <mailto:{reply}?subject=unsubscribe>"
+        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        msg["Precedence"] = "bulk"
+        msg["Auto-Submitted"] = "auto-generated"
+        msg.set_content(rendered.text.replace(UNSUBSCRIBE_PLACEHOLDER, url))
+        msg.add_alternative(rendered.html.replace(UNSUBSCRIBE_PLACEHOLDER, url), subtype="html")
+        html_part = msg.get_payload()[1]
+        for cid, png in emblems:
+            html_part.add_related(png, "image", "png", cid=f"<{cid}>", disposition="inline")
+        return msg.as_bytes(policy=SMTP)
+
+    return build
+
+
+def table(rows: list[Row]) -> str:
+    head: Row = ("figure", "measured", "baseline (same run)", "baseline value", "ratio")
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(5)]
+    lines = []
+    for row in [head, *rows]:
+        cells = [c.rjust(w) if i in (1, 3, 4) else c.ljust(w) for i, (c, w) in enumerate(
+            zip(row, widths, strict=True))]  # fmt: skip
+        lines.append("  ".join(cells).rstrip())
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small smoke run")
+    args = parser.parse_args(argv)
+    cold_runs, entries, build_runs, msgs, baseline_msgs, msg_runs = SIZES[
+        "quick" if args.quick else "full"
+    ]
+    rows, prefect = cold_start(cold_runs)
+    rows += build(entries, build_runs)
+    rows += messages(msgs, baseline_msgs, msg_runs)
+    print(table(rows))
+    print("ratio: measured / baseline, of times (lower is better) or rates (higher is better);")
+    print("build runs as a subprocess (start-up included), its baselines in-process.")
+    if prefect:
+        print("REGRESSION: `bulletin check` imports prefect", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""Generates a throw-away site with many approved entries, and publishes it via the core."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import shutil
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURE = REPO / "tests" / "fixtures" / "site"
+
+_VOCABULARY = {
+    "en": (
+        "police customs experts border cooperation training workshop regional network "
+        "trafficking firearms drugs investigation prosecutors evidence analysis meeting "
+        "partners agreement secretariat officers operation seized shipment routes data "
+        "exchange liaison countries southeast europe financial crime assets court judges "
+        "report findings recommendations practice methods tools risk assessment joint team"
+    ),
+    "ro": (
+        "poliție vamă experți frontieră cooperare instruire atelier rețea regională trafic "
+        "arme droguri investigație procurori probe analiză întâlnire parteneri acord "
+        "secretariat ofițeri operațiune confiscat transport rute date schimb legătură țări "
+        "europa sud-est criminalitate financiară bunuri instanță judecători raport concluzii "
+        "recomandări practică metode instrumente evaluare risc echipă comună"
+    ),
+}
+WORDS = {language: text.split() for language, text in _VOCABULARY.items()}
+PLACES = ["Sofia, Bulgaria", "București, România", "Chișinău, Moldova", "Skopje", "Tirana"]
+TAGS = ["firearms", "drugs", "training", "customs", "finance"]
+APPROVED_AT = dt.datetime(2025, 3, 1, 9, 0, tzinfo=dt.UTC)
+
+
+def _sentence(rng: random.Random, words: list[str]) -> str:
+    text = " ".join(rng.choice(words) for _ in range(rng.randint(8, 16)))
+    return text[0].upper() + text[1:] + "."
+
+
+def _body(rng: random.Random, language: str, target: int = 300) -> str:
+    words = WORDS[language]
+    blocks: list[str] = []
+    count = 0
+    while count < target:
+        kind = rng.random()
+        if kind < 0.15:
+            block = "## " + _sentence(rng, words).rstrip(".")
+        elif kind < 0.3:
+            block = "\n".join(f"- {_sentence(rng, words)}" for _ in range(rng.randint(2, 4)))
+        else:
+            sentences = [_sentence(rng, words) for _ in range(rng.randint(2, 5))]
+            sentences[0] = f"**{sentences[0]}**"
+            if rng.random() < 0.4:
+                sentences.append(f"See [the report](https://www.example.org/r/{count}).")
+            block = " ".join(sentences)
+        blocks.append(block)
+        count += len(block.split())
+    return "\n\n".join(blocks) + "\n"
+
+
+def make_site(dest: Path, count: int, seed: int = 1) -> Path:
+    """A copy of the fixture site's config and static/ with `count` approved entries."""
+    from bulletin.approval import approve
+    from bulletin.config import load_config
+    from bulletin.entries import load_entry
+
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy(FIXTURE / "bulletin.toml", dest / "bulletin.toml")
+    shutil.copytree(FIXTURE / "static", dest / "static")
+    content = dest / "content"
+    content.mkdir()
+    rng = random.Random(seed)
+    paths = []
+    for i in range(count):
+        language = "ro" if i % 3 == 0 else "en"
+        date = dt.date(2024, 1, 1) + dt.timedelta(days=i % 500)
+        tags = rng.sample(TAGS, rng.randint(0, 2))
+        path = content / f"{date.isoformat()}-entry-{i:04d}.md"
+        path.write_text(
+            "---\n"
+            f'title: "{_sentence(rng, WORDS[language]).rstrip(".")}"\n'
+            f"date: {date.isoformat()}\n"
+            f'location: "{rng.choice(PLACES)}"\n'
+            f'summary: "{_sentence(rng, WORDS[language])}"\n'
+            f"language: {language}\n"
+            f"tags: [{', '.join(tags)}]\n"
+            "status: draft\n"
+            "---\n" + _body(rng, language),
+            encoding="utf-8",
+        )
+        paths.append(path)
+    config = load_config(dest)
+    for i, path in enumerate(paths):
+        entry, problems = load_entry(config, path)
+        assert entry is not None, problems
+        approve(entry, "Bench", APPROVED_AT + dt.timedelta(minutes=i))
+    return dest
+
+
+def publish(site: Path) -> str:
+    """Publish every approved entry as one edition through the core, without Prefect."""
+    from bulletin import publish as core
+    from bulletin.config import load_config
+    from bulletin.database import connect
+    from bulletin.transports import OutboxTransport
+    from bulletin.writers import write_public
+
+    config = load_config(site)
+    engine = connect(config.database_url)
+    edition = core.plan(config, engine)
+    core.record(engine, config, edition)
+    write_public(config, edition.files)
+    core.deliver(engine, config, edition, OutboxTransport(config.outbox_dir))
+    core.finish(engine, edition)
+    assert edition.edition_id
+    return edition.edition_id
