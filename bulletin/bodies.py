@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import textwrap
 from dataclasses import dataclass
@@ -86,6 +87,7 @@ def _walk(tokens):
                 offset += child.content.count("\n")
 
 
+@functools.lru_cache(maxsize=4096)
 def html_to_text(html: str, width: int = 72) -> str:
     """Readable plain text from HTML: paragraphs, lists, headings and links kept."""
     parser = _TextParser()

@@ -16,6 +16,7 @@ from bulletin.config import Config
 from bulletin.errors import Problem, display_path
 
 MAX_ENTRY_BYTES = 1024 * 1024
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 STATUSES = ("draft", "approved", "withdrawn")
 APPROVAL_FIELDS = ("approved_by", "approved_at", "approval")
 FIELDS = {
@@ -189,9 +190,15 @@ def load_entry(config: Config, path: Path) -> tuple[Entry | None, list[Problem]]
         ]
     front, body, body_line = parts
     node = None
+    node = None
     try:
-        node = yaml.compose(front, Loader=yaml.SafeLoader)
-        meta = yaml.safe_load(front)
+        # One parse gives both the values and each field's line; libyaml when present.
+        loader = _Loader(front)
+        try:
+            node = loader.get_single_node()
+            meta = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 2 if mark is not None else None

@@ -95,8 +95,10 @@ def raise_for(problems: list[Problem]) -> None:
     problems = in_order(problems)
     config = [p for p in problems if p.kind == "config"]
     if config:
-        raise ConfigError(f"{len(config)} configuration problem(s)", problems)
-    raise ContentError(f"{len(problems)} problem(s)", problems)
+        raise ConfigError(
+            f"{len(config)} configuration problem(s) to fix; nothing was done", problems
+        )
+    raise ContentError(f"{len(problems)} problem(s) to fix; nothing was sent or written", problems)
 
 
 def display_path(path: Path, root: Path) -> str:

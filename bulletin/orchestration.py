@@ -1,23 +1,69 @@
-"""Runs bulletin's flows under Prefect from the command line, quietly and with progress."""
+"""Runs bulletin's flows under Prefect from the command line, quietly and safely.
+
+Without PREFECT_API_URL, Prefect starts a temporary server for the run. Two settings of
+that server are changed here, before Prefect is imported (the server inherits them):
+
+- Its task-run recorder and event persister flush in batches of one by default; at exit
+  Prefect stops the server while they are mid-write, which logs "Error flushing events"
+  tracebacks and loses task runs. Batching everything until shutdown writes them once,
+  in the shutdown path, which is not cancelled.
+- A cold start (database migrations) can take longer than the default 20 s on a busy
+  machine; and two runs that start a fresh server at once race on the migrations, so the
+  server is started under a file lock.
+"""
 
 from __future__ import annotations
 
-import logging
+import fcntl
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from bulletin.errors import BulletinError
+from bulletin.errors import ConfigError
 from bulletin.report import Report
+
+_EPHEMERAL_SERVER = {
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE": "10000",
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL": "3600",
+    "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_BATCH_SIZE": "10000",
+    "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL": "3600",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+}
 
 
 def prepare_prefect_environment(verbose: bool = False) -> None:
     """Settings that must be in place before Prefect is imported."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_UI_ENABLED", "false")
+    if not os.environ.get("PREFECT_API_URL"):
+        for name, value in _EPHEMERAL_SERVER.items():
+            os.environ.setdefault(name, value)
     if not verbose:
-        # The run's logs still reach the Prefect API and UI; the terminal gets the summary.
-        os.environ.setdefault("PREFECT_LOGGING_TO_CONSOLE", "false")
+        # The terminal gets bulletin's own summary; the run's full log still goes to the
+        # Prefect API and UI. Warnings and errors still show here.
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+
+
+def _start_ephemeral_server() -> None:
+    """Start the temporary server now, one process at a time, if one is needed."""
+    if os.environ.get("PREFECT_API_URL"):
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+    from prefect.settings import PREFECT_HOME
+
+    home = Path(PREFECT_HOME.value()).expanduser()
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        lock = open(home / "bulletin-server-start.lock", "w")  # noqa: SIM115 -- held below
+    except OSError as exc:
+        raise ConfigError(
+            f"Prefect's home folder {home} is not writable ({exc.strerror}); set PREFECT_HOME "
+            "to a folder you can write, or PREFECT_API_URL to a running Prefect server"
+        ) from exc
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        # The same instance the client uses later; Prefect's exit hook stops it, after
+        # the client has sent its last events.
+        SubprocessASGIServer().start()
 
 
 def run_publish(
@@ -30,14 +76,13 @@ def run_publish(
 ) -> Report:
     """Run the publish flow on `site`; raise the BulletinError that stopped it, if any."""
     prepare_prefect_environment(verbose)
+    _start_ephemeral_server()
     from flows.publish import publish
 
-    if not verbose:
-        logging.getLogger("prefect").setLevel(logging.WARNING)
     state = publish(site=str(site), entries=list(slugs), dry_run=dry_run, return_state=True)
     result = state.result(raise_on_failure=False)
-    if isinstance(result, BulletinError):
-        raise result
+    if isinstance(result, Report):  # failed deliveries still make a report
+        return result
     if isinstance(result, BaseException):
         raise result
-    return result
+    raise RuntimeError(f"the publish flow ended in state {state.type.value}: {state.message}")

@@ -92,11 +92,15 @@ def choose(
             else:
                 chosen.append(entry)
     else:
-        chosen = [
-            e for e in entries
-            if is_publishable(e) and e.slug not in published
-            and not (e.publish_at and e.publish_at > now)
-        ]  # fmt: skip
+        approved = [e for e in entries if is_publishable(e)]
+        waiting = [e for e in approved if e.publish_at and e.publish_at > now]
+        chosen = [e for e in approved if e.slug not in published and e not in waiting]
+        if not chosen:
+            done = sum(e.slug in published for e in approved)
+            notes.append(
+                f"{len(entries)} entries, {len(approved)} approved, {done} already published"
+                + (f", {len(waiting)} waiting for their publish_at" if waiting else "")
+            )
     chosen.sort(key=lambda e: (e.date, e.slug), reverse=True)
     return chosen, problems, notes
 
@@ -243,6 +247,15 @@ def recipients(db: sa.Connection, config: Config, edition: Plan) -> list[tuple[s
         partner = config.partners[key]
         found.append(("partner", key, partner.webhook or partner.email or key))
     return found
+
+
+def would_send(engine: sa.Engine, config: Config, edition: Plan) -> dict[str, int]:
+    """How many messages each list and partner would get: the dry run's answer."""
+    counts: dict[str, int] = {}
+    with engine.connect() as db:
+        for _, target, _ in recipients(db, config, edition):
+            counts[target] = counts.get(target, 0) + 1
+    return counts
 
 
 def record(engine: sa.Engine, config: Config, edition: Plan) -> int:

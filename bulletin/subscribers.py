@@ -36,9 +36,12 @@ class ImportReport:
 def normalise_address(address: str) -> str:
     """The address as stored: validated, domain lowercased. Raises ValueError."""
     try:
-        return validate_email(address.strip(), check_deliverability=False).normalized
+        valid = validate_email(address.strip(), check_deliverability=False)
     except EmailNotValidError as exc:
         raise ValueError(str(exc)) from exc
+    if not valid.ascii_email:  # international domains become punycode; local parts cannot
+        raise ValueError("letters outside ASCII before the @ need SMTPUTF8, not supported yet")
+    return valid.ascii_email
 
 
 def subscriber_list(config: Config, list_key: str) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -16,10 +19,29 @@ from bulletin.report import Report
 from bulletin.transports import from_config
 from bulletin.writers import write_public
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _user_errors_returned(fn: Callable[P, R]) -> Callable[P, R | BulletinError]:
+    """A problem in the user's content or config is returned, not raised: it is theirs to
+    fix, so it fails the run with its message but logs no traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R | BulletinError:
+        try:
+            return fn(*args, **kwargs)
+        except BulletinError as exc:
+            return exc
+
+    return wrapper
+
 
 @task(name="plan edition", cache_policy=NO_CACHE)
-def plan_edition(config: Config, entries: list[str], record: bool) -> core.Plan:
-    return core.plan(config, connect(config.database_url), entries, record=record)
+@_user_errors_returned
+def plan_edition(site: str, entries: list[str], record: bool) -> tuple[Config, core.Plan]:
+    config = load_config(Path(site))
+    return config, core.plan(config, connect(config.database_url), entries, record=record)
 
 
 @task(name="record edition", cache_policy=NO_CACHE)
@@ -33,12 +55,12 @@ def write_site(config: Config, edition: core.Plan) -> list[str]:
 
 
 @task(name="deliver", cache_policy=NO_CACHE)
+@_user_errors_returned
 def deliver(config: Config, edition: core.Plan) -> dict:
     logger = get_run_logger()
-    step = 1000
 
     def progress(done: int, total: int) -> None:
-        if done % step == 0 or done == total:
+        if done % 1000 == 0 or done == total:
             logger.info("delivered %d of %d", done, total)
 
     engine = connect(config.database_url)
@@ -49,28 +71,27 @@ def deliver(config: Config, edition: core.Plan) -> dict:
 @flow(name="publish", log_prints=False)
 def publish(site: str = ".", entries: list[str] | None = None, dry_run: bool = False) -> Report:
     """Publish approved entries: render, check the EU notice, write public/, deliver once."""
-    try:
-        config = load_config(Path(site))
-        edition = plan_edition(config, entries or [], record=not dry_run)
-        report = Report(
-            edition.edition_id,
-            [e.slug for e in edition.entries],
-            notes=edition.notes,
-            dry_run=dry_run,
-        )
-        if dry_run or not edition.edition_id:
-            if dry_run:
-                with connect(config.database_url).connect() as db:
-                    for _channel, target, _ in core.recipients(db, config, edition):
-                        report.would_send[target] = report.would_send.get(target, 0) + 1
-            return report
-        record_edition(config, edition)
-        report.public = write_site(config, edition)
-        report.add_tally(deliver(config, edition))
-        if config.delivery.transport == "outbox":
-            report.outbox = f"outbox/email/{edition.edition_id}/"
-    except BulletinError as exc:
-        # A content or configuration problem is the user's to fix, not a crash: the run
-        # fails with the problems, and the caller prints them without a traceback.
-        return Failed(message=str(exc), data=exc)
+    planned = plan_edition(site, entries or [], record=not dry_run)
+    if isinstance(planned, BulletinError):
+        return Failed(message=str(planned), data=planned)
+    config, edition = planned
+    report = Report(
+        edition.edition_id, [e.slug for e in edition.entries], notes=edition.notes,
+        dry_run=dry_run,
+    )  # fmt: skip
+    if dry_run:
+        report.would_send = core.would_send(connect(config.database_url), config, edition)
+        return report
+    if not edition.edition_id:
+        return report
+    record_edition(config, edition)
+    report.public = write_site(config, edition)
+    tally = deliver(config, edition)
+    if isinstance(tally, BulletinError):
+        return Failed(message=str(tally), data=tally)
+    report.add_tally(tally)
+    if config.delivery.transport == "outbox":
+        report.outbox = f"outbox/email/{edition.edition_id}/"
+    if report.failed:
+        return Failed(message="some deliveries failed for good", data=report)
     return report
