@@ -233,7 +233,9 @@ def _known_sentences(config: Config) -> list[tuple[str, set[str]]]:
 
 
 def _sentences(text: str) -> list[str]:
-    return [s for s in _SENTENCE_END.split(normalise_space(text)) if len(s) > 12]
+    """Sentences without their final full stop, so that 'Funded by the EU' matches."""
+    parts = _SENTENCE_END.split(normalise_space(text))
+    return [s.rstrip(".") for s in parts if len(s) > 12]
 
 
 def _words(text: str) -> set[str]:
@@ -241,8 +243,10 @@ def _words(text: str) -> set[str]:
 
 
 def _closest(sentence: str, known: list[tuple[str, set[str]]]) -> str | None:
+    """The known funding sentence `sentence` is a near copy of, if any (the closest)."""
     words = _words(sentence)
     lowered = sentence.lower()
+    best, best_ratio = None, NEAR_MISS_RATIO
     for candidate, candidate_words in known:
         # Cheap word overlap first; the sequence ratio is only for likely matches.
         if len(words & candidate_words) < 0.5 * len(candidate_words):
@@ -250,9 +254,9 @@ def _closest(sentence: str, known: list[tuple[str, set[str]]]) -> str | None:
         if not 0.6 < len(sentence) / len(candidate) < 1.6:
             continue
         ratio = difflib.SequenceMatcher(None, lowered, candidate.lower()).ratio()
-        if ratio >= NEAR_MISS_RATIO:
-            return candidate
-    return None
+        if ratio >= best_ratio:
+            best, best_ratio = candidate, ratio
+    return best
 
 
 def _clip(text: str, width: int = 70) -> str:

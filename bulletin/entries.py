@@ -79,6 +79,8 @@ def content_files(config: Config, paths: Iterable[Path] = ()) -> list[Path]:
     roots = list(paths) or [config.content_dir]
     files: set[Path] = set()
     for root in roots:
+        if root == config.content_dir and not root.exists():
+            continue  # load_entries reports it
         if root.is_dir():
             files.update(p for p in root.rglob("*.md") if not _hidden(p, root))
         else:
@@ -94,6 +96,14 @@ def load_entries(config: Config, paths: Iterable[Path] = ()) -> Loaded:
     """Load and validate entries; every problem found is returned, none raised."""
     entries: list[Entry] = []
     problems: list[Problem] = []
+    if not paths and not config.content_dir.is_dir():
+        problems.append(
+            Problem(
+                "content/",
+                "content-missing",
+                "the site has no content/ folder; create it and write entries there",
+            )
+        )
     for path in content_files(config, paths):
         entry, found = load_entry(config, path)
         problems.extend(found)
