@@ -103,10 +103,49 @@ class Smtp(_Section):
         return (username, SecretStr(password)) if username else None
 
 
+#: Header fields a DKIM signature always covers (SPEC "Email", RFC 8058 section 4).
+DKIM_REQUIRED_HEADERS = ("from", "list-unsubscribe", "list-unsubscribe-post")
+
+
+class Dkim(_Section):
+    """[delivery.dkim]: sign every email; the key comes from an env var or a file, never here."""
+
+    domain: str
+    selector: str
+    private_key_env: str | None = None
+    private_key_file: str | None = None
+    headers: list[str] | None = None
+
+    @field_validator("domain", "selector")
+    @classmethod
+    def _dns_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9])?(\.[A-Za-z0-9_-]+)*", value):
+            raise ValueError(f"{value!r} is not a DNS name such as example.org or mail2026")
+        return value.lower()
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        bad = [name for name in value if not re.fullmatch(r"[!-9;-~]+", name)]
+        if bad:
+            raise ValueError(f"{bad[0]!r} is not a header field name such as List-Id")
+        lowered = [name.lower() for name in value]
+        missing = [name for name in DKIM_REQUIRED_HEADERS if name not in lowered]
+        if missing:
+            raise ValueError(f"must include {', '.join(missing)}; the signature has to cover them")
+        return value
+
+
 class Delivery(_Section):
     transport: Literal["outbox", "smtp"] = "outbox"
     rate_per_second: float = Field(default=0, ge=0)
+    connections: int = Field(default=1, ge=1, le=64)
+    retry_attempts: int = Field(default=5, ge=1, le=50)
+    retry_backoff_seconds: float = Field(default=2.0, ge=0)
     smtp: Smtp = Field(default_factory=Smtp)
+    dkim: Dkim | None = None
 
 
 class MailingList(_Section):
@@ -256,6 +295,24 @@ def _cross_checks(config: Config, text: str) -> list[Problem]:
                 "holds its signing secret",
                 f"partners.{name}",
             )
+    dkim = config.delivery.dkim
+    if dkim is not None:
+        key = "private_key_env" if dkim.private_key_env else "private_key_file"
+        if (dkim.private_key_env is None) == (dkim.private_key_file is None):
+            add(
+                "dkim-key-source",
+                "delivery.dkim needs exactly one of private_key_env (the environment variable "
+                "holding the PEM key) or private_key_file (a path in the site folder)",
+                "delivery.dkim",
+            )
+        else:
+            # Imported here so that dkimpy loads only for sites that sign.
+            from bulletin.dkim import DkimSigner
+
+            try:
+                DkimSigner.load(dkim, config.root)
+            except ConfigError as exc:  # its message names the key's source, never the key
+                add("dkim-key", str(exc), "delivery.dkim", key)
     return problems
 
 

@@ -53,14 +53,27 @@ deliveries = sa.Table(
     sa.Column("channel", sa.String(20), nullable=False),  # list | partner
     sa.Column("target", sa.String(100), nullable=False),  # list or partner key
     sa.Column("recipient", sa.String(320), nullable=False),
-    # pending → sent | failed | skipped
+    # pending → sending → sent | failed | skipped; a temporary failure goes back to
+    # pending with a later next_attempt_at. "sending" is the one message in flight on a
+    # connection: a run that dies leaves it so, and the next run sends it again.
     sa.Column("status", sa.String(20), nullable=False, default="pending"),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_attempt_at", sa.DateTime(timezone=True)),
     sa.Column("message_id", sa.String(200)),
     sa.Column("detail", sa.Text),
     sa.Column("updated_at", sa.DateTime(timezone=True)),
     sa.UniqueConstraint("edition_id", "channel", "target", "recipient", name="uq_delivery"),
 )
+suppressions = sa.Table(
+    "suppressions",
+    metadata,
+    # An address that bounced for good (a 5xx reply) gets no further editions.
+    sa.Column("email", sa.String(320), primary_key=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("edition_id", sa.String(40)),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 sa.Index("ix_deliveries_pending", deliveries.c.edition_id, deliveries.c.status)
 sa.Index("ix_edition_entries_slug", edition_entries.c.slug)
 

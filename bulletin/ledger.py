@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Iterable, Sequence
+import fcntl
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from bulletin.config import Config
 from bulletin.database import deliveries, edition_entries, editions
 from bulletin.entries import Entry
+
+_LOCK_KEY = 0x62756C6C  # "bull": the PostgreSQL advisory lock of delivery runs
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,37 @@ def prepare(
     ]  # fmt: skip
     if rows:
         db.execute(deliveries.insert(), rows)
+
+
+@contextlib.contextmanager
+def delivery_lock(engine: sa.Engine, config: Config) -> Iterator[None]:
+    """Held while a run delivers: a second run waits, then finds nothing left to send.
+
+    The lock dies with its holder (a file lock on SQLite, a session advisory lock on
+    PostgreSQL), so a killed run never blocks the next one.
+    """
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as db:
+            db.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": _LOCK_KEY})
+            try:
+                yield
+            finally:
+                db.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": _LOCK_KEY})
+        return
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    with open(config.state_dir / "delivery.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def reset_in_flight(db: sa.Connection, edition_id: str) -> int:
+    """Messages a dead run left in flight are due again: at most one per connection."""
+    result = db.execute(
+        deliveries.update()
+        .where(deliveries.c.edition_id == edition_id, deliveries.c.status == "sending")
+        .values(status="pending", next_attempt_at=None)
+    )
+    return result.rowcount
 
 
 def pending(db: sa.Connection, edition_id: str, channel: str) -> list[Pending]:

@@ -35,6 +35,7 @@ class Message:
     name: str  # stable per edition, target and recipient: outbox file names use it
     sender: str = ""  # the envelope sender, for email
     headers: tuple[tuple[str, str], ...] = ()
+    message_id: str = ""
 
 
 def _qp(text: str) -> bytes:
@@ -159,4 +160,5 @@ class CompiledEmail:
             data=data,
             name=self.message_name(recipient),
             sender=self.sender,
+            message_id=self.message_id(recipient),
         )

@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from bulletin import ledger
+from bulletin import delivery, ledger
 from bulletin.approval import approval_problem, is_publishable
 from bulletin.compliance import Output, check_outputs, feed_outputs, near_misses
 from bulletin.config import Config
-from bulletin.database import subscribers
+from bulletin.database import subscribers, suppressions
+from bulletin.delivery import Job, Outcome, RateLimit, RetryPolicy
 from bulletin.entries import Entry, load_entries
-from bulletin.errors import ContentError, DeliveryError, Problem, raise_for
+from bulletin.errors import ContentError, Problem, raise_for
 from bulletin.feeds import atom, rss
 from bulletin.messages import CompiledEmail, Message
 from bulletin.partners import matching, payload
@@ -237,12 +238,14 @@ def check_entries(config: Config, paths: Sequence = ()) -> tuple[list[Entry], li
 def recipients(db: sa.Connection, config: Config, edition: Plan) -> list[tuple[str, str, str]]:
     """Everyone the edition goes to, frozen when it is recorded: (channel, target, address)."""
     found: list[tuple[str, str, str]] = []
+    suppressed = set(db.scalars(sa.select(suppressions.c.email)))
     for key in edition.emails:
         mailing_list = config.lists[key]
         if mailing_list.external:
-            found.append(("email", key, str(mailing_list.address)))
+            addresses = [str(mailing_list.address)]
         else:
-            found += [("email", key, s.email) for s in active(db, key)]
+            addresses = [s.email for s in active(db, key)]
+        found += [("email", key, a) for a in addresses if a.lower() not in suppressed]
     for key in edition.partners:
         partner = config.partners[key]
         found.append(("partner", key, partner.webhook or partner.email or key))
@@ -272,54 +275,84 @@ def deliver(
     engine: sa.Engine,
     config: Config,
     edition: Plan,
-    transport: Transport,
+    transport: Transport | Callable[[], Transport],
     progress: Progress | None = None,
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    *,
+    partner_transport: Transport | Callable[[], Transport] | None = None,
+    connections: int | None = None,
+    retry: RetryPolicy | None = None,
 ) -> None:
-    """Send every pending delivery of the edition once, recording each in the ledger."""
+    """Send every pending delivery of the edition once, recording each in the ledger.
+
+    `transport` is a transport, or a function that makes one per connection; partner
+    payloads go through `partner_transport` (the same transport when not given).
+    """
     assert edition.edition_id
+    edition_id = edition.edition_id
     signer = Signer(secret_key(config.state_dir))
     compiled = {
-        key: CompiledEmail(config, email, edition.edition_id, key, config.lists[key])
+        key: CompiledEmail(config, email, edition_id, key, config.lists[key])
         for key, (email, _) in edition.emails.items()
     }
     deadlines = {key: _deadline(entries) for key, (_, entries) in edition.emails.items()}
-    with engine.connect() as db:
-        todo = ledger.pending(db, edition.edition_id, "email")
-        todo += ledger.pending(db, edition.edition_id, "partner")
-        names = dict(db.execute(sa.select(subscribers.c.email, subscribers.c.name)).all())
-    total = len(todo)
-    with transport:
-        for done, row in enumerate(todo, 1):
-            when = now()
-            status, detail, message_id = "sent", None, None
-            if row.channel == "email":
-                deadline = deadlines.get(row.target)
-                message = compiled[row.target].personalise(
-                    row.recipient,
-                    signer.unsubscribe_token(row.target, row.recipient),
-                    when,
-                    names.get(row.recipient, ""),
-                )
-                message_id = compiled[row.target].message_id(row.recipient)
-                if deadline and when > deadline:
-                    status, detail = "skipped", f"send_not_after {deadline.isoformat()} passed"
-                    message = None
-            else:
-                message = Message(
-                    "webhook", edition.edition_id, row.target, row.recipient,
-                    payload(config, edition.edition_id, edition.partners[row.target]),
-                    name=f"{row.target}-{edition.edition_id}",
-                )  # fmt: skip
-            if message is not None:
-                try:
-                    transport.send(message)
-                except DeliveryError as exc:
-                    status, detail = "failed", str(exc)
-            with engine.begin() as db:
-                ledger.mark(db, row.id, status, when, message_id=message_id, detail=detail)
-            if progress:
-                progress(done, total)
+    payloads = {
+        key: payload(config, edition_id, entries) for key, entries in edition.partners.items()
+    }
+    with ledger.delivery_lock(engine, config):
+        with engine.begin() as db:
+            ledger.reset_in_flight(db, edition_id)
+            todo = ledger.pending(db, edition_id, "email") + ledger.pending(
+                db, edition_id, "partner"
+            )
+            names = dict(db.execute(sa.select(subscribers.c.email, subscribers.c.name)).all())
+
+        def make(row: ledger.Pending, when: dt.datetime):
+            if row.channel == "partner":
+                data = payloads[row.target]
+                name = f"{row.target}-{edition_id}"
+                return Message("webhook", edition_id, row.target, row.recipient, data, name), None
+            deadline = deadlines.get(row.target)
+            if deadline and when > deadline:
+                return None, Outcome("skipped", f"send_not_after {deadline.isoformat()} passed")
+            token = signer.unsubscribe_token(row.target, row.recipient)
+            name = names.get(row.recipient, "")
+            return compiled[row.target].personalise(row.recipient, token, when, name), None
+
+        factories = {
+            "email": _factory(transport),
+            "partner": _factory(partner_transport or transport),
+        }
+        job = Job(
+            rows=todo,
+            make=make,
+            transport_for=factories.__getitem__,
+            connections=connections or config.delivery.connections,
+            retry=retry or RetryPolicy(config.delivery.retry_attempts,
+                                       config.delivery.retry_backoff_seconds),
+            rate=RateLimit(config.delivery.rate_per_second),
+        )  # fmt: skip
+        delivery.run(engine, job, progress, now)
+
+
+def _factory(transport: Transport | Callable[[], Transport]) -> Callable[[], Transport]:
+    if hasattr(transport, "send"):
+        shared = transport
+        return lambda: _Unclosed(shared)
+    return transport
+
+
+class _Unclosed:
+    """A transport shared by the whole run: the run's caller closes it, not each worker."""
+
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
+
+    def send(self, message: Message) -> None:
+        self._transport.send(message)
+
+    def close(self) -> None:
+        pass
 
 
 def _deadline(entries: Sequence[Entry]) -> dt.datetime | None:

@@ -1,0 +1,233 @@
+"""Sends an edition's pending deliveries over a pool of connections, once each, with retries.
+
+The ledger is the truth. Each connection marks a message `sending` before it goes and
+`sent` (or failed, or due again) after, in the same transaction as the next message's
+`sending`: one commit per message, and a run killed at any moment leaves at most one
+message per connection in flight. A new run takes the site's delivery lock, so two runs
+never send at once, and sends those in-flight messages again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import heapq
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from bulletin.database import deliveries, subscribers, suppressions
+from bulletin.errors import DeliveryError
+from bulletin.ledger import Pending
+from bulletin.messages import Message
+from bulletin.transports import Transport
+
+Progress = Callable[[int, int], None]
+Clock = Callable[[], dt.datetime]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Temporary failures are tried again `attempts` times in all, waiting longer each time."""
+
+    attempts: int = 5
+    backoff_seconds: float = 2.0
+    max_backoff_seconds: float = 300.0
+
+    def delay(self, attempt: int) -> float:
+        base = min(self.max_backoff_seconds, self.backoff_seconds * 2 ** (attempt - 1))
+        return base * random.uniform(0.8, 1.2)  # noqa: S311 -- jitter, not secrecy
+
+
+class RateLimit:
+    """A token bucket shared by every connection of a run; 0 means unlimited."""
+
+    def __init__(self, per_second: float) -> None:
+        self.per_second = per_second
+        self._lock = threading.Lock()
+        self._next = time.monotonic()
+
+    def wait(self) -> None:
+        if self.per_second <= 0:
+            return
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next)
+            self._next = start + 1 / self.per_second
+        if start > now:
+            time.sleep(start - now)
+
+
+@dataclass
+class Outcome:
+    status: str  # sent | failed | skipped | pending (due again)
+    detail: str | None = None
+    message_id: str | None = None
+    retry_at: dt.datetime | None = None
+    suppress: bool = False
+
+
+@dataclass
+class Job:
+    """What a run must send: its ledger rows and how to make each row's message."""
+
+    rows: list[Pending]
+    make: Callable[[Pending, dt.datetime], tuple[Message | None, Outcome | None]]
+    transport_for: Callable[[str], Callable[[], Transport]]  # channel → transport factory
+    connections: int = 1
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    rate: RateLimit = field(default_factory=lambda: RateLimit(0))
+
+
+def run(engine: sa.Engine, job: Job, progress: Progress | None = None, clock: Clock = None) -> None:
+    """Send every row of `job` until each is sent, skipped or failed for good."""
+    clock = clock or (lambda: dt.datetime.now(dt.UTC))
+    total = len(job.rows)
+    done = [0]
+    done_lock = threading.Lock()
+
+    def count() -> None:
+        with done_lock:
+            done[0] += 1
+            if progress:
+                progress(done[0], total)
+
+    due: list[tuple[float, int, Pending]] = [(0.0, r.id, r) for r in job.rows]
+    heapq.heapify(due)
+    while due:
+        now = time.monotonic()
+        batch = []
+        while due and due[0][0] <= now:
+            batch.append(heapq.heappop(due)[2])
+        if not batch:
+            time.sleep(min(1.0, due[0][0] - now))
+            continue
+        again = _send_batch(engine, job, batch, clock, count)
+        for row, delay in again:
+            heapq.heappush(due, (time.monotonic() + delay, row.id, row))
+
+
+def _send_batch(engine, job: Job, batch: list[Pending], clock: Clock, count) -> list:
+    """Send `batch` over the pool; the rows due again, with their delays."""
+    work: queue.Queue[Pending] = queue.Queue()
+    for row in batch:
+        work.put(row)
+    again: list[tuple[Pending, float]] = []
+    again_lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        transports: dict[str, Transport] = {}
+        previous: tuple[Pending, Outcome] | None = None
+        try:
+            while True:
+                try:
+                    row = work.get_nowait()
+                except queue.Empty:
+                    break
+                when = clock()
+                message, outcome = job.make(row, when)
+                _record(engine, previous, row if outcome is None else None, when)
+                previous = None
+                if outcome is None:
+                    assert message is not None
+                    outcome = _attempt(job, transports, message, row, when)
+                if outcome.status == "pending":
+                    with again_lock:
+                        again.append((_retried(row), (outcome.retry_at - when).total_seconds()))
+                else:
+                    count()
+                previous = (row, outcome)
+            _record(engine, previous, None, clock())
+        except BaseException as exc:  # a crash: what is recorded stays; nothing is lost
+            errors.append(exc)
+        finally:
+            for transport in transports.values():
+                with contextlib.suppress(Exception):  # closing politely is best effort
+                    transport.close()
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(job.connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return again
+
+
+def _retried(row: Pending) -> Pending:
+    return Pending(row.id, row.channel, row.target, row.recipient, row.attempts + 1)
+
+
+def _attempt(job: Job, transports: dict, message: Message, row: Pending, when) -> Outcome:
+    transport = transports.get(row.channel)
+    if transport is None:
+        transport = transports[row.channel] = job.transport_for(row.channel)()
+    job.rate.wait()
+    try:
+        transport.send(message)
+    except DeliveryError as exc:
+        attempt = row.attempts + 1
+        if exc.permanent:
+            return Outcome("failed", str(exc), suppress=row.channel == "email")
+        if attempt >= job.retry.attempts:
+            return Outcome("failed", f"gave up after {attempt} attempts: {exc}")
+        delay = job.retry.delay(attempt)
+        return Outcome("pending", str(exc), retry_at=when + dt.timedelta(seconds=delay))
+    return Outcome("sent", message_id=message.message_id or None)
+
+
+def _record(
+    engine: sa.Engine,
+    previous: tuple[Pending, Outcome] | None,
+    sending: Pending | None,
+    when: dt.datetime,
+) -> None:
+    """One transaction: the last message's outcome, and the next one marked in flight."""
+    if previous is None and sending is None:
+        return
+    with engine.begin() as db:
+        if previous is not None:
+            row, outcome = previous
+            db.execute(
+                deliveries.update()
+                .where(deliveries.c.id == row.id)
+                .values(
+                    status=outcome.status,
+                    attempts=row.attempts + 1,
+                    detail=outcome.detail,
+                    message_id=outcome.message_id,
+                    next_attempt_at=outcome.retry_at,
+                    updated_at=when,
+                )
+            )
+            if outcome.suppress:
+                _suppress(db, row, outcome, when)
+        if sending is not None:
+            db.execute(
+                deliveries.update()
+                .where(deliveries.c.id == sending.id)
+                .values(status="sending", updated_at=when)
+            )
+
+
+def _suppress(db: sa.Connection, row: Pending, outcome: Outcome, when: dt.datetime) -> None:
+    address = row.recipient.lower()
+    exists = db.execute(sa.select(suppressions.c.email).where(suppressions.c.email == address))
+    if exists.first() is None:
+        db.execute(
+            suppressions.insert().values(
+                email=address, reason=outcome.detail or "", edition_id=None, created_at=when
+            )
+        )
+    db.execute(
+        subscribers.update()
+        .where(sa.func.lower(subscribers.c.email) == address)
+        .values(status="suppressed", updated_at=when)
+    )
