@@ -174,6 +174,17 @@ def counts(db: sa.Connection, edition_id: str) -> dict[tuple[str, str, str], int
     return {(r[0], r[1], r[2]): r[3] for r in rows}
 
 
+def failures(db: sa.Connection, edition_id: str, limit: int = 1000) -> list[tuple[str, str, str]]:
+    """(target, recipient, reason) of each delivery that failed for good."""
+    rows = db.execute(
+        sa.select(deliveries.c.target, deliveries.c.recipient, deliveries.c.detail)
+        .where(deliveries.c.edition_id == edition_id, deliveries.c.status == "failed")
+        .order_by(deliveries.c.id)
+        .limit(limit)
+    )
+    return [(r.target, r.recipient, r.detail or "") for r in rows]
+
+
 def finish(db: sa.Connection, edition_id: str, now: dt.datetime) -> None:
     db.execute(
         editions.update().where(editions.c.id == edition_id).values(status="done", finished_at=now)

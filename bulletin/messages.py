@@ -15,10 +15,14 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, formataddr, parseaddr
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from bulletin.config import Config, MailingList
 from bulletin.render import UNSUBSCRIBE_PLACEHOLDER, RenderedEmail
+
+if TYPE_CHECKING:
+    from bulletin.dkim import DkimSigner
 
 CRLF = b"\r\n"
 
@@ -54,10 +58,12 @@ class CompiledEmail:
         edition_id: str,
         list_key: str,
         mailing_list: MailingList,
+        dkim: DkimSigner | None = None,
     ) -> None:
         self.edition_id = edition_id
         self.list_key = list_key
         self.sender = config.sender.address
+        self._dkim = dkim  # signs each finished message, if the site signs
         self._domain = config.sender.domain
         self._unsubscribe_base = f"{config.site.url}unsubscribe/"
         fixed = EmailMessage(policy=SMTP)
@@ -152,6 +158,8 @@ class CompiledEmail:
                 self._closing,
             )
         )
+        if self._dkim is not None:
+            data = self._dkim.sign(data)
         return Message(
             channel="email",
             edition=self.edition_id,

@@ -14,11 +14,14 @@ that server are changed here, before Prefect is imported (the server inherits th
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from bulletin import progress_sink
 from bulletin.errors import ConfigError
 from bulletin.report import Report
 
@@ -66,6 +69,30 @@ def _start_ephemeral_server() -> None:
         SubprocessASGIServer().start()
 
 
+@contextlib.contextmanager
+def _progress_bar(enabled: bool) -> Iterator[None]:
+    """A progress bar on stderr for a long send, when a person is watching."""
+    if not enabled or not sys.stderr.isatty():
+        yield
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    bar = Progress(
+        "sending", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True
+    )
+    task = bar.add_task("send", total=None)
+
+    def update(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+
+    progress_sink.listen(update)
+    try:
+        with bar:
+            yield
+    finally:
+        progress_sink.listen(None)
+
+
 def run_publish(
     site: Path,
     slugs: Sequence[str],
@@ -79,7 +106,8 @@ def run_publish(
     _start_ephemeral_server()
     from flows.publish import publish
 
-    state = publish(site=str(site), entries=list(slugs), dry_run=dry_run, return_state=True)
+    with _progress_bar(enabled=progress):
+        state = publish(site=str(site), entries=list(slugs), dry_run=dry_run, return_state=True)
     result = state.result(raise_on_failure=False)
     if isinstance(result, Report):  # failed deliveries still make a report
         return result

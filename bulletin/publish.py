@@ -365,6 +365,13 @@ def finish(engine: sa.Engine, edition: Plan) -> dict[tuple[str, str, str], int]:
     assert edition.edition_id
     with engine.begin() as db:
         tally = ledger.counts(db, edition.edition_id)
-        if not any(status == "pending" for (_, _, status) in tally):
+        if not any(status in ("pending", "sending") for (_, _, status) in tally):
             ledger.finish(db, edition.edition_id, dt.datetime.now(dt.UTC))
     return tally
+
+
+def failures(engine: sa.Engine, edition: Plan) -> list[tuple[str, str, str]]:
+    """What failed for good in the edition, and why: for the report."""
+    assert edition.edition_id
+    with engine.connect() as db:
+        return ledger.failures(db, edition.edition_id)

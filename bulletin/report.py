@@ -20,6 +20,7 @@ class Report:
     dry_run: bool = False
     would_send: dict[str, int] = field(default_factory=dict)
     outbox: str | None = None
+    failures: list[tuple[str, str, str]] = field(default_factory=list)  # target, to, why
 
     @property
     def failed(self) -> bool:
@@ -38,6 +39,10 @@ class Report:
             data["would_send"] = self.would_send
         if self.notes:
             data["notes"] = self.notes
+        if self.failures:
+            data["failures"] = [
+                {"target": t, "recipient": r, "reason": why} for t, r, why in self.failures
+            ]
         return data
 
     def add_tally(self, tally: Mapping[tuple[str, str, str], int]) -> None:
@@ -53,6 +58,33 @@ class Report:
                 ranks = PARTNER_STATUS.index
                 if current is None or ranks(status) < ranks(current):
                     self.partners[target] = status
+
+    def markdown(self) -> str:
+        """The run's report as Markdown, for the Prefect UI."""
+        out = [f"# Edition {self.edition or '(none)'}", ""]
+        if self.entries:
+            out += ["## Entries", "", *[f"- `{slug}`" for slug in self.entries], ""]
+        out += ["## Email", "", "| list | sent | failed | skipped |", "|---|---|---|---|"]
+        for name, counts in self.per_list.items():
+            out.append(
+                f"| {name} | {counts.get('sent', 0)} | {counts.get('failed', 0)} | "
+                f"{counts.get('skipped', 0)} |"
+            )
+        if self.partners:
+            out += ["", "## Partners", "", "| partner | status |", "|---|---|"]
+            out += [f"| {name} | {status} |" for name, status in self.partners.items()]
+        if self.failures:
+            out += [
+                "",
+                "## Failed for good",
+                "",
+                "| list or partner | recipient | reason |",
+                "|---|---|---|",
+            ]
+            out += [f"| {t} | {r} | {why.replace('|', '/')} |" for t, r, why in self.failures]
+        if self.notes:
+            out += ["", "## Notes", "", *[f"- {note}" for note in self.notes]]
+        return "\n".join(out) + "\n"
 
     def lines(self) -> Sequence[str]:
         out = list(self.notes)
@@ -80,6 +112,10 @@ class Report:
                 out.append("  partners: " + ", ".join(f"{k} {v}" for k, v in self.partners.items()))
             if self.outbox:
                 out.append(f"  outbox: {self.outbox}")
+            for target, recipient, why in self.failures[:20]:
+                out.append(f"  failed: {target} → {recipient}: {why}")
+            if len(self.failures) > 20:
+                out.append(f"  ... and {len(self.failures) - 20} more failures")
         if self.public:
             out.append(f"  public/: {len(self.public)} files written")
         return out

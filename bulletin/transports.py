@@ -82,6 +82,10 @@ def from_config(config) -> Transport:
     """The transport that `[delivery] transport` names, for the command line and flows."""
     if config.delivery.transport == "outbox":
         return OutboxTransport(config.outbox_dir)
+    if config.delivery.transport == "smtp":
+        from bulletin.smtp import SmtpTransport
+
+        return SmtpTransport(config.delivery.smtp, config.delivery.smtp.credentials())
     from bulletin.errors import ConfigError
 
     raise ConfigError(

@@ -8,15 +8,17 @@ from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Failed
 
+from bulletin import progress_sink
 from bulletin import publish as core
 from bulletin.config import Config, load_config
 from bulletin.database import connect
 from bulletin.errors import BulletinError
 from bulletin.report import Report
-from bulletin.transports import from_config
+from bulletin.transports import OutboxTransport, from_config
 from bulletin.writers import write_public
 
 P = ParamSpec("P")
@@ -56,16 +58,25 @@ def write_site(config: Config, edition: core.Plan) -> list[str]:
 
 @task(name="deliver", cache_policy=NO_CACHE)
 @_user_errors_returned
-def deliver(config: Config, edition: core.Plan) -> dict:
+def deliver(config: Config, edition: core.Plan) -> tuple[dict, list]:
     logger = get_run_logger()
+    step = 1000
 
     def progress(done: int, total: int) -> None:
-        if done % 1000 == 0 or done == total:
+        if done % step == 0 or done == total:
             logger.info("delivered %d of %d", done, total)
+        progress_sink.report(done, total)
 
     engine = connect(config.database_url)
-    core.deliver(engine, config, edition, from_config(config), progress)
-    return core.finish(engine, edition)
+    core.deliver(
+        engine,
+        config,
+        edition,
+        lambda: from_config(config),
+        progress,
+        partner_transport=OutboxTransport(config.outbox_dir),
+    )
+    return core.finish(engine, edition), core.failures(engine, edition)
 
 
 @flow(name="publish", log_prints=False)
@@ -86,12 +97,16 @@ def publish(site: str = ".", entries: list[str] | None = None, dry_run: bool = F
         return report
     record_edition(config, edition)
     report.public = write_site(config, edition)
-    tally = deliver(config, edition)
-    if isinstance(tally, BulletinError):
-        return Failed(message=str(tally), data=tally)
+    delivered = deliver(config, edition)
+    if isinstance(delivered, BulletinError):
+        return Failed(message=str(delivered), data=delivered)
+    tally, report.failures = delivered
     report.add_tally(tally)
     if config.delivery.transport == "outbox":
         report.outbox = f"outbox/email/{edition.edition_id}/"
+    create_markdown_artifact(
+        key="publish-report", markdown=report.markdown(), description="What this run published"
+    )
     if report.failed:
         return Failed(message="some deliveries failed for good", data=report)
     return report
