@@ -37,6 +37,7 @@ _EPHEMERAL_SERVER = {
 def prepare_prefect_environment(verbose: bool = False) -> None:
     """Settings that must be in place before Prefect is imported."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")  # the client's own telemetry, too
     if not os.environ.get("PREFECT_API_URL"):
         for name, value in _EPHEMERAL_SERVER.items():
             os.environ.setdefault(name, value)

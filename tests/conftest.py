@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ["DO_NOT_TRACK"] = "1"
 os.environ.setdefault("BULLETIN_SECRET_KEY", "test-secret-key-not-for-production")
 
 FIXTURE_SITE = Path(__file__).parent / "fixtures" / "site"
