@@ -56,6 +56,8 @@ def render_markdown(body: str) -> str:
 
 def find_unsafe_html(body: str) -> list[UnsafeHtml]:
     """Every raw-HTML token in `body` that carries script, frames or event handlers."""
+    if not _UNSAFE_HTML.search(body):  # the common case: no need to parse at all
+        return []
     found = []
     for token in _walk(_finder.parse(body)):
         if token.type in ("html_block", "html_inline"):
@@ -98,28 +100,8 @@ def html_to_text(html: str, width: int = 72) -> str:
 
 class _TextParser(HTMLParser):
     _BLOCKS = frozenset(
-        [
-            "p",
-            "div",
-            "h1",
-            "h2",
-            "h3",
-            "h4",
-            "h5",
-            "h6",
-            "li",
-            "tr",
-            "blockquote",
-            "pre",
-            "table",
-            "section",
-            "article",
-            "header",
-            "footer",
-            "ul",
-            "ol",
-            "hr",
-        ]
+        "p div h1 h2 h3 h4 h5 h6 li tr blockquote pre table section article header footer "  # noqa: SIM905
+        "ul ol hr".split()
     )
     _SKIP = frozenset(("style", "script", "head", "title"))
 
