@@ -19,6 +19,7 @@ from bulletin.compliance import Output, check_outputs, feed_outputs, near_misses
 from bulletin.config import Config
 from bulletin.database import subscribers, suppressions
 from bulletin.delivery import Job, Outcome, RateLimit, RetryPolicy
+from bulletin.dkim import DkimSigner
 from bulletin.entries import Entry, load_entries
 from bulletin.errors import ContentError, Problem, raise_for
 from bulletin.feeds import atom, rss
@@ -291,8 +292,9 @@ def deliver(
     assert edition.edition_id
     edition_id = edition.edition_id
     signer = Signer(secret_key(config.state_dir))
+    dkim = DkimSigner.for_config(config)
     compiled = {
-        key: CompiledEmail(config, email, edition_id, key, config.lists[key])
+        key: CompiledEmail(config, email, edition_id, key, config.lists[key], dkim=dkim)
         for key, (email, _) in edition.emails.items()
     }
     deadlines = {key: _deadline(entries) for key, (_, entries) in edition.emails.items()}
