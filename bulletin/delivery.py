@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from bulletin.database import deliveries, subscribers, suppressions
-from bulletin.errors import DeliveryError
+from bulletin.errors import DeliveryError, TransportUnavailable
 from bulletin.ledger import Pending
 from bulletin.messages import Message
 from bulletin.transports import Transport
@@ -121,14 +121,18 @@ def _send_batch(engine, job: Job, batch: list[Pending], clock: Clock, count) -> 
     again_lock = threading.Lock()
     errors: list[BaseException] = []
 
+    stop = threading.Event()
+
     def worker() -> None:
         transports: dict[str, Transport] = {}
         previous: tuple[Pending, Outcome] | None = None
+        row: Pending | None = None
         try:
-            while True:
+            while not stop.is_set():
                 try:
                     row = work.get_nowait()
                 except queue.Empty:
+                    row = None
                     break
                 when = clock()
                 message, outcome = job.make(row, when)
@@ -144,7 +148,15 @@ def _send_batch(engine, job: Job, batch: list[Pending], clock: Clock, count) -> 
                     count()
                 previous = (row, outcome)
             _record(engine, previous, None, clock())
+        except TransportUnavailable as exc:
+            stop.set()
+            errors.append(exc)
+            # The message in hand never left: it is due again, as are the unsent ones.
+            _record(engine, previous, None, clock())
+            if row is not None:
+                _release(engine, row)
         except BaseException as exc:  # a crash: what is recorded stays; nothing is lost
+            stop.set()
             errors.append(exc)
         finally:
             for transport in transports.values():
@@ -161,6 +173,15 @@ def _send_batch(engine, job: Job, batch: list[Pending], clock: Clock, count) -> 
     return again
 
 
+def _release(engine: sa.Engine, row: Pending) -> None:
+    with engine.begin() as db:
+        db.execute(
+            deliveries.update()
+            .where(deliveries.c.id == row.id, deliveries.c.status == "sending")
+            .values(status="pending")
+        )
+
+
 def _retried(row: Pending) -> Pending:
     return Pending(row.id, row.channel, row.target, row.recipient, row.attempts + 1)
 
@@ -172,6 +193,8 @@ def _attempt(job: Job, transports: dict, message: Message, row: Pending, when) -
     job.rate.wait()
     try:
         transport.send(message)
+    except TransportUnavailable:
+        raise  # the whole run stops; this message was not sent and is due again
     except DeliveryError as exc:
         attempt = row.attempts + 1
         if exc.permanent:

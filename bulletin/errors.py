@@ -6,6 +6,8 @@
     │   └── ComplianceError        an output lacks the EU emblem, statement, disclaimer
     ├── RenderError                a template failed to render (MJML, Jinja)         exit 1
     └── DeliveryError              a transport could not deliver a message           exit 3
+        └── TransportUnavailable   no message can go: server down, bad TLS or login; the
+                                   run stops and the next run resumes
 
 Errors that list several problems carry them as `Problem` values, so that every problem
 is reported at once rather than the first one only.
@@ -107,3 +109,17 @@ def display_path(path: Path, root: Path) -> str:
         return path.resolve().relative_to(root.resolve()).as_posix()
     except ValueError:
         return str(path)
+
+
+class TransportUnavailable(DeliveryError):
+    """The transport cannot deliver anything; no recipient is at fault.
+
+    It affects every message of a run, so the run stops rather than failing addresses one
+    by one; `misconfigured` says retrying cannot help until the configuration changes.
+    """
+
+    def __init__(self, message: str, *, misconfigured: bool) -> None:
+        super().__init__(message, permanent=False)
+        self.misconfigured = misconfigured
+        if misconfigured:
+            self.exit_status = EXIT_USAGE

@@ -9,24 +9,14 @@ import ssl
 from pydantic import SecretStr
 
 from bulletin.config import Smtp
-from bulletin.errors import DeliveryError
+from bulletin.errors import DeliveryError, TransportUnavailable
 from bulletin.messages import Message
 
 log = logging.getLogger(__name__)
 
 
-class SmtpConnectionError(DeliveryError):
-    """The connection could not be set up as configured; no recipient is at fault.
-
-    It affects every message of the run, so a caller stops or pauses the run instead of
-    failing addresses one by one. `permanent` is always False, so that no address is ever
-    suppressed for it; `misconfigured` says that retrying cannot help until someone changes
-    [delivery.smtp], the server's certificate or the credentials.
-    """
-
-    def __init__(self, message: str, *, misconfigured: bool) -> None:
-        super().__init__(message, permanent=False)
-        self.misconfigured = misconfigured
+class SmtpConnectionError(TransportUnavailable):
+    """The SMTP connection could not be set up as configured; no recipient is at fault."""
 
 
 class SmtpTransport:
@@ -220,8 +210,7 @@ class SmtpTransport:
             )
         if isinstance(exc, smtplib.SMTPResponseException):
             return SmtpConnectionError(
-                f"{self.server} would not start a session: "
-                f"{exc.smtp_code} {_text(exc.smtp_error)}",
+                f"{self.server} would not start a session: {exc.smtp_code} {_text(exc.smtp_error)}",
                 misconfigured=500 <= exc.smtp_code < 600,
             )
         return SmtpConnectionError(

@@ -1,0 +1,167 @@
+"""Publishing over SMTP to a real server: faults, retries, suppression, kills."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from bulletin import publish as core
+from bulletin.config import load_config
+from bulletin.database import connect, deliveries, subscribers
+from bulletin.delivery import RetryPolicy
+from bulletin.errors import TransportUnavailable
+from bulletin.smtp import SmtpTransport
+from bulletin.subscribers import import_csv
+from tests.smtp_server import smtp_server
+
+FAST = RetryPolicy(attempts=3, backoff_seconds=0.05)
+
+
+def _smtp_site(site: Path, port: int, readers: int = 0, connections: int = 1) -> None:
+    text = (site / "bulletin.toml").read_text()
+    text = text.replace(
+        "[lists.news]",
+        f'[delivery]\ntransport = "smtp"\nconnections = {connections}\n'
+        f'retry_backoff_seconds = 0.05\n[delivery.smtp]\nhost = "127.0.0.1"\nport = {port}\n'
+        "timeout = 2\n\n[lists.news]",
+    )
+    (site / "bulletin.toml").write_text(text)
+    rows = ["email,name", "ana@example.org,Ana", "john@example.com,John"]
+    rows += [f"reader{i}@example.org,Reader {i}" for i in range(readers)]
+    (site / "subscribers.csv").write_text("\n".join(rows) + "\n")
+
+
+def _prepare(site: Path):
+    config = load_config(site)
+    engine = connect(config.database_url)
+    import_csv(engine, config, site / "subscribers.csv", "news")
+    edition = core.plan(config, engine)
+    core.record(engine, config, edition)
+    return config, engine, edition
+
+
+def _send(config, engine, edition):
+    smtp = config.delivery.smtp
+    core.deliver(engine, config, edition, lambda: SmtpTransport(smtp), retry=FAST,
+                 partner_transport=lambda: _NullTransport())  # fmt: skip
+    return core.finish(engine, edition)
+
+
+class _NullTransport:
+    def send(self, message) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def test_faults_are_retried_or_recorded_and_one_bad_address_stops_nothing(site):
+    with smtp_server() as server:
+        _smtp_site(site, server.port)
+        config, engine, edition = _prepare(site)
+        server.plan("john@example.com", ["451", "drop", "ok"])
+        server.plan("ana@example.org", ["550 5.1.1 No such mailbox"])
+        tally = _send(config, engine, edition)
+        to = Counter(r for m in server.received for r in m.recipients)
+    assert to == {"john@example.com": 1, "desk@lists.example.org": 1}
+    assert tally[("email", "news", "failed")] == 1
+    with engine.connect() as db:
+        row = db.execute(
+            sa.select(deliveries).where(deliveries.c.recipient == "ana@example.org")
+        ).one()
+        status = db.scalar(
+            sa.select(subscribers.c.status).where(subscribers.c.email == "ana@example.org")
+        )
+    assert "550 5.1.1 No such mailbox" in row.detail
+    assert status == "suppressed"
+
+
+def test_server_down_stops_the_run_and_the_next_run_sends_the_rest(site):
+    with smtp_server() as server:
+        port = server.port
+    _smtp_site(site, port)  # nothing listens there any more
+    config, engine, edition = _prepare(site)
+    with pytest.raises(TransportUnavailable):
+        _send(config, engine, edition)
+    with engine.connect() as db:
+        statuses = set(db.scalars(sa.select(deliveries.c.status)))
+    assert "sending" not in statuses and "failed" not in statuses
+    with smtp_server() as server:
+        text = (
+            (site / "bulletin.toml").read_text().replace(f"port = {port}", f"port = {server.port}")
+        )
+        (site / "bulletin.toml").write_text(text)
+        config = load_config(site)
+        tally = _send(config, engine, core.plan(config, engine))
+        assert len(server.received) == 3
+    assert tally[("email", "news", "sent")] == 2
+
+
+_SEND_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from bulletin import publish as core
+    from bulletin.config import load_config
+    from bulletin.database import connect
+    from bulletin.smtp import SmtpTransport
+    from bulletin.transports import OutboxTransport
+
+    config = load_config(Path(sys.argv[1]))
+    engine = connect(config.database_url)
+    edition = core.plan(config, engine)
+    core.record(engine, config, edition)
+    core.deliver(engine, config, edition, lambda: SmtpTransport(config.delivery.smtp),
+                 partner_transport=OutboxTransport(config.outbox_dir))
+    core.finish(engine, edition)
+    """
+)
+
+
+@pytest.mark.parametrize("connections", [1, 3])
+def test_publish_killed_at_any_moment_sends_everyone_exactly_once(site, connections):
+    readers = 2000
+    kills = [1, 400, 1200, 1900]
+    with smtp_server() as server:
+        _smtp_site(site, server.port, readers=readers, connections=connections)
+        config = load_config(site)
+        import_csv(connect(config.database_url), config, site / "subscribers.csv", "news")
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+        killed = 0
+        for at in [*kills, None]:
+            log = site / "send.log"
+            with open(log, "wb") as err:
+                process = subprocess.Popen(
+                    [sys.executable, "-c", _SEND_SCRIPT, str(site)], env=env,
+                    stdout=subprocess.DEVNULL, stderr=err,
+                )  # fmt: skip
+            if at is None:
+                process.wait(timeout=300)
+                assert process.returncode == 0, log.read_text()[-2000:]
+                break
+            deadline = time.monotonic() + 120
+            while len(server.received) < at and process.poll() is None:
+                assert time.monotonic() < deadline, "the send stalled"
+                time.sleep(0.002)
+            assert process.poll() is None, "the run ended before it could be killed"
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+            killed += 1
+        counts = Counter(r for m in server.received for r in m.recipients)
+    expected = {f"reader{i}@example.org" for i in range(readers)}
+    expected |= {"ana@example.org", "john@example.com", "desk@lists.example.org"}
+    assert set(counts) == expected, "someone got nothing"
+    twice = [r for r, n in counts.items() if n > 1]
+    assert all(n <= 2 for n in counts.values())
+    # The allowance: one message in flight per open connection at each kill.
+    assert killed == len(kills)
+    assert len(twice) <= killed * connections, twice
