@@ -74,54 +74,46 @@ class Outcome:
 
 @dataclass
 class Job:
-    """What a run must send: its ledger rows and how to make each row's message."""
+    """What a run must send: where its ledger rows come from and how to make messages."""
 
-    rows: list[Pending]
+    rows: Callable[[int, int], list[Pending]]  # (after id, limit) → the next page
+    total: int
     make: Callable[[Pending, dt.datetime], tuple[Message | None, Outcome | None]]
     transport_for: Callable[[str], Callable[[], Transport]]  # channel → transport factory
     connections: int = 1
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     rate: RateLimit = field(default_factory=lambda: RateLimit(0))
+    page: int = 2000
+
+
+_DONE = None  # tells a worker to stop
 
 
 def run(engine: sa.Engine, job: Job, progress: Progress | None = None, clock: Clock = None) -> None:
-    """Send every row of `job` until each is sent, skipped or failed for good."""
+    """Send every row of `job` until each is sent, skipped or failed for good.
+
+    Rows stream in pages, so memory stays flat however long the list; a pool of
+    `job.connections` workers, each with its own connections, sends them.
+    """
     clock = clock or (lambda: dt.datetime.now(dt.UTC))
-    total = len(job.rows)
-    done = [0]
-    done_lock = threading.Lock()
-
-    def count() -> None:
-        with done_lock:
-            done[0] += 1
-            if progress:
-                progress(done[0], total)
-
-    due: list[tuple[float, int, Pending]] = [(0.0, r.id, r) for r in job.rows]
-    heapq.heapify(due)
-    while due:
-        now = time.monotonic()
-        batch = []
-        while due and due[0][0] <= now:
-            batch.append(heapq.heappop(due)[2])
-        if not batch:
-            time.sleep(min(1.0, due[0][0] - now))
-            continue
-        again = _send_batch(engine, job, batch, clock, count)
-        for row, delay in again:
-            heapq.heappush(due, (time.monotonic() + delay, row.id, row))
-
-
-def _send_batch(engine, job: Job, batch: list[Pending], clock: Clock, count) -> list:
-    """Send `batch` over the pool; the rows due again, with their delays."""
-    work: queue.Queue[Pending] = queue.Queue()
-    for row in batch:
-        work.put(row)
-    again: list[tuple[Pending, float]] = []
-    again_lock = threading.Lock()
+    work: queue.Queue[Pending | None] = queue.Queue(maxsize=job.page)
+    retries: list[tuple[float, int, Pending]] = []
+    state = threading.Condition()
+    counters = {"done": 0, "outstanding": 0}
+    stop = threading.Event()
     errors: list[BaseException] = []
 
-    stop = threading.Event()
+    def finished(row: Pending, outcome: Outcome, when: dt.datetime) -> None:
+        with state:
+            if outcome.status == "pending":
+                delay = (outcome.retry_at - when).total_seconds() if outcome.retry_at else 0
+                heapq.heappush(retries, (time.monotonic() + delay, row.id, _retried(row)))
+            else:
+                counters["done"] += 1
+                if progress:
+                    progress(counters["done"], job.total)
+            counters["outstanding"] -= 1
+            state.notify_all()
 
     def worker() -> None:
         transports: dict[str, Transport] = {}
@@ -132,45 +124,107 @@ def _send_batch(engine, job: Job, batch: list[Pending], clock: Clock, count) -> 
                 try:
                     row = work.get_nowait()
                 except queue.Empty:
+                    # Nothing queued: record the last outcome now rather than with the
+                    # next message, so the run can see that everything is done.
+                    if previous is not None:
+                        when = clock()
+                        _record(engine, previous, None, when)
+                        finished(*previous, when)
+                        previous = None
+                    try:
+                        row = work.get(timeout=0.2)
+                    except queue.Empty:
+                        continue
+                if row is _DONE:
                     row = None
                     break
                 when = clock()
                 message, outcome = job.make(row, when)
                 _record(engine, previous, row if outcome is None else None, when)
+                if previous is not None:
+                    finished(*previous, when)
                 previous = None
                 if outcome is None:
                     assert message is not None
                     outcome = _attempt(job, transports, message, row, when)
-                if outcome.status == "pending":
-                    with again_lock:
-                        again.append((_retried(row), (outcome.retry_at - when).total_seconds()))
-                else:
-                    count()
                 previous = (row, outcome)
-            _record(engine, previous, None, clock())
+                row = None
+            when = clock()
+            _record(engine, previous, None, when)
+            if previous is not None:
+                finished(*previous, when)
         except TransportUnavailable as exc:
-            stop.set()
             errors.append(exc)
+            stop.set()
             # The message in hand never left: it is due again, as are the unsent ones.
             _record(engine, previous, None, clock())
             if row is not None:
                 _release(engine, row)
         except BaseException as exc:  # a crash: what is recorded stays; nothing is lost
-            stop.set()
             errors.append(exc)
+            stop.set()
         finally:
             for transport in transports.values():
                 with contextlib.suppress(Exception):  # closing politely is best effort
                     transport.close()
+            with state:
+                state.notify_all()
 
     threads = [threading.Thread(target=worker, daemon=True) for _ in range(job.connections)]
     for thread in threads:
         thread.start()
-    for thread in threads:
-        thread.join()
+
+    def put(row: Pending) -> bool:
+        with state:
+            counters["outstanding"] += 1
+        while not stop.is_set():
+            try:
+                work.put(row, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def due_retries() -> list[Pending]:
+        with state:
+            now = time.monotonic()
+            ready = []
+            while retries and retries[0][0] <= now:
+                ready.append(heapq.heappop(retries)[2])
+            return ready
+
+    try:
+        last_id = 0
+        while not stop.is_set():
+            page = job.rows(last_id, job.page)
+            if not page:
+                break
+            last_id = page[-1].id
+            for row in [*page, *due_retries()]:
+                if not put(row):
+                    break
+        while not stop.is_set():
+            for row in due_retries():
+                put(row)
+            with state:
+                if counters["outstanding"] == 0 and not retries:
+                    break
+                wait = min(0.5, retries[0][0] - time.monotonic()) if retries else 0.5
+                state.wait(max(0.01, wait))
+    finally:
+        for _ in threads:
+            while True:
+                try:
+                    work.put(_DONE, timeout=0.2)
+                    break
+                except queue.Full:
+                    if stop.is_set():
+                        with contextlib.suppress(queue.Empty):
+                            work.get_nowait()
+        for thread in threads:
+            thread.join()
     if errors:
         raise errors[0]
-    return again
 
 
 def _release(engine: sa.Engine, row: Pending) -> None:
@@ -183,7 +237,7 @@ def _release(engine: sa.Engine, row: Pending) -> None:
 
 
 def _retried(row: Pending) -> Pending:
-    return Pending(row.id, row.channel, row.target, row.recipient, row.attempts + 1)
+    return Pending(row.id, row.channel, row.target, row.recipient, row.attempts + 1, row.name)
 
 
 def _attempt(job: Job, transports: dict, message: Message, row: Pending, when) -> Outcome:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from bulletin.config import Config
-from bulletin.database import deliveries, edition_entries, editions
+from bulletin.database import deliveries, edition_entries, editions, subscribers
 from bulletin.entries import Entry
 
 _LOCK_KEY = 0x62756C6C  # "bull": the PostgreSQL advisory lock of delivery runs
@@ -24,6 +24,7 @@ class Pending:
     target: str
     recipient: str
     attempts: int
+    name: str = ""
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,45 @@ def pending(db: sa.Connection, edition_id: str, channel: str) -> list[Pending]:
         .order_by(deliveries.c.id)
     )
     return [Pending(r.id, r.channel, r.target, r.recipient, r.attempts) for r in rows]
+
+
+def pending_page(db: sa.Connection, edition_id: str, after_id: int, limit: int) -> list[Pending]:
+    """The next `limit` deliveries still to send, after `after_id`, with each name."""
+    rows = db.execute(
+        sa.select(
+            deliveries.c.id,
+            deliveries.c.channel,
+            deliveries.c.target,
+            deliveries.c.recipient,
+            deliveries.c.attempts,
+            subscribers.c.name,
+        )
+        .select_from(
+            deliveries.outerjoin(
+                subscribers,
+                sa.and_(
+                    subscribers.c.list_name == deliveries.c.target,
+                    subscribers.c.email == deliveries.c.recipient,
+                ),
+            )
+        )
+        .where(
+            deliveries.c.edition_id == edition_id,
+            deliveries.c.status == "pending",
+            deliveries.c.id > after_id,
+        )
+        .order_by(deliveries.c.id)
+        .limit(limit)
+    )
+    return [Pending(r[0], r[1], r[2], r[3], r[4], r[5] or "") for r in rows]
+
+
+def count_pending(db: sa.Connection, edition_id: str) -> int:
+    return db.scalar(
+        sa.select(sa.func.count()).where(
+            deliveries.c.edition_id == edition_id, deliveries.c.status == "pending"
+        )
+    )
 
 
 def mark(

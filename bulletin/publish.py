@@ -17,7 +17,7 @@ from bulletin import delivery, ledger
 from bulletin.approval import approval_problem, is_publishable
 from bulletin.compliance import Output, check_outputs, feed_outputs, near_misses
 from bulletin.config import Config
-from bulletin.database import subscribers, suppressions
+from bulletin.database import suppressions
 from bulletin.delivery import Job, Outcome, RateLimit, RetryPolicy
 from bulletin.dkim import DkimSigner
 from bulletin.entries import Entry, load_entries
@@ -304,10 +304,11 @@ def deliver(
     with ledger.delivery_lock(engine, config):
         with engine.begin() as db:
             ledger.reset_in_flight(db, edition_id)
-            todo = ledger.pending(db, edition_id, "email") + ledger.pending(
-                db, edition_id, "partner"
-            )
-            names = dict(db.execute(sa.select(subscribers.c.email, subscribers.c.name)).all())
+            total = ledger.count_pending(db, edition_id)
+
+        def rows(after_id: int, limit: int) -> list[ledger.Pending]:
+            with engine.connect() as db:
+                return ledger.pending_page(db, edition_id, after_id, limit)
 
         def make(row: ledger.Pending, when: dt.datetime):
             if row.channel == "partner":
@@ -318,15 +319,15 @@ def deliver(
             if deadline and when > deadline:
                 return None, Outcome("skipped", f"send_not_after {deadline.isoformat()} passed")
             token = signer.unsubscribe_token(row.target, row.recipient)
-            name = names.get(row.recipient, "")
-            return compiled[row.target].personalise(row.recipient, token, when, name), None
+            return compiled[row.target].personalise(row.recipient, token, when, row.name), None
 
         factories = {
             "email": _factory(transport),
             "partner": _factory(partner_transport or transport),
         }
         job = Job(
-            rows=todo,
+            rows=rows,
+            total=total,
             make=make,
             transport_for=factories.__getitem__,
             connections=connections or config.delivery.connections,
