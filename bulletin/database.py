@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -78,26 +82,183 @@ sa.Index("ix_deliveries_pending", deliveries.c.edition_id, deliveries.c.status)
 sa.Index("ix_edition_entries_slug", edition_entries.c.slug)
 
 
+#: The newest migration in bulletin/migrations/versions; a test checks that they agree. It
+#: lets `connect` see that a database is up to date without importing Alembic (~0.2 s).
+SCHEMA_REVISION = "0001"
+#: The first migration: a database made before migrations (by create_all) is stamped with it.
+BASELINE_REVISION = "0001"
+MIGRATIONS = Path(__file__).with_name("migrations")
+_MIGRATION_LOCK_KEY = 0x62756C6C6D696772  # "bullmigr": PostgreSQL advisory lock of migrations
+
+
 def connect(url: str, *, create: bool = True) -> sa.Engine:
-    """An engine for `url`, with the tables created where they are missing."""
+    """An engine for `url`, its schema migrated to the newest revision unless `create` is false.
+
+    `postgresql://` URLs use the psycopg (version 3) driver.
+    """
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = None
     try:
-        engine = sa.create_engine(url)
+        engine = sa.create_engine(_with_driver(url))
         if engine.dialect.name == "sqlite":
             sa.event.listen(engine, "connect", _sqlite_pragmas)
         if create:
-            metadata.create_all(engine)
-    except (SQLAlchemyError, ImportError) as exc:
-        raise ConfigError(f"database.url: cannot open the database: {_first_line(exc)}") from exc
+            migrate(engine)
+    except BaseException as exc:
+        if engine is not None:
+            engine.dispose()
+        if isinstance(exc, SQLAlchemyError | ImportError):
+            message = f"database.url: cannot open the database: {_first_line(exc)}"
+            raise ConfigError(message) from exc
+        raise
     return engine
+
+
+def _with_driver(url: str) -> sa.URL:
+    parsed = sa.make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def alembic_config(url: str | None = None):
+    """Alembic's configuration, without an alembic.ini: the scripts ship in the package.
+
+    For a new revision: `alembic_config()` into `alembic.command.revision(config, "what",
+    rev_id="0002")`, then write its upgrade by hand and raise SCHEMA_REVISION.
+    """
+    from alembic.config import Config as AlembicConfig
+
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    if url is not None:
+        rendered = _with_driver(url).render_as_string(hide_password=False)
+        config.set_main_option("sqlalchemy.url", rendered.replace("%", "%%"))
+    return config
+
+
+def migrate(engine: sa.Engine) -> None:
+    """Bring the schema to SCHEMA_REVISION; one quick query when it is there already.
+
+    Processes that start at once take turns: the first migrates, the others find it done.
+    """
+    with engine.connect() as db:
+        if _revision(db) == SCHEMA_REVISION:
+            return
+    from alembic import command
+    from alembic.util import CommandError
+
+    with _migration_lock(engine) as db:
+        current = _revision(db)
+        if current == SCHEMA_REVISION:
+            return
+        config = alembic_config()
+        config.attributes["connection"] = db
+        try:
+            if current is None and _has_tables(db):
+                _adopt(db)
+                command.stamp(config, BASELINE_REVISION)
+            command.upgrade(config, "head")
+        except CommandError as exc:  # e.g. a revision from a newer bulletin
+            raise ConfigError(
+                f"database.url: cannot migrate the database from schema revision {current} "
+                f"to {SCHEMA_REVISION}: {_first_line(exc)}"
+            ) from exc
+
+
+def _revision(db: sa.Connection) -> str | None:
+    if not sa.inspect(db).has_table("alembic_version"):
+        return None
+    versions = db.scalars(sa.text("SELECT version_num FROM alembic_version")).all()
+    return versions[0] if len(versions) == 1 else ",".join(sorted(versions)) or None
+
+
+def _has_tables(db: sa.Connection) -> bool:
+    return bool(set(sa.inspect(db).get_table_names()) & set(metadata.tables))
+
+
+def _adopt(db: sa.Connection) -> None:
+    """Bring a database made by create_all before migrations up to the baseline revision.
+
+    Such a database can lack tables and nullable columns added since it was made; they are
+    added here from `metadata`. That is the baseline's schema while the newest revision is
+    the baseline; a later revision that adds a column must freeze this list first (the
+    test of an old database then fails with a duplicate column).
+    """
+    from alembic.operations import Operations
+    from alembic.runtime.migration import MigrationContext
+
+    metadata.create_all(db)
+    operations = Operations(MigrationContext.configure(db))
+    inspector = sa.inspect(db)
+    for table in metadata.sorted_tables:
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            if not column.nullable:
+                raise ConfigError(
+                    f"database.url: the database predates migrations and lacks the required "
+                    f"column {table.name}.{column.name}; back it up and let bulletin make a "
+                    "new one"
+                )
+            operations.add_column(table.name, sa.Column(column.name, column.type))
+
+
+@contextlib.contextmanager
+def _migration_lock(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A connection in a transaction that no other process migrates beside.
+
+    PostgreSQL: a session advisory lock. SQLite: BEGIN IMMEDIATE, the database's write
+    lock, taken before the first read (other writers wait for the busy timeout). The lock
+    is on a connection of its own engine without a pool, so it ends with the connection.
+    """
+    name = engine.dialect.name
+    if name == "sqlite" and engine.url.database in (None, "", ":memory:"):
+        with engine.begin() as db:  # nobody else can reach a database in memory
+            yield db
+        return
+    locker = sa.create_engine(engine.url, poolclass=sa.pool.NullPool)
+    try:
+        if name == "sqlite":
+            sa.event.listen(locker, "connect", _sqlite_own_transactions)
+            sa.event.listen(locker, "connect", _sqlite_pragmas)
+            sa.event.listen(locker, "begin", _sqlite_begin_immediate)
+        with locker.connect() as db:
+            if name == "postgresql":
+                db.execute(sa.select(sa.func.pg_advisory_lock(_MIGRATION_LOCK_KEY)))
+                db.commit()
+            with db.begin():
+                yield db
+    finally:
+        locker.dispose()
+
+
+def _sqlite_own_transactions(connection, _record) -> None:
+    # Python's sqlite3 would neither begin before DDL nor let us say BEGIN IMMEDIATE.
+    connection.isolation_level = None
+
+
+def _sqlite_begin_immediate(db: sa.Connection) -> None:
+    db.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _sqlite_pragmas(connection, _record) -> None:
     cursor = connection.cursor()
-    # WAL lets `serve` read while a publish writes; a busy timeout rides out short locks.
-    cursor.execute("PRAGMA journal_mode=WAL")
+    # A busy timeout rides out short locks; WAL lets `serve` read while a publish writes.
     cursor.execute("PRAGMA busy_timeout=10000")
+    # Turning a new file to WAL while another process does the same can fail at once with
+    # "database is locked" (SQLite waits for no busy timeout there): try again, briefly.
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 

@@ -55,3 +55,39 @@ def prefect_harness():
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+# --- Databases: every database bulletin supports (tests/test_database.py) -------------------
+# The PostgreSQL server is scripts/postgres's (scripts/test starts it and exports its URL).
+
+POSTGRES_URL_ENV = "BULLETIN_TEST_POSTGRES_URL"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path: Path):
+    """The URL of a new, empty database: a SQLite file, or a PostgreSQL database of its own
+    (dropped after the test). PostgreSQL is skipped without BULLETIN_TEST_POSTGRES_URL,
+    except in CI, where that fails."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'db' / 'bulletin.db'}"
+        return
+    server = os.environ.get(POSTGRES_URL_ENV)
+    if not server:
+        reason = f"{POSTGRES_URL_ENV} is not set; scripts/test starts PostgreSQL and sets it"
+        if os.environ.get("CI", "").lower() in ("true", "1"):
+            pytest.fail(f"CI runs the PostgreSQL tests: {reason}")
+        pytest.skip(reason)
+
+    import uuid
+
+    import psycopg
+    import sqlalchemy as sa
+
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    try:
+        yield sa.make_url(server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
