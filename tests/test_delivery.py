@@ -1,10 +1,12 @@
-"""The delivery engine: retries, suppression, in-flight messages, concurrent runs."""
+"""The delivery engine on SQLite and PostgreSQL: retries, suppression, in-flight messages,
+concurrent runs."""
 
 from __future__ import annotations
 
 import threading
 from collections import Counter
 
+import pytest
 import sqlalchemy as sa
 
 from bulletin import publish as core
@@ -17,11 +19,22 @@ from bulletin.subscribers import import_csv
 from bulletin.transports import MemoryTransport
 
 FAST = RetryPolicy(attempts=3, backoff_seconds=0.01)
+_engines: list[sa.Engine] = []
 
 
-def _prepared(site, rows: int = 0):
+@pytest.fixture(autouse=True)
+def _dispose_engines():
+    yield
+    while _engines:
+        _engines.pop().dispose()
+
+
+def _prepared(site, database_url: str, rows: int = 0):
+    toml = site / "bulletin.toml"
+    toml.write_text(toml.read_text() + f'\n[database]\nurl = "{database_url}"\n')
     config = load_config(site)
     engine = connect(config.database_url)
+    _engines.append(engine)
     csv = site / "many.csv"
     lines = ["email,name"] + [f"reader{i}@example.org,Reader {i}" for i in range(rows)]
     csv.write_text("\n".join(lines) + "\n")
@@ -33,8 +46,8 @@ def _prepared(site, rows: int = 0):
     return config, engine, edition
 
 
-def test_temporary_failure_is_retried_until_it_goes_through(site):
-    config, engine, edition = _prepared(site)
+def test_temporary_failure_is_retried_until_it_goes_through(site, database_url):
+    config, engine, edition = _prepared(site, database_url)
     attempts: Counter[str] = Counter()
     delivered: list[str] = []
 
@@ -51,8 +64,8 @@ def test_temporary_failure_is_retried_until_it_goes_through(site):
     assert tally[("email", "news", "sent")] == 2
 
 
-def test_temporary_failure_gives_up_after_the_last_attempt_with_the_reason(site):
-    config, engine, edition = _prepared(site)
+def test_temporary_failure_gives_up_after_the_last_attempt_with_the_reason(site, database_url):
+    config, engine, edition = _prepared(site, database_url)
 
     def always_busy(message: Message) -> None:
         if message.recipient == "john@example.com":
@@ -67,8 +80,8 @@ def test_temporary_failure_gives_up_after_the_last_attempt_with_the_reason(site)
     assert "gave up after 3 attempts" in row.detail and "452" in row.detail
 
 
-def test_permanent_failure_suppresses_the_address_for_later_editions(site):
-    config, engine, edition = _prepared(site)
+def test_permanent_failure_suppresses_the_address_for_later_editions(site, database_url):
+    config, engine, edition = _prepared(site, database_url)
 
     def reject(message: Message) -> None:
         if message.recipient == "ana@example.org":
@@ -88,8 +101,8 @@ def test_permanent_failure_suppresses_the_address_for_later_editions(site):
         assert "ana@example.org" not in {a for _, _, a in core.recipients(db, config, later)}
 
 
-def test_message_in_flight_when_a_run_died_is_sent_again(site):
-    config, engine, edition = _prepared(site)
+def test_message_in_flight_when_a_run_died_is_sent_again(site, database_url):
+    config, engine, edition = _prepared(site, database_url)
     with engine.begin() as db:  # as a killed run leaves it: one message in flight
         db.execute(
             deliveries.update()
@@ -104,8 +117,8 @@ def test_message_in_flight_when_a_run_died_is_sent_again(site):
     )  # fmt: skip
 
 
-def test_two_runs_at_once_never_send_to_anyone_twice(site):
-    config, engine, edition = _prepared(site, rows=300)
+def test_two_runs_at_once_never_send_to_anyone_twice(site, database_url):
+    config, engine, edition = _prepared(site, database_url, rows=300)
     sent: list[str] = []
     lock = threading.Lock()
 
@@ -128,8 +141,8 @@ def test_two_runs_at_once_never_send_to_anyone_twice(site):
     assert len(sent) == len(set(sent)) == 300 + 2 + 1 + 1
 
 
-def test_several_connections_share_the_work_and_record_every_message(site):
-    config, engine, edition = _prepared(site, rows=200)
+def test_several_connections_share_the_work_and_record_every_message(site, database_url):
+    config, engine, edition = _prepared(site, database_url, rows=200)
     by_thread: Counter[int] = Counter()
 
     def note(message: Message) -> None:
