@@ -198,7 +198,7 @@ def cmd_subscribers(root: Path, args: argparse.Namespace) -> int:
     if args.action == "export":
         sys.stdout.write(export_csv(engine, config, args.list))
         return EXIT_OK
-    path = Path(args.csv)
+    path = _site_path(root, args.csv)
     if not path.is_file():
         from bulletin.errors import ConfigError
 

@@ -92,15 +92,20 @@ class Smtp(_Section):
     security: Literal["none", "starttls", "ssl"] = "none"
     username_env: str | None = None
     password_env: str | None = None
+    #: the name of a Prefect Secret block holding the password, instead of password_env
+    password_block: str | None = None
     timeout: float = 30.0
 
     def credentials(self) -> tuple[str, SecretStr] | None:
-        """The SMTP login from the environment variables the config names, if any."""
+        """The SMTP login, from the environment or a Prefect Secret block, if configured."""
         if not self.username_env:
             return None
         username = os.environ.get(self.username_env, "")
-        password = os.environ.get(self.password_env or "", "")
-        return (username, SecretStr(password)) if username else None
+        if not username:
+            return None
+        if self.password_block:
+            return username, secret_from_block(self.password_block, "delivery.smtp.password_block")
+        return username, SecretStr(os.environ.get(self.password_env or "", ""))
 
 
 #: Header fields a DKIM signature always covers (SPEC "Email", RFC 8058 section 4).
@@ -208,6 +213,20 @@ class Config(_Section):
     def funding_text(self, rule: str, language: str) -> FundingText | None:
         funding = self.funding.get(rule)
         return funding.text.get(language) if funding else None
+
+
+def secret_from_block(name: str, key: str) -> SecretStr:
+    """A Prefect Secret block's value; Prefect is imported only for sites that use one."""
+    try:
+        from prefect.blocks.system import Secret
+
+        value = Secret.load(name).get()
+    except Exception as exc:  # Prefect raises ValueError, httpx errors, ...
+        raise ConfigError(
+            f"{key}: cannot load the Prefect Secret block {name!r} ({type(exc).__name__}); "
+            "create it with `prefect block create secret` or check PREFECT_API_URL"
+        ) from exc
+    return SecretStr(str(value))
 
 
 def load_config(root: Path) -> Config:

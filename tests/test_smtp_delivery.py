@@ -165,3 +165,58 @@ def test_publish_killed_at_any_moment_sends_everyone_exactly_once(site, connecti
     # The allowance: one message in flight per open connection at each kill.
     assert killed == len(kills)
     assert len(twice) <= killed * connections, twice
+
+
+def test_smtp_password_can_come_from_a_prefect_secret_block(site, prefect_harness, monkeypatch):
+    from prefect.blocks.system import Secret
+
+    Secret(value="s3cret-pw").save("bulletin-smtp-password", overwrite=True)
+    monkeypatch.setenv("BULLETIN_TEST_SMTP_USER", "alice")
+    with smtp_server(users={"alice": "s3cret-pw"}) as server:
+        _smtp_site(site, server.port)
+        toml = site / "bulletin.toml"
+        toml.write_text(
+            toml.read_text().replace(
+                "timeout = 2\n",
+                'timeout = 2\nusername_env = "BULLETIN_TEST_SMTP_USER"\n'
+                'password_block = "bulletin-smtp-password"\n',
+            )
+        )
+        config, engine, edition = _prepare(site)
+        smtp = config.delivery.smtp
+        core.deliver(engine, config, edition, lambda: SmtpTransport(smtp, smtp.credentials()),
+                     retry=FAST, partner_transport=lambda: _NullTransport())  # fmt: skip
+        assert {m.login for m in server.received} == {"alice"}
+        assert len(server.received) == 3
+
+
+def test_rate_limit_spaces_messages_out(site):
+    with smtp_server() as server:
+        _smtp_site(site, server.port, readers=20, connections=2)
+        toml = site / "bulletin.toml"
+        toml.write_text(toml.read_text().replace("connections = 2", "connections = 2\n"
+                                                 "rate_per_second = 40"))  # fmt: skip
+        config, engine, edition = _prepare(site)
+        started = time.monotonic()
+        _send(config, engine, edition)
+        elapsed = time.monotonic() - started
+        assert len(server.received) == 23
+    # 23 messages at 40 a second across both connections: at least 22 gaps of 25 ms.
+    assert elapsed >= 22 / 40 * 0.9
+
+
+def test_cli_publish_exits_3_and_names_what_failed_for_good(site):
+    from tests.conftest import run_cli
+
+    with smtp_server() as server:
+        _smtp_site(site, server.port)
+        assert run_cli("subscribers", "import", "subscribers.csv", "--list", "news",
+                       site=site).returncode == 0  # fmt: skip
+        server.plan("ana@example.org", ["550 5.1.1 No such mailbox"])
+        result = run_cli("publish", site=site)
+        assert len(server.received) == 2
+    assert result.returncode == 3, result.stderr
+    assert "email: 2 sent, 1 failed, 0 skipped" in result.stdout
+    assert "failed: news → ana@example.org:" in result.stdout
+    assert "550 5.1.1 No such mailbox" in result.stdout
+    assert "Traceback" not in result.stderr and "ERROR" not in result.stderr
