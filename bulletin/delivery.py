@@ -116,6 +116,7 @@ def run(engine: sa.Engine, job: Job, progress: Progress | None = None, clock: Cl
             state.notify_all()
 
     def worker() -> None:
+        ledger = _LedgerWriter(engine)
         transports: dict[str, Transport] = {}
         previous: tuple[Pending, Outcome] | None = None
         row: Pending | None = None
@@ -128,7 +129,7 @@ def run(engine: sa.Engine, job: Job, progress: Progress | None = None, clock: Cl
                     # next message, so the run can see that everything is done.
                     if previous is not None:
                         when = clock()
-                        _record(engine, previous, None, when)
+                        ledger.record(previous, None, when)
                         finished(*previous, when)
                         previous = None
                     try:
@@ -140,7 +141,7 @@ def run(engine: sa.Engine, job: Job, progress: Progress | None = None, clock: Cl
                     break
                 when = clock()
                 message, outcome = job.make(row, when)
-                _record(engine, previous, row if outcome is None else None, when)
+                ledger.record(previous, row if outcome is None else None, when)
                 if previous is not None:
                     finished(*previous, when)
                 previous = None
@@ -150,20 +151,21 @@ def run(engine: sa.Engine, job: Job, progress: Progress | None = None, clock: Cl
                 previous = (row, outcome)
                 row = None
             when = clock()
-            _record(engine, previous, None, when)
+            ledger.record(previous, None, when)
             if previous is not None:
                 finished(*previous, when)
         except TransportUnavailable as exc:
             errors.append(exc)
             stop.set()
             # The message in hand never left: it is due again, as are the unsent ones.
-            _record(engine, previous, None, clock())
+            ledger.record(previous, None, clock())
             if row is not None:
                 _release(engine, row)
         except BaseException as exc:  # a crash: what is recorded stays; nothing is lost
             errors.append(exc)
             stop.set()
         finally:
+            ledger.close()
             for transport in transports.values():
                 with contextlib.suppress(Exception):  # closing politely is best effort
                     transport.close()
@@ -260,38 +262,55 @@ def _attempt(job: Job, transports: dict, message: Message, row: Pending, when) -
     return Outcome("sent", message_id=message.message_id or None)
 
 
-def _record(
-    engine: sa.Engine,
-    previous: tuple[Pending, Outcome] | None,
-    sending: Pending | None,
-    when: dt.datetime,
-) -> None:
-    """One transaction: the last message's outcome, and the next one marked in flight."""
-    if previous is None and sending is None:
-        return
-    with engine.begin() as db:
-        if previous is not None:
-            row, outcome = previous
-            db.execute(
-                deliveries.update()
-                .where(deliveries.c.id == row.id)
-                .values(
-                    status=outcome.status,
-                    attempts=row.attempts + 1,
-                    detail=outcome.detail,
-                    message_id=outcome.message_id,
-                    next_attempt_at=outcome.retry_at,
-                    updated_at=when,
-                )
-            )
-            if outcome.suppress:
-                _suppress(db, row, outcome, when)
-        if sending is not None:
-            db.execute(
-                deliveries.update()
-                .where(deliveries.c.id == sending.id)
-                .values(status="sending", updated_at=when)
-            )
+class _LedgerWriter:
+    """A worker's own connection to the ledger, with its two statements ready to run.
+
+    This is the per-message hot path: plain SQL on a held connection, no pool checkout
+    and no statement building per message.
+    """
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self.db = engine.connect()
+        # Only the driver's placeholder is put into the SQL; every value is a parameter.
+        mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+        self._outcome = (
+            "UPDATE deliveries SET status=?, attempts=?, detail=?, message_id=?, "
+            "next_attempt_at=?, updated_at=? WHERE id=?"
+        ).replace("?", mark)
+        self._sending = "UPDATE deliveries SET status='sending', updated_at=? WHERE id=?".replace(
+            "?", mark
+        )
+        self._sqlite = engine.dialect.name == "sqlite"
+
+    def record(
+        self,
+        previous: tuple[Pending, Outcome] | None,
+        sending: Pending | None,
+        when: dt.datetime,
+    ) -> None:
+        """One transaction: the last message's outcome, and the next one marked in flight."""
+        if previous is None and sending is None:
+            return
+        stamp = when.replace(tzinfo=None).isoformat(" ") if self._sqlite else when
+        with self.db.begin():
+            if previous is not None:
+                row, outcome = previous
+                retry_at = outcome.retry_at
+                if retry_at is not None and self._sqlite:
+                    retry_at = retry_at.replace(tzinfo=None).isoformat(" ")
+                self.db.exec_driver_sql(
+                    self._outcome,
+                    (outcome.status, row.attempts + 1, outcome.detail, outcome.message_id,
+                     retry_at, stamp, row.id),
+                )  # fmt: skip
+                if outcome.suppress:
+                    _suppress(self.db, row, outcome, when)
+            if sending is not None:
+                self.db.exec_driver_sql(self._sending, (stamp, sending.id))
+
+    def close(self) -> None:
+        self.db.close()
 
 
 def _suppress(db: sa.Connection, row: Pending, outcome: Outcome, when: dt.datetime) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from bulletin.config import Config
-from bulletin.database import deliveries, edition_entries, editions, subscribers
+from bulletin.database import deliveries, edition_entries, editions, subscribers, suppressions
 from bulletin.entries import Entry
 
 _LOCK_KEY = 0x62756C6C  # "bull": the PostgreSQL advisory lock of delivery runs
@@ -97,6 +97,34 @@ def prepare(
     ]  # fmt: skip
     if rows:
         db.execute(deliveries.insert(), rows)
+
+
+def freeze_subscribers(db: sa.Connection, edition_id: str, list_key: str, now: dt.datetime) -> None:
+    """Copy a list's active, unsuppressed subscribers into the ledger, inside the database:
+    one statement, however long the list, and nothing held in memory."""
+    chosen = (
+        sa.select(
+            sa.literal(edition_id),
+            sa.literal("email"),
+            sa.literal(list_key),
+            subscribers.c.email,
+            sa.literal("pending"),
+            sa.literal(0),
+            sa.literal(now, sa.DateTime(timezone=True)),
+        )
+        .where(
+            subscribers.c.list_name == list_key,
+            subscribers.c.status == "active",
+            ~sa.func.lower(subscribers.c.email).in_(sa.select(suppressions.c.email)),
+        )
+        .order_by(subscribers.c.id)
+    )
+    db.execute(
+        deliveries.insert().from_select(
+            ["edition_id", "channel", "target", "recipient", "status", "attempts", "updated_at"],
+            chosen,
+        )
+    )
 
 
 @contextlib.contextmanager

@@ -236,16 +236,24 @@ def check_entries(config: Config, paths: Sequence = ()) -> tuple[list[Entry], li
     return entries, problems
 
 
-def recipients(db: sa.Connection, config: Config, edition: Plan) -> list[tuple[str, str, str]]:
-    """Everyone the edition goes to, frozen when it is recorded: (channel, target, address)."""
+def recipients(
+    db: sa.Connection, config: Config, edition: Plan, *, subscribers_too: bool = True
+) -> list[tuple[str, str, str]]:
+    """Everyone the edition goes to, frozen when it is recorded: (channel, target, address).
+
+    Without `subscribers_too`, the subscriber lists are left out: `record` copies them
+    inside the database.
+    """
     found: list[tuple[str, str, str]] = []
     suppressed = set(db.scalars(sa.select(suppressions.c.email)))
     for key in edition.emails:
         mailing_list = config.lists[key]
         if mailing_list.external:
             addresses = [str(mailing_list.address)]
-        else:
+        elif subscribers_too:
             addresses = [s.email for s in active(db, key)]
+        else:
+            continue
         found += [("email", key, a) for a in addresses if a.lower() not in suppressed]
     for key in edition.partners:
         partner = config.partners[key]
@@ -267,9 +275,12 @@ def record(engine: sa.Engine, config: Config, edition: Plan) -> int:
     if edition.resumed or not edition.edition_id:
         return 0
     with engine.begin() as db:
-        frozen = recipients(db, config, edition)
-        ledger.prepare(db, edition.edition_id, edition.entries, frozen, edition.published)
-    return len(frozen)
+        others = recipients(db, config, edition, subscribers_too=False)
+        ledger.prepare(db, edition.edition_id, edition.entries, others, edition.published)
+        for key in edition.emails:
+            if not config.lists[key].external:
+                ledger.freeze_subscribers(db, edition.edition_id, key, edition.published)
+        return ledger.count_pending(db, edition.edition_id)
 
 
 def deliver(
