@@ -1,7 +1,8 @@
 """bulletin's benchmarks, each beside a baseline measured in the same run.
 
-    python bench/run.py            # full: 1,000 entries, 20,000 messages
-    python bench/run.py --quick    # smoke run, well under a minute
+    python bench/run.py              # full: 1,000 entries, 20,000 messages
+    python bench/run.py --quick      # smoke run, a minute or two
+    python bench/run.py --only smtp  # one section: cold, build, messages or smtp
 
 Machines are noisy, so every figure is the median of several repeats and the table's
 point is the ratio to its baseline. Benchmarks report; they do not fail, except when
@@ -22,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import sites
+import smtp_bench
 
 REPO = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -35,6 +37,7 @@ PREFECT_PROBE = (
 )
 
 Row = tuple[str, str, str, str, str]
+SECTIONS = ("cold", "build", "messages", "smtp")
 # cold-start runs, entries, build runs, messages, baseline messages, message runs
 SIZES = {"quick": (3, 20, 1, 500, 50, 3), "full": (7, 1_000, 3, 20_000, 2_000, 3)}
 
@@ -234,16 +237,33 @@ def table(rows: list[Row]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small smoke run")
+    parser.add_argument(
+        "--only", action="append", choices=SECTIONS, help="run only this section (repeatable)"
+    )
     args = parser.parse_args(argv)
+    only = set(args.only or SECTIONS)
     cold_runs, entries, build_runs, msgs, baseline_msgs, msg_runs = SIZES[
         "quick" if args.quick else "full"
     ]
-    rows, prefect = cold_start(cold_runs)
-    rows += build(entries, build_runs)
-    rows += messages(msgs, baseline_msgs, msg_runs)
+    rows: list[Row] = []
+    notes: list[str] = []
+    prefect = False
+    if "cold" in only:
+        cold, prefect = cold_start(cold_runs)
+        rows += cold
+    if "build" in only:
+        rows += build(entries, build_runs)
+    if "messages" in only:
+        rows += messages(msgs, baseline_msgs, msg_runs)
+    if "smtp" in only:
+        smtp_rows, notes = smtp_bench.smtp(args.quick)
+        rows += smtp_rows
     print(table(rows))
     print("ratio: measured / baseline, of times (lower is better) or rates (higher is better);")
-    print("build runs as a subprocess (start-up included), its baselines in-process.")
+    if "build" in only:
+        print("build runs as a subprocess (start-up included), its baselines in-process.")
+    for note in notes:
+        print(note)
     if prefect:
         print("REGRESSION: `bulletin check` imports prefect", file=sys.stderr)
         return 1

@@ -58,8 +58,9 @@ def _body(rng: random.Random, language: str, target: int = 300) -> str:
     return "\n\n".join(blocks) + "\n"
 
 
-def make_site(dest: Path, count: int, seed: int = 1) -> Path:
-    """A copy of the fixture site's config and static/ with `count` approved entries."""
+def make_site(dest: Path, count: int, seed: int = 1, words: int = 300) -> Path:
+    """A copy of the fixture site's config and static/ with `count` approved entries
+    of about `words` words each."""
     from bulletin.approval import approve
     from bulletin.config import load_config
     from bulletin.entries import load_entry
@@ -85,7 +86,7 @@ def make_site(dest: Path, count: int, seed: int = 1) -> Path:
             f"language: {language}\n"
             f"tags: [{', '.join(tags)}]\n"
             "status: draft\n"
-            "---\n" + _body(rng, language),
+            "---\n" + _body(rng, language, words),
             encoding="utf-8",
         )
         paths.append(path)
