@@ -271,7 +271,8 @@ class _LedgerWriter:
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
-        self.db = engine.connect()
+        self.raw = engine.raw_connection()  # the driver's own connection, from the pool
+        self.cursor = self.raw.cursor()
         # Only the driver's placeholder is put into the SQL; every value is a parameter.
         mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
         self._outcome = (
@@ -283,6 +284,12 @@ class _LedgerWriter:
         )
         self._sqlite = engine.dialect.name == "sqlite"
 
+    def _stamp(self, when: dt.datetime | None):
+        # SQLAlchemy keeps SQLite times as naive UTC text; PostgreSQL takes them as they are.
+        if when is None or not self._sqlite:
+            return when
+        return when.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ")
+
     def record(
         self,
         previous: tuple[Pending, Outcome] | None,
@@ -292,25 +299,28 @@ class _LedgerWriter:
         """One transaction: the last message's outcome, and the next one marked in flight."""
         if previous is None and sending is None:
             return
-        stamp = when.replace(tzinfo=None).isoformat(" ") if self._sqlite else when
-        with self.db.begin():
+        stamp = self._stamp(when)
+        try:
             if previous is not None:
                 row, outcome = previous
-                retry_at = outcome.retry_at
-                if retry_at is not None and self._sqlite:
-                    retry_at = retry_at.replace(tzinfo=None).isoformat(" ")
-                self.db.exec_driver_sql(
+                self.cursor.execute(
                     self._outcome,
                     (outcome.status, row.attempts + 1, outcome.detail, outcome.message_id,
-                     retry_at, stamp, row.id),
+                     self._stamp(outcome.retry_at), stamp, row.id),
                 )  # fmt: skip
-                if outcome.suppress:
-                    _suppress(self.db, row, outcome, when)
             if sending is not None:
-                self.db.exec_driver_sql(self._sending, (stamp, sending.id))
+                self.cursor.execute(self._sending, (stamp, sending.id))
+            self.raw.commit()
+        except BaseException:
+            self.raw.rollback()
+            raise
+        if previous is not None and previous[1].suppress:
+            with self.engine.begin() as db:
+                _suppress(db, previous[0], previous[1], when)
 
     def close(self) -> None:
-        self.db.close()
+        self.cursor.close()
+        self.raw.close()
 
 
 def _suppress(db: sa.Connection, row: Pending, outcome: Outcome, when: dt.datetime) -> None:
