@@ -158,19 +158,6 @@ def reset_in_flight(db: sa.Connection, edition_id: str) -> int:
     return result.rowcount
 
 
-def pending(db: sa.Connection, edition_id: str, channel: str) -> list[Pending]:
-    rows = db.execute(
-        sa.select(deliveries)
-        .where(
-            deliveries.c.edition_id == edition_id,
-            deliveries.c.channel == channel,
-            deliveries.c.status == "pending",
-        )
-        .order_by(deliveries.c.id)
-    )
-    return [Pending(r.id, r.channel, r.target, r.recipient, r.attempts) for r in rows]
-
-
 def pending_page(db: sa.Connection, edition_id: str, after_id: int, limit: int) -> list[Pending]:
     """The next `limit` deliveries still to send, after `after_id`, with each name."""
     rows = db.execute(
@@ -206,28 +193,6 @@ def count_pending(db: sa.Connection, edition_id: str) -> int:
     return db.scalar(
         sa.select(sa.func.count()).where(
             deliveries.c.edition_id == edition_id, deliveries.c.status == "pending"
-        )
-    )
-
-
-def mark(
-    db: sa.Connection,
-    delivery_id: int,
-    status: str,
-    now: dt.datetime,
-    *,
-    message_id: str | None = None,
-    detail: str | None = None,
-) -> None:
-    db.execute(
-        deliveries.update()
-        .where(deliveries.c.id == delivery_id)
-        .values(
-            status=status,
-            attempts=deliveries.c.attempts + 1,
-            message_id=message_id,
-            detail=detail,
-            updated_at=now,
         )
     )
 
