@@ -30,6 +30,14 @@ def _import(site: Path):
     return config, engine
 
 
+def _recorded(site: Path):
+    """The fixture site with its subscribers and its first edition recorded, not sent."""
+    config, engine = _import(site)
+    edition = core.plan(config, engine)
+    core.record(engine, config, edition)
+    return config, engine, edition
+
+
 def _emails(site: Path) -> list[email.message.EmailMessage]:
     files = sorted((site / "outbox" / "email").rglob("*.eml"))
     return [email.message_from_bytes(f.read_bytes(), policy=email.policy.default) for f in files]
@@ -123,9 +131,7 @@ def test_entry_with_future_publish_at_waits(site):
 
 
 def test_interrupted_delivery_resumes_and_sends_everyone_exactly_once(site):
-    config, engine = _import(site)
-    edition = core.plan(config, engine)
-    core.record(engine, config, edition)
+    config, engine, edition = _recorded(site)
     sent: list[Message] = []
 
     def crash_after_one(message: Message) -> None:
@@ -149,9 +155,7 @@ def test_interrupted_delivery_resumes_and_sends_everyone_exactly_once(site):
 
 
 def test_permanent_failure_is_recorded_and_others_still_get_it(site):
-    config, engine = _import(site)
-    edition = core.plan(config, engine)
-    core.record(engine, config, edition)
+    config, engine, edition = _recorded(site)
     delivered: list[str] = []
 
     def reject_ana(message: Message) -> None:
@@ -168,9 +172,7 @@ def test_permanent_failure_is_recorded_and_others_still_get_it(site):
 
 
 def test_outbox_writes_are_stable_so_a_repeat_is_still_one_file(site):
-    config, engine = _import(site)
-    edition = core.plan(config, engine)
-    core.record(engine, config, edition)
+    config, engine, edition = _recorded(site)
     outbox = OutboxTransport(config.outbox_dir)
     core.deliver(engine, config, edition, outbox)
     first = sorted(p.name for p in (config.outbox_dir / "email").rglob("*.eml"))
