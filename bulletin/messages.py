@@ -10,6 +10,7 @@ import base64
 import datetime as dt
 import hashlib
 import quopri
+import re
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -25,6 +26,21 @@ if TYPE_CHECKING:
     from bulletin.dkim import DkimSigner
 
 CRLF = b"\r\n"
+END_OF_DATA = b".\r\n"
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+def dot_stuffed(data: bytes) -> bytes:
+    """`data` with a dot doubled at the start of every line (RFC 5321 4.5.2)."""
+    if data.startswith(b".") or b"\n." in data:
+        return _LEADING_DOT.sub(b"..", data)
+    return data
+
+
+def wire_form(data: bytes) -> bytes:
+    """What the DATA step sends for `data`: dot-stuffed, ending with CRLF.CRLF."""
+    data = dot_stuffed(data)
+    return data + (END_OF_DATA if data.endswith(CRLF) else CRLF + END_OF_DATA)
 
 
 @dataclass(frozen=True)
@@ -40,6 +56,9 @@ class Message:
     sender: str = ""  # the envelope sender, for email
     headers: tuple[tuple[str, str], ...] = ()
     message_id: str = ""
+    # `data` as SMTP's DATA step sends it (leading dots doubled, ending CRLF.CRLF), when
+    # the sender made it cheaply beside `data`; SMTP makes it otherwise.
+    wire: bytes | None = None
 
 
 def _qp(text: str) -> bytes:
@@ -113,6 +132,14 @@ class CompiledEmail:
             b"--" + inner + b"--" + CRLF,
             b"--" + outer + b"--" + CRLF,
         ))  # fmt: skip
+        # The same pieces dot-stuffed for SMTP, once: every piece starts a line (those
+        # after an unsubscribe link follow its CRLF), so stuffing each piece stuffs the
+        # whole message, and per message SMTP sends a join instead of a scan.
+        self._wire_fixed_headers = dot_stuffed(self._fixed_headers)
+        self._wire_text = [dot_stuffed(part) for part in self._text]
+        self._wire_between = dot_stuffed(self._between)
+        self._wire_html = [dot_stuffed(part) for part in self._html]
+        self._wire_closing = dot_stuffed(self._closing) + END_OF_DATA
 
     def _image_part(self, path: Path, cid: str) -> bytes:
         body = base64.encodebytes(path.read_bytes()).replace(b"\n", CRLF)
@@ -158,8 +185,21 @@ class CompiledEmail:
                 self._closing,
             )
         )
+        # The personal pieces start no line with a dot: they are headers and a URL.
+        wire = b"".join(
+            (
+                varying,
+                self._wire_fixed_headers,
+                url_qp.join(self._wire_text),
+                self._wire_between,
+                url_qp.join(self._wire_html),
+                self._wire_closing,
+            )
+        )
         if self._dkim is not None:
-            data = self._dkim.sign(data)
+            signed = self._dkim.sign(data)
+            wire = signed[: len(signed) - len(data)] + wire  # the signature header
+            data = signed
         return Message(
             channel="email",
             edition=self.edition_id,
@@ -169,4 +209,5 @@ class CompiledEmail:
             name=self.message_name(recipient),
             sender=self.sender,
             message_id=self.message_id(recipient),
+            wire=wire,
         )

@@ -10,9 +10,51 @@ from pydantic import SecretStr
 
 from bulletin.config import Smtp
 from bulletin.errors import DeliveryError, TransportUnavailable
-from bulletin.messages import Message
+from bulletin.messages import Message, wire_form
 
 log = logging.getLogger(__name__)
+
+
+def _sendmail(
+    smtp: smtplib.SMTP,
+    sender: str,
+    recipient: str,
+    data: bytes,
+    options: list[str],
+    wire: bytes | None = None,
+) -> None:
+    """`smtplib.SMTP.sendmail` for one recipient, raising the same errors, with a faster
+    DATA step: smtplib escapes leading dots with a multi-line regular expression over the
+    whole message and copies it twice, which costs more than the rest of a send together.
+    `wire` is the message already escaped (`Message.wire`)."""
+    if smtp.does_esmtp and smtp.has_extn("size"):
+        options = [*options, f"size={len(data)}"]
+    code, reply = smtp.mail(sender, options)
+    if code != 250:
+        _abandon(smtp, code)
+        raise smtplib.SMTPSenderRefused(code, reply, sender)
+    code, reply = smtp.rcpt(recipient)
+    if code not in (250, 251):
+        _abandon(smtp, code)
+        raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
+    smtp.putcmd("data")
+    code, reply = smtp.getreply()
+    if code != 354:
+        _abandon(smtp, code)
+        raise smtplib.SMTPDataError(code, reply)
+    smtp.send(wire or wire_form(data))
+    code, reply = smtp.getreply()
+    if code != 250:
+        _abandon(smtp, code)
+        raise smtplib.SMTPDataError(code, reply)
+
+
+def _abandon(smtp: smtplib.SMTP, code: int) -> None:
+    """After a refusal: hang up on 421 ("closing channel"), else reset the transaction."""
+    if code == 421:
+        smtp.close()
+    else:
+        smtp._rset()  # sendmail's own reset: it swallows a broken connection
 
 
 class SmtpConnectionError(TransportUnavailable):
@@ -37,7 +79,9 @@ class SmtpTransport:
     ) -> None:
         self.settings = settings
         self._credentials = credentials
-        self._ssl_context = ssl_context or ssl.create_default_context()
+        # Made on first use: loading the system's CA certificates takes a noticeable
+        # fraction of a second, wasted on a plain connection.
+        self._ssl_context = ssl_context
         self._smtp: smtplib.SMTP | None = None
         self.connections = 0
         self.accepted = 0
@@ -57,7 +101,7 @@ class SmtpTransport:
         # Addresses outside ASCII need the server's SMTPUTF8; smtplib checks it offers it.
         options = [] if f"{message.sender}{message.recipient}".isascii() else ["SMTPUTF8"]
         try:
-            smtp.sendmail(message.sender, [message.recipient], message.data, options)
+            _sendmail(smtp, message.sender, message.recipient, message.data, options, message.wire)
         except smtplib.SMTPRecipientsRefused as exc:
             code, reply = next(iter(exc.recipients.values()))
             raise self._refused(message.recipient, code, reply) from exc
@@ -111,6 +155,11 @@ class SmtpTransport:
             permanent=permanent,
         )
 
+    def _tls(self) -> ssl.SSLContext:
+        if self._ssl_context is None:
+            self._ssl_context = ssl.create_default_context()
+        return self._ssl_context
+
     def _connection(self) -> smtplib.SMTP:
         if self._smtp is not None and self._smtp.sock is not None:
             return self._smtp
@@ -135,7 +184,7 @@ class SmtpTransport:
                     settings.host,
                     settings.port,
                     timeout=settings.timeout,
-                    context=self._ssl_context,
+                    context=self._tls(),
                 )
             return smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
         except (smtplib.SMTPException, OSError) as exc:
@@ -154,7 +203,7 @@ class SmtpTransport:
                         "expects TLS from the start (often 465)",
                         misconfigured=True,
                     )
-                smtp.starttls(context=self._ssl_context)
+                smtp.starttls(context=self._tls())
                 smtp.ehlo()
             if self._credentials is not None:
                 self._login(smtp, *self._credentials)

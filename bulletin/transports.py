@@ -80,12 +80,26 @@ class MemoryTransport(_Closing):
 
 def from_config(config) -> Transport:
     """The transport that `[delivery] transport` names, for the command line and flows."""
+    return factory(config)()
+
+
+def factory(config) -> Callable[[], Transport]:
+    """Makes the configured transport, one per connection of a run.
+
+    The SMTP credentials (perhaps a Prefect Secret block) are read, and the TLS context
+    made, once for all of the run's connections.
+    """
     if config.delivery.transport == "outbox":
-        return OutboxTransport(config.outbox_dir)
+        return lambda: OutboxTransport(config.outbox_dir)
     if config.delivery.transport == "smtp":
+        import ssl
+
         from bulletin.smtp import SmtpTransport
 
-        return SmtpTransport(config.delivery.smtp, config.delivery.smtp.credentials())
+        settings = config.delivery.smtp
+        credentials = settings.credentials()
+        context = ssl.create_default_context() if settings.security != "none" else None
+        return lambda: SmtpTransport(settings, credentials, ssl_context=context)
     from bulletin.errors import ConfigError
 
     raise ConfigError(

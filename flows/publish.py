@@ -18,7 +18,7 @@ from bulletin.config import Config, load_config
 from bulletin.database import connect
 from bulletin.errors import BulletinError
 from bulletin.report import Report
-from bulletin.transports import OutboxTransport, from_config
+from bulletin.transports import OutboxTransport, factory
 from bulletin.writers import write_public
 
 P = ParamSpec("P")
@@ -72,7 +72,7 @@ def deliver(config: Config, edition: core.Plan) -> tuple[dict, list]:
         engine,
         config,
         edition,
-        lambda: from_config(config),
+        factory(config),
         progress,
         partner_transport=OutboxTransport(config.outbox_dir),
     )
