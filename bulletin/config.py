@@ -325,7 +325,7 @@ def _cross_checks(config: Config, text: str) -> list[Problem]:
                 "delivery.dkim",
             )
         else:
-            # Imported here so that dkimpy loads only for sites that sign.
+            # Imported here so that cryptography loads only for sites that sign.
             from bulletin.dkim import DkimSigner
 
             try:

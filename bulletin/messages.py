@@ -23,7 +23,7 @@ from bulletin.config import Config, MailingList
 from bulletin.render import UNSUBSCRIBE_PLACEHOLDER, RenderedEmail
 
 if TYPE_CHECKING:
-    from bulletin.dkim import DkimSigner
+    from bulletin.dkim import DkimBody, DkimSigner
 
 CRLF = b"\r\n"
 END_OF_DATA = b".\r\n"
@@ -140,6 +140,19 @@ class CompiledEmail:
         self._wire_between = dot_stuffed(self._between)
         self._wire_html = [dot_stuffed(part) for part in self._html]
         self._wire_closing = dot_stuffed(self._closing) + END_OF_DATA
+        if dkim is not None:
+            self._dkim_head, self._dkim_body = self._signed_pieces(dkim)
+
+    def _signed_pieces(self, dkim: DkimSigner) -> tuple[bytes, DkimBody]:
+        """The constant header lines, and the body's hasher: its constant pieces are
+        canonicalised once, and each message hashes only its links between them."""
+        end = self._fixed_headers.index(CRLF + CRLF) + 2
+        pieces = [self._fixed_headers[end + 2 :]]
+        for parts, after in ((self._text, self._between), (self._html, self._closing)):
+            pieces[-1] += parts[0]
+            pieces += parts[1:]
+            pieces[-1] += after
+        return self._fixed_headers[:end], dkim.body(pieces)
 
     def _image_part(self, path: Path, cid: str) -> bytes:
         body = base64.encodebytes(path.read_bytes()).replace(b"\n", CRLF)
@@ -197,9 +210,9 @@ class CompiledEmail:
             )
         )
         if self._dkim is not None:
-            signed = self._dkim.sign(data)
-            wire = signed[: len(signed) - len(data)] + wire  # the signature header
-            data = signed
+            links = [url_qp] * (len(self._text) + len(self._html) - 2)
+            signature = self._dkim.signature(varying + self._dkim_head, self._dkim_body.hash(links))
+            data, wire = signature + data, signature + wire  # it starts no line with a dot
         return Message(
             channel="email",
             edition=self.edition_id,
