@@ -27,6 +27,8 @@ from bulletin.errors import ConfigError
 if TYPE_CHECKING:
     from bulletin.config import Config, Dkim
 
+_Fields = dict[bytes, list[bytes]]  # canonical header fields by lowercase name, top-down
+
 #: Signed unless [delivery.dkim] headers says otherwise. Absent ones (Reply-To) are signed
 #: as absent, so that nobody can add them on the way.
 DEFAULT_HEADERS = (
@@ -44,8 +46,8 @@ CRLF = b"\r\n"
 _HEADER_NAME = b"DKIM-Signature"
 _WIDTH = 78  # RFC 5322 2.1.1: lines SHOULD stay within 78 characters
 _B64_LINE = 72
-_TRAILING_WSP = re.compile(rb"[ \t]+\r\n")
-_WSP_RUN = re.compile(rb"[ \t]{2,}|\t")
+_SPACES = re.compile(rb"  +")
+_TIME, _BODY_HASH = b"\0" * 10, b"\1" * 44  # stand-ins for the per-message t= and bh=
 _PAD = padding.PKCS1v15()
 _SHA256 = hashes.SHA256()
 
@@ -76,12 +78,18 @@ class DkimSigner:
         self._key = key
         # Tag order and spacing as dkimpy writes them: the signature field is itself hashed,
         # so this also lets tests compare our b= with dkimpy's byte for byte.
-        self._tags_before_time = b"; ".join((
+        words = b"; ".join((
             b"v=1", b"a=rsa-sha256", b"c=relaxed/relaxed",
             b"d=" + domain.encode("ascii"), b"i=@" + domain.encode("ascii"),
-            b"q=dns/txt", b"s=" + selector.encode("ascii"),
-        )) + b"; t="  # fmt: skip
-        self._tags_after_time = b"; h=" + b" : ".join(self.headers) + b"; bh="
+            b"q=dns/txt", b"s=" + selector.encode("ascii"), b"t=" + _TIME,
+            b"h=" + b" : ".join(self.headers), b"bh=" + _BODY_HASH, b"b=",
+        )).split(b" ")  # fmt: skip
+        # Folded once, around stand-ins as wide as the values (t= has 10 digits until 2286).
+        # b= on a line of its own, as dkimpy does, so a later refold cannot touch hashed tags.
+        folded = _fold(words[:-1], len(_HEADER_NAME) + 2) + CRLF + b" " + words[-1]
+        before_time, rest = folded.split(_TIME)
+        before_hash, after_hash = rest.split(_BODY_HASH)
+        self._unsigned = (before_time, before_hash, after_hash)
 
     @classmethod
     def load(cls, settings: Dkim, root: Path) -> DkimSigner:
@@ -152,20 +160,23 @@ class DkimSigner:
         digest = hashlib.sha256(_relaxed_body(body)).digest()
         return self.signature(head, digest) + data
 
-    def body(self, pieces: Sequence[bytes]) -> DkimBody:
-        """The hasher for bodies made of `pieces` with a per-message fill between each two."""
-        return DkimBody(pieces)
+    def template(self, head_below: bytes, pieces: Sequence[bytes]) -> DkimTemplate:
+        """A signer for messages made alike: each message's own header lines come above
+        `head_below`, and its body is `pieces` with a per-message fill between each two."""
+        return DkimTemplate(self, _fields(head_below), DkimBody(pieces))
 
     def signature(self, head: bytes, body_hash: bytes) -> bytes:
         """The DKIM-Signature field (ending CRLF) for the header section `head` (CRLF-ended
         lines, no blank line) of a message whose canonical body has SHA-256 `body_hash`."""
-        words = b"".join((
-            self._tags_before_time, b"%d" % time.time(), self._tags_after_time,
-            base64.b64encode(body_hash), b";",
-        )).split(b" ")  # fmt: skip
-        # b= on its own line, as dkimpy does, so a later refold cannot touch hashed tags.
-        unsigned = _fold(words, len(_HEADER_NAME) + 2) + CRLF + b" b="
-        hashed = [_relaxed_field(name, value) for name, value in _selected(head, self.headers)]
+        return self._signature({}, _fields(head), body_hash)
+
+    def _signature(self, above: _Fields, below: _Fields, body_hash: bytes) -> bytes:
+        before_time, before_hash, after_hash = self._unsigned
+        unsigned = b"".join((
+            before_time, b"%d" % time.time(), before_hash, base64.b64encode(body_hash),
+            after_hash,
+        ))  # fmt: skip
+        hashed = _selected(self.headers, above, below)
         hashed.append(_relaxed_field(_HEADER_NAME, b" " + unsigned)[:-2])  # without its CRLF
         b64 = base64.b64encode(self._key.sign(b"".join(hashed), _PAD, _SHA256))
         lines = [b64[i : i + _B64_LINE] for i in range(0, len(b64), _B64_LINE)]
@@ -173,6 +184,19 @@ class DkimSigner:
 
     def __repr__(self) -> str:
         return f"DkimSigner(domain={self.domain!r}, selector={self.selector!r})"
+
+
+class DkimTemplate:
+    """`DkimSigner.template`: the constant header fields and body pieces prepared once."""
+
+    def __init__(self, signer: DkimSigner, below: _Fields, body: DkimBody) -> None:
+        self._signer = signer
+        self._below = below
+        self.body = body
+
+    def signature(self, head_above: bytes, fills: Sequence[bytes]) -> bytes:
+        """The DKIM-Signature field for the message with these header lines and fills."""
+        return self._signer._signature(_fields(head_above), self._below, self.body.hash(fills))
 
 
 class DkimBody:
@@ -231,9 +255,17 @@ def _clean_join(left: bytes, right: bytes) -> bool:
 
 
 def _relaxed_lines(data: bytes) -> bytes:
-    """No whitespace at line ends, runs of it made one space (RFC 6376 3.4.4 a)."""
-    if b" \r\n" in data or b"\t" in data or b"  " in data:
-        data = _WSP_RUN.sub(b" ", _TRAILING_WSP.sub(CRLF, data))
+    """No whitespace at line ends, runs of it made one space (RFC 6376 3.4.4 a).
+
+    Tabs become spaces first, which changes neither step's result; then every search is
+    for a literal, which is many times faster than a character class on a 40 KB body."""
+    if b"\t" in data:
+        data = data.replace(b"\t", b" ")
+    if b" \r\n" in data:
+        *lines, last = data.split(CRLF)  # the last has no CRLF after it: no line end yet
+        data = CRLF.join([*(line.rstrip(b" ") for line in lines), last])
+    if b"  " in data:
+        data = _SPACES.sub(b" ", data)
     return data
 
 
@@ -251,33 +283,48 @@ def _relaxed_body(body: bytes) -> bytes:
 
 def _relaxed_field(name: bytes, value: bytes) -> bytes:
     """`name:value` canonicalised for hashing, CRLF-ended (RFC 6376 3.4.2)."""
-    value = value.replace(CRLF, b"")
-    if b"\t" in value or b"  " in value:
-        value = _WSP_RUN.sub(b" ", value)
+    value = value.replace(CRLF, b"").replace(b"\t", b" ")
+    if b"  " in value:
+        value = _SPACES.sub(b" ", value)
     return name.rstrip(b" \t").lower() + b":" + value.strip(b" \t") + CRLF
 
 
-def _selected(head: bytes, names: Sequence[bytes]) -> list[tuple[bytes, bytes]]:
-    """The fields `names` sign, each name taking the lowest instance not yet taken (RFC
-    6376 5.4.2); a name with none left signs the field as absent and contributes nothing."""
-    fields: list[list[bytes]] = []
+def _fields(head: bytes) -> _Fields:
+    """The fields of the header section `head`, canonicalised (RFC 6376 3.4.2), top-down
+    under each lowercase name."""
+    lines: list[bytes] = []
     for line in head.split(CRLF):
-        if line[:1] in (b" ", b"\t") and fields:
-            fields[-1][1] += CRLF + line
+        if line[:1] in (b" ", b"\t") and lines:
+            lines[-1] += line  # unfolded, as canonicalisation would
         elif line:
-            name, colon, value = line.partition(b":")
-            if not colon:
-                raise ValueError(f"header line without a colon: {line[:40]!r}")
-            fields.append([name, value])
-    positions: dict[bytes, list[int]] = {}
-    for index, (name, _) in enumerate(fields):
-        positions.setdefault(name.rstrip(b" \t").lower(), []).append(index)
+            lines.append(line)
+    fields: _Fields = {}
+    for line in lines:
+        name, colon, value = line.partition(b":")
+        if not colon:
+            raise ValueError(f"header line without a colon: {line[:40]!r}")
+        name = name.rstrip(b" \t").lower()
+        fields.setdefault(name, []).append(_relaxed_field(name, value))
+    return fields
+
+
+def _selected(names: Sequence[bytes], above: _Fields, below: _Fields) -> list[bytes]:
+    """The canonical fields `names` sign, from a header of `above`'s fields then `below`'s.
+
+    Each name takes the lowest instance not yet taken (RFC 6376 5.4.2); a name with none
+    left signs the field as absent, which contributes nothing."""
+    taken: dict[bytes, int] = {}
     selected = []
     for name in names:
-        found = positions.get(name)
-        if found:
-            field = fields[found.pop()]
-            selected.append((field[0], field[1]))
+        count = taken.get(name, 0)
+        taken[name] = count + 1
+        lower = below.get(name, ())
+        if count < len(lower):
+            selected.append(lower[-1 - count])
+            continue
+        upper = above.get(name, ())
+        if count - len(lower) < len(upper):
+            selected.append(upper[-1 - count + len(lower)])
     return selected
 
 

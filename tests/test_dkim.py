@@ -350,7 +350,7 @@ def test_personalised_messages_rehash_only_their_links(site, key, monkeypatch):
     for address, token, name in people:
         data = compiled.personalise(address, token, WHEN, name).data
         assert dkim.verify(data, dnsfunc=_dnsfunc(key))
-    assert compiled._dkim_body.slow_messages == 0
+    assert compiled._dkim_template.body.slow_messages == 0
 
 
 _CHUNKS = [b"a", b"b=", b" ", b"\t", b"  ", b"\r\n", b"\r", b"\n", b""]
