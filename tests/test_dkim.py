@@ -104,6 +104,16 @@ def _key_from_file(site, key, monkeypatch) -> str:
     return 'private_key_file = "keys/dkim.pem"'
 
 
+def _key_from_file_in_traditional_format(site, key, monkeypatch) -> str:
+    """-----BEGIN RSA PRIVATE KEY-----, as older `openssl genrsa` writes it."""
+    (site / "dkim.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    ))  # fmt: skip
+    return 'private_key_file = "dkim.pem"'
+
+
 @pytest.fixture
 def signed(site, key, monkeypatch) -> tuple[bytes, bytes, DkimSigner]:
     """Unsigned and signed personalisations of one message, and the signer (key from env)."""
@@ -116,7 +126,13 @@ def signed(site, key, monkeypatch) -> tuple[bytes, bytes, DkimSigner]:
 
 
 @pytest.mark.parametrize(
-    "source", [_key_from_env, _key_from_env_with_escaped_newlines, _key_from_file]
+    "source",
+    [
+        _key_from_env,
+        _key_from_env_with_escaped_newlines,
+        _key_from_file,
+        _key_from_file_in_traditional_format,
+    ],
 )
 def test_signed_message_verifies_with_key_from_env_or_file(site, key, monkeypatch, source):
     _configure(site, f'domain = "{DOMAIN}"\nselector = "{SELECTOR}"\n' + source(
