@@ -21,7 +21,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from bulletin.config import DKIM_REQUIRED_HEADERS
+from bulletin.config import DKIM_REQUIRED_HEADERS, DKIM_UNSIGNABLE_HEADERS
 from bulletin.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -37,11 +37,6 @@ DEFAULT_HEADERS = (
     "MIME-Version", "Content-Type",
 )  # fmt: skip
 MIN_KEY_BITS = 1024  # receivers ignore signatures by shorter keys (RFC 8301)
-#: Fields relays add or rewrite (RFC 6376 5.4.1), and our own signature: signing them
-#: would break the signature in transit.
-UNSIGNABLE = frozenset(
-    ("return-path", "received", "comments", "keywords", "bcc", "resent-bcc", "dkim-signature")
-)
 CRLF = b"\r\n"
 _HEADER_NAME = b"DKIM-Signature"
 _WIDTH = 78  # RFC 5322 2.1.1: lines SHOULD stay within 78 characters
@@ -65,7 +60,7 @@ class DkimSigner:
         self.domain = domain
         self.selector = selector
         names = [name.lower() for name in (headers or DEFAULT_HEADERS)]
-        unsignable = sorted(UNSIGNABLE.intersection(names))
+        unsignable = sorted(DKIM_UNSIGNABLE_HEADERS.intersection(names))
         if unsignable:
             raise ConfigError(
                 f"delivery.dkim.headers: {unsignable[0]} must not be signed: relays add or "

@@ -250,8 +250,8 @@ GARBAGE = b"-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----
         pytest.param(BASE + ENV, "ec", None, "dkim-key", "not a readable RSA private key",
                      id="not-rsa"),
         pytest.param(BASE + ENV + 'headers = ["From", "Received", "List-Unsubscribe", '
-                     '"List-Unsubscribe-Post"]', "key", None, "dkim-key",
-                     "received must not be signed", id="unsignable-header"),
+                     '"List-Unsubscribe-Post"]', "key", None, "config-invalid",
+                     "Received must not be signed", id="unsignable-header"),
     ],
 )  # fmt: skip
 def test_config_rejects_bad_dkim_settings_without_showing_the_key(
