@@ -110,6 +110,11 @@ class Smtp(_Section):
 
 #: Header fields a DKIM signature always covers (SPEC "Email", RFC 8058 section 4).
 DKIM_REQUIRED_HEADERS = ("from", "list-unsubscribe", "list-unsubscribe-post")
+#: Fields relays add or rewrite (RFC 6376 5.4.1), and the signature itself: signing them
+#: would break the signature in transit.
+DKIM_UNSIGNABLE_HEADERS = frozenset(
+    ("return-path", "received", "comments", "keywords", "bcc", "resent-bcc", "dkim-signature")
+)
 
 
 class Dkim(_Section):
@@ -140,6 +145,12 @@ class Dkim(_Section):
         missing = [name for name in DKIM_REQUIRED_HEADERS if name not in lowered]
         if missing:
             raise ValueError(f"must include {', '.join(missing)}; the signature has to cover them")
+        unsignable = [name for name in value if name.lower() in DKIM_UNSIGNABLE_HEADERS]
+        if unsignable:
+            raise ValueError(
+                f"{unsignable[0]} must not be signed: relays add or change it, which would "
+                "break the signature; remove it"
+            )
         return value
 
 
@@ -325,7 +336,7 @@ def _cross_checks(config: Config, text: str) -> list[Problem]:
                 "delivery.dkim",
             )
         else:
-            # Imported here so that dkimpy loads only for sites that sign.
+            # Imported here so that cryptography loads only for sites that sign.
             from bulletin.dkim import DkimSigner
 
             try:

@@ -23,7 +23,7 @@ from bulletin.config import Config, MailingList
 from bulletin.render import UNSUBSCRIBE_PLACEHOLDER, RenderedEmail
 
 if TYPE_CHECKING:
-    from bulletin.dkim import DkimSigner
+    from bulletin.dkim import DkimSigner, DkimTemplate
 
 CRLF = b"\r\n"
 END_OF_DATA = b".\r\n"
@@ -82,7 +82,6 @@ class CompiledEmail:
         self.edition_id = edition_id
         self.list_key = list_key
         self.sender = config.sender.address
-        self._dkim = dkim  # signs each finished message, if the site signs
         self._domain = config.sender.domain
         self._unsubscribe_base = f"{config.site.url}unsubscribe/"
         fixed = EmailMessage(policy=SMTP)
@@ -140,6 +139,18 @@ class CompiledEmail:
         self._wire_between = dot_stuffed(self._between)
         self._wire_html = [dot_stuffed(part) for part in self._html]
         self._wire_closing = dot_stuffed(self._closing) + END_OF_DATA
+        self._dkim_template = None if dkim is None else self._signing_template(dkim)
+
+    def _signing_template(self, dkim: DkimSigner) -> DkimTemplate:
+        """The constant header fields and body pieces, canonicalised once: each message
+        then hashes only its own headers and unsubscribe links."""
+        end = self._fixed_headers.index(CRLF + CRLF) + 2
+        pieces = [self._fixed_headers[end + 2 :]]
+        for parts, after in ((self._text, self._between), (self._html, self._closing)):
+            pieces[-1] += parts[0]
+            pieces += parts[1:]
+            pieces[-1] += after
+        return dkim.template(self._fixed_headers[:end], pieces)
 
     def _image_part(self, path: Path, cid: str) -> bytes:
         body = base64.encodebytes(path.read_bytes()).replace(b"\n", CRLF)
@@ -196,10 +207,10 @@ class CompiledEmail:
                 self._wire_closing,
             )
         )
-        if self._dkim is not None:
-            signed = self._dkim.sign(data)
-            wire = signed[: len(signed) - len(data)] + wire  # the signature header
-            data = signed
+        if self._dkim_template is not None:
+            links = [url_qp] * (len(self._text) + len(self._html) - 2)
+            signature = self._dkim_template.signature(varying, links)
+            data, wire = signature + data, signature + wire  # it starts no line with a dot
         return Message(
             channel="email",
             edition=self.edition_id,

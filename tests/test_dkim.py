@@ -9,21 +9,26 @@ import base64
 import datetime as dt
 import email
 import email.policy
+import hashlib
+import random
 import re
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import dkim
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from dkim.canonicalization import CanonicalizationPolicy
 from dkim.util import parse_tag_value
 
+import bulletin.dkim
 from bulletin.config import load_config
-from bulletin.dkim import DkimSigner
+from bulletin.dkim import DkimBody, DkimSigner
 from bulletin.entries import load_entries
 from bulletin.errors import ConfigError
-from bulletin.messages import CompiledEmail
+from bulletin.messages import CompiledEmail, wire_form
 from bulletin.render import Renderer
 
 DOMAIN, SELECTOR = "example.org", "news2019"
@@ -37,7 +42,7 @@ def key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-def _pem(key: rsa.RSAPrivateKey, encryption=None) -> bytes:
+def _pem(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, encryption=None) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -64,13 +69,17 @@ def _configure(site: Path, lines: str) -> None:
     path.write_text(path.read_text() + f"\n[delivery.dkim]\n{lines}\n")
 
 
-def _personalise(site: Path, signer: DkimSigner | None) -> bytes:
+def _compile(site: Path, signer: DkimSigner | None) -> CompiledEmail:
     config = load_config(site)
     entries = load_entries(config).entries
     rendered = Renderer(config).email(entries, "2019-11-20-1", config.lists["news"].name)
-    compiled = CompiledEmail(
+    return CompiledEmail(
         config, rendered, "2019-11-20-1", "news", config.lists["news"], dkim=signer
     )
+
+
+def _personalise(site: Path, signer: DkimSigner | None) -> bytes:
+    compiled = _compile(site, signer)
     return compiled.personalise("ana@example.org", TOKEN, WHEN, "Ana Popescu").data
 
 
@@ -95,6 +104,16 @@ def _key_from_file(site, key, monkeypatch) -> str:
     return 'private_key_file = "keys/dkim.pem"'
 
 
+def _key_from_file_in_traditional_format(site, key, monkeypatch) -> str:
+    """-----BEGIN RSA PRIVATE KEY-----, as older `openssl genrsa` writes it."""
+    (site / "dkim.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    ))  # fmt: skip
+    return 'private_key_file = "dkim.pem"'
+
+
 @pytest.fixture
 def signed(site, key, monkeypatch) -> tuple[bytes, bytes, DkimSigner]:
     """Unsigned and signed personalisations of one message, and the signer (key from env)."""
@@ -107,7 +126,13 @@ def signed(site, key, monkeypatch) -> tuple[bytes, bytes, DkimSigner]:
 
 
 @pytest.mark.parametrize(
-    "source", [_key_from_env, _key_from_env_with_escaped_newlines, _key_from_file]
+    "source",
+    [
+        _key_from_env,
+        _key_from_env_with_escaped_newlines,
+        _key_from_file,
+        _key_from_file_in_traditional_format,
+    ],
 )
 def test_signed_message_verifies_with_key_from_env_or_file(site, key, monkeypatch, source):
     _configure(site, f'domain = "{DOMAIN}"\nselector = "{SELECTOR}"\n' + source(
@@ -222,6 +247,11 @@ GARBAGE = b"-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----
                      "config-invalid", "must include list-unsubscribe-post", id="headers"),
         pytest.param('domain = "example org"\nselector = "s"\n' + ENV, "key", None,
                      "config-invalid", "not a DNS name", id="domain"),
+        pytest.param(BASE + ENV, "ec", None, "dkim-key", "not a readable RSA private key",
+                     id="not-rsa"),
+        pytest.param(BASE + ENV + 'headers = ["From", "Received", "List-Unsubscribe", '
+                     '"List-Unsubscribe-Post"]', "key", None, "config-invalid",
+                     "Received must not be signed", id="unsignable-header"),
     ],
 )  # fmt: skip
 def test_config_rejects_bad_dkim_settings_without_showing_the_key(
@@ -231,6 +261,7 @@ def test_config_rejects_bad_dkim_settings_without_showing_the_key(
         None: None,
         "key": _pem(key).decode(),
         "encrypted": _pem(key, serialization.BestAvailableEncryption(b"pw")).decode(),
+        "ec": _pem(ec.generate_private_key(ec.SECP256R1())).decode(),
         "public": key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         ).decode(),
@@ -260,3 +291,102 @@ def test_signer_repr_and_errors_do_not_show_the_key(signed, key):
 
 def test_unsigned_site_has_no_signer(site):
     assert DkimSigner.for_config(load_config(site)) is None
+
+
+# --- Our signer against dkimpy's: same input, same time, same signature ---------------------
+
+FROZEN = 1574240400  # 2019-11-20 09:00 UTC
+
+
+@pytest.fixture
+def frozen_clock(monkeypatch) -> None:
+    """Both signers read t= from a clock that stands still."""
+    clock = SimpleNamespace(time=lambda: float(FROZEN))
+    monkeypatch.setattr(dkim, "time", clock)
+    monkeypatch.setattr(bulletin.dkim, "time", clock)
+
+
+def _dkimpy_header(data: bytes, key: rsa.RSAPrivateKey, signer: DkimSigner) -> bytes:
+    return dkim.sign(
+        data, SELECTOR.encode(), DOMAIN.encode(), _pem(key),
+        canonicalize=(b"relaxed", b"relaxed"), include_headers=list(signer.headers),
+    )  # fmt: skip
+
+
+def test_personalised_signature_is_the_one_dkimpy_makes(frozen_clock, signed, key):
+    unsigned, data, signer = signed
+    theirs = _tags(_dkimpy_header(unsigned, key, signer) + unsigned)
+    # RSA PKCS#1 v1.5 is deterministic: equal b= means equal canonical headers and body.
+    assert _tags(data) == theirs
+    assert theirs[b"t"] == str(FROZEN).encode()
+
+
+MESSAGES = {
+    "whitespace": b"From: Ana <ana@example.org>\r\nSubject:  spaced \t out  \r\nTo:b@example.org"
+    b"\r\n\r\nbody  \r\nline\twith\t tabs \t\r\n   \r\nend\r\n\r\n\r\n",
+    "folded": b"From: ana@example.org\r\nSubject: a long\r\n\tfolded  subject\r\n"
+    b"List-Unsubscribe: <https://example.org/u>,\r\n <mailto:u@example.org>\r\n\r\nx\r\n",
+    "repeated": b"FROM: ana@example.org\r\nlist-UNSUBSCRIBE: <https://a.example/1>\r\n"
+    b"To: b@example.org\r\nList-Unsubscribe: <https://a.example/2>\r\n\r\nbody\r\n",
+    "empty-body": b"From: ana@example.org\r\nTo: b@example.org\r\n\r\n",
+    "blank-lines-only": b"From: ana@example.org\r\n\r\n\r\n \r\n\t\r\n",
+    "no-final-crlf": b"From: ana@example.org\r\n\r\nlast line  ",
+}
+
+
+@pytest.mark.parametrize("data", MESSAGES.values(), ids=MESSAGES.keys())
+def test_signing_any_message_matches_dkimpy(frozen_clock, key, data):
+    signer = DkimSigner(key, DOMAIN, SELECTOR)
+    ours = signer.sign(data)
+    assert ours.endswith(data)
+    assert _tags(ours) == _tags(_dkimpy_header(data, key, signer) + data)
+    assert dkim.verify(ours, dnsfunc=_dnsfunc(key))
+
+
+def test_signature_header_lines_stay_short(signed):
+    _, data, _ = signed
+    header = data[: data.index(b"\r\nTo: ")]
+    assert all(len(line) <= 78 for line in header.split(b"\r\n"))
+
+
+def test_signed_wire_form_is_the_signed_message_dot_stuffed(site, key, monkeypatch):
+    _configure(site, BASE + _key_from_env(site, key, monkeypatch))
+    compiled = _compile(site, DkimSigner.for_config(load_config(site)))
+    message = compiled.personalise("ana@example.org", TOKEN, WHEN, "Ana Popescu")
+    assert message.data.startswith(b"DKIM-Signature: ") and b"\r\n." in message.data
+    assert message.wire == wire_form(message.data)
+
+
+def test_personalised_messages_rehash_only_their_links(site, key, monkeypatch):
+    """The edition's constant body is canonicalised once; a message that needed its whole
+    body canonicalised again would show in slow_messages."""
+    _configure(site, BASE + _key_from_env(site, key, monkeypatch))
+    compiled = _compile(site, DkimSigner.for_config(load_config(site)))
+    people = [("ana@example.org", "tok-a b", "Ana"), ("ivan@example.org", "t\tk  2", "")]
+    for address, token, name in people:
+        data = compiled.personalise(address, token, WHEN, name).data
+        assert dkim.verify(data, dnsfunc=_dnsfunc(key))
+    assert compiled._dkim_template.body.slow_messages == 0
+
+
+_CHUNKS = [b"a", b"b=", b" ", b"\t", b"  ", b"\r\n", b"\r", b"\n", b""]
+
+
+def _chunk(rng: random.Random) -> bytes:
+    return b"".join(rng.choice(_CHUNKS) for _ in range(rng.randint(0, 6)))
+
+
+def test_body_hashed_piece_by_piece_equals_dkimpys_canonical_body():
+    rng = random.Random(6376)
+    relaxed = CanonicalizationPolicy.from_c_value(b"relaxed/relaxed")
+    piecewise = 0
+    for _ in range(4000):
+        pieces = [_chunk(rng) for _ in range(rng.randint(1, 4))]
+        fills = [_chunk(rng) for _ in pieces[1:]]
+        body = DkimBody(pieces)
+        joined = b"".join(p + f for p, f in zip(pieces, [*fills, b""], strict=True))
+        expected = hashlib.sha256(relaxed.canonicalize_body(joined)).digest()
+        assert body.hash(fills) == expected, (pieces, fills)
+        piecewise += body.slow_messages == 0
+    # Both ways were taken: piece by piece, and whole when a join was not clean.
+    assert 1000 < piecewise < 3000
