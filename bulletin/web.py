@@ -116,8 +116,9 @@ class SecurityHeaders:
             (b"content-security-policy", CSP.encode()),
             (b"x-frame-options", b"DENY"),
             (b"x-content-type-options", b"nosniff"),
-            # Token URLs must never leak to another site through Referer.
-            (b"referrer-policy", b"no-referrer"),
+            # Token URLs must never leak to another site through Referer. Not no-referrer:
+            # under it browsers send `Origin: null` with our own forms.
+            (b"referrer-policy", b"same-origin"),
             (b"cross-origin-opener-policy", b"same-origin"),
         ]
         if hsts:

@@ -496,7 +496,7 @@ def test_every_answer_carries_the_security_headers(web, path):
     assert "script-src" not in headers["content-security-policy"]  # default-src 'none'
     assert headers["x-frame-options"] == "DENY"
     assert headers["x-content-type-options"] == "nosniff"
-    assert headers["referrer-policy"] == "no-referrer"
+    assert headers["referrer-policy"] == "same-origin"
     assert headers["strict-transport-security"].startswith("max-age=")
 
 
