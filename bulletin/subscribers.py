@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 
 from bulletin.config import Config
-from bulletin.database import deliveries, subscribers, suppressions
+from bulletin.database import deliveries, editions, subscribers, suppressions
 from bulletin.errors import ConfigError, Problem, display_path
 
 MAX_CSV_BYTES = 50 * 1024 * 1024
@@ -253,8 +253,9 @@ def unsubscribe(engine: sa.Engine, list_key: str, email: str, now: dt.datetime) 
         db.execute(
             subscribers.update()
             .where(
+                # The token holds the address as stored, so the unique index finds the row.
                 subscribers.c.list_name == list_key,
-                sa.func.lower(subscribers.c.email) == email.lower(),
+                subscribers.c.email == email,
                 subscribers.c.status.in_([ACTIVE, PENDING]),
             )
             .values(status=UNSUBSCRIBED, updated_at=now)
@@ -267,6 +268,8 @@ def _skip_pending(
 ) -> None:
     """Deliveries of unfinished editions not yet sent to `email` are skipped."""
     where = [
+        # Only unfinished editions have pending deliveries: their ids keep this on the index.
+        deliveries.c.edition_id.in_(sa.select(editions.c.id).where(editions.c.status != "done")),
         deliveries.c.channel == "email",
         sa.func.lower(deliveries.c.recipient) == email.lower(),
         deliveries.c.status == "pending",

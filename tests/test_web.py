@@ -260,6 +260,19 @@ def test_one_click_unsubscribe_answers_200_and_the_next_publish_skips_the_addres
     assert len(web.emails_to("john@example.com", second.edition_id)) == 1
 
 
+def test_unsubscribing_while_an_edition_is_being_sent_skips_the_rest_of_it(web):
+    web.import_subscribers()
+    edition = core.plan(web.config, web.engine)
+    core.record(web.engine, web.config, edition)  # recipients frozen, nothing sent yet
+    token = web.signer.unsubscribe_token("news", "ana@example.org")
+    web.client.post(f"/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"})
+    core.deliver(web.engine, web.config, edition, OutboxTransport(web.config.outbox_dir))
+    tally = core.finish(web.engine, edition)
+    assert web.emails_to("ana@example.org", edition.edition_id) == []
+    assert len(web.emails_to("john@example.com", edition.edition_id)) == 1
+    assert tally[("email", "news", "skipped")] == 1
+
+
 def test_opening_an_unsubscribe_link_shows_a_button_and_changes_nothing(web):
     web.import_subscribers()
     token = web.signer.unsubscribe_token("news", "ana@example.org")
