@@ -214,9 +214,12 @@ def cmd_subscribers(root: Path, args: argparse.Namespace) -> int:
 
 
 def cmd_serve(root: Path, args: argparse.Namespace) -> int:
+    import contextlib
+
     from bulletin.web import serve
 
-    serve(_config(root), args.host, args.port, dev=args.dev)
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C is how a server stops
+        serve(_config(root), args.host, args.port, dev=args.dev)
     return EXIT_OK
 
 

@@ -7,6 +7,8 @@ data export and erasure, and the archive and feeds of public/, as one Starlette 
     POST /confirm/<token>           the address becomes active
     GET  /unsubscribe/<token>       page with a button
     POST /unsubscribe/<token>       body List-Unsubscribe=One-Click: done, 200 (RFC 8058)
+    GET  /preferences               form: an address, to be sent a link to its preferences
+    POST /preferences               the link goes by email; the same answer for anyone
     GET  /preferences/<token>       lists, language, export, erase
     POST /preferences/<token>       action=save | export | erase
     GET  /, /<edition>/, /feed.xml  public/, as `build` and `publish` wrote it
@@ -285,37 +287,60 @@ class Service:
     # --- the confirmation email -----------------------------------------------------------
 
     def send_confirmation(self, address: str, list_keys: list[str], language: str) -> None:
-        now = self.clock()
-        expires = now + dt.timedelta(days=CONFIRM_DAYS)
+        """The double opt-in email: a signed link that makes the address active."""
+        expires = self.clock() + dt.timedelta(days=CONFIRM_DAYS)
         token = self.signer.sign_expiring(
             "confirm", expires, address, ",".join(list_keys), language
         )
-        words = web_labels(language)
-        context = {
-            "site": self.config.site,
-            "language": language,
-            "t": words,
-            "address": address,
-            "list_names": [self.lists[k] for k in list_keys],
-            "link": f"{self.config.site.url}confirm/{token}",
-            "days": CONFIRM_DAYS,
-            "notices": _notices(self.config, language, "cid:"),
-        }
+        t = web_labels(language)
+        self._send(
+            address, language, "confirmations",
+            subject=t["confirm_email_subject"].format(site=self.config.site.title),
+            intro=t["confirm_email_intro"].format(address=address),
+            items=[self.lists[k] for k in list_keys],
+            action=t["confirm_email_action"].format(days=CONFIRM_DAYS),
+            link=f"{self.config.site.url}confirm/{token}",
+            button=t["confirm_button"],
+            ignore=t["confirm_email_ignore"],
+        )  # fmt: skip
+
+    def send_preferences_link(self, address: str, language: str) -> None:
+        """A link to the preferences page, for an address that is on a list."""
+        if not subs.subscriptions(self.engine, address):
+            return  # nothing to manage; the page said the same as for a subscriber
+        expires = self.clock() + dt.timedelta(days=PREFERENCES_DAYS)
+        token = self.signer.sign_expiring("preferences", expires, address)
+        t = web_labels(language)
+        self._send(
+            address, language, "preferences",
+            subject=t["preferences_email_subject"].format(site=self.config.site.title),
+            intro=t["preferences_email_intro"].format(address=address),
+            items=[],
+            action=t["preferences_email_action"].format(days=PREFERENCES_DAYS),
+            link=f"{self.config.site.url}preferences/{token}",
+            button=t["preferences_button"],
+            ignore=t["preferences_email_ignore"],
+        )  # fmt: skip
+
+    def _send(self, address: str, language: str, kind: str, **context: Any) -> None:
+        """One transactional email (text, HTML with the emblem) through the site's transport;
+        it lands in outbox/email/<kind>/ with the outbox transport."""
+        notices = _notices(self.config, language, "cid:")
+        context.update(site=self.config.site, language=language, notices=notices)
         mail = EmailMessage(policy=SMTP)
         mail["From"] = self.config.sender.from_
         if self.config.sender.reply_to:
             mail["Reply-To"] = self.config.sender.reply_to
         mail["To"] = address
-        mail["Subject"] = words["confirm_email_subject"].format(site=self.config.site.title)
-        mail["Date"] = format_datetime(now)
-        mail["Message-ID"] = make_msgid("confirm", domain=self.config.sender.domain)
+        mail["Subject"] = context["subject"]
+        mail["Date"] = format_datetime(self.clock())
+        mail["Message-ID"] = make_msgid(kind, domain=self.config.sender.domain)
         mail["Auto-Submitted"] = "auto-generated"
-        mail.set_content(self.env.get_template("web/confirm_email.txt.j2").render(**context))
-        mail.add_alternative(
-            self.env.get_template("web/confirm_email.html.j2").render(**context), subtype="html"
-        )
+        mail.set_content(self.env.get_template("web/email.txt.j2").render(**context))
+        html = self.env.get_template("web/email.html.j2").render(**context)
+        mail.add_alternative(html, subtype="html")
         html_part = mail.get_payload()[1]
-        for notice in context["notices"]:
+        for notice in notices:
             html_part.add_related(
                 (self.config.root / notice["emblem"]).read_bytes(),
                 "image",
@@ -329,14 +354,13 @@ class Service:
         dkim = DkimSigner.for_config(self.config)
         if dkim is not None:
             data = dkim.sign(data)
-        name = "confirm-" + hashlib.sha256(data).hexdigest()[:16]
         message = Mail(
             channel="email",
-            edition="confirmations",
+            edition=kind,
             target="web",
             recipient=address,
             data=data,
-            name=name,
+            name=f"{kind}-{hashlib.sha256(data).hexdigest()[:16]}",
             sender=self.config.sender.address,
             message_id=str(mail["Message-ID"]),
         )
@@ -344,8 +368,8 @@ class Service:
             with self.transport() as transport:
                 transport.send(message)
         except Exception as exc:
-            # The address stays out of the log; the sign-up is still pending and can be retried.
-            log.error("a confirmation email could not be sent: %s", type(exc).__name__)
+            # The address stays out of the log; the reader can ask again.
+            log.error("a %s email could not be sent: %s", kind, type(exc).__name__)
 
     def preferences_link(self, address: str) -> str:
         expires = self.clock() + dt.timedelta(days=PREFERENCES_DAYS)
@@ -477,6 +501,51 @@ async def confirm(request: Request) -> Response:
         request, "confirm.html.j2", shown, address=address, chosen=chosen, done=True,
         preferences=service.preferences_link(address),
     )  # fmt: skip
+
+
+async def preferences_request_form(request: Request) -> Response:
+    service = _service(request)
+    return service.page(
+        request, "preferences_request.html.j2", service.language(request), depth=0,
+        sent=False, email="", days=PREFERENCES_DAYS,
+    )  # fmt: skip
+
+
+async def preferences_request(request: Request) -> Response:
+    """Send a preferences link to an address: the same answer whether it is known or not."""
+    service = _service(request)
+    form = await _form(request)
+    language = str(form.get("language", ""))
+    language = language if language in service.languages else service.language(request)
+    email = str(form.get("email", "")).strip()[:320]
+    words = web_labels(language)
+
+    def again(errors: list[str], status: int, retry: float | None = None) -> Response:
+        response = service.page(
+            request, "preferences_request.html.j2", language, status=status, depth=0,
+            sent=False, email=email, days=PREFERENCES_DAYS, errors=errors,
+        )  # fmt: skip
+        if retry is not None:
+            response.headers["retry-after"] = str(int(retry))
+        return response
+
+    if not service.csrf_ok(request, form):
+        return again([words["error_form"]], 403)
+    client = request.client.host if request.client else "unknown"
+    if not service.per_client.allow(client):
+        return again([words["too_many"]], 429, service.per_client.window)
+    try:
+        address = normalise_address(email)
+    except ValueError:
+        return again([words["error_email"]], 400)
+    if not service.per_address.allow(address.lower()):
+        return again([words["too_many"]], 429, service.per_address.window)
+    response = service.page(
+        request, "preferences_request.html.j2", language, depth=0, sent=True, email="",
+        days=PREFERENCES_DAYS,
+    )  # fmt: skip
+    response.background = BackgroundTask(service.send_preferences_link, address, language)
+    return response
 
 
 def _unsubscription(service: Service, token: str) -> tuple[str, str] | None:
@@ -682,6 +751,8 @@ def create_app(
         Route("/confirm/{token}", confirm, methods=["POST"]),
         Route("/unsubscribe/{token}", unsubscribe_page, methods=["GET"]),
         Route("/unsubscribe/{token}", unsubscribe, methods=["POST"]),
+        Route("/preferences", preferences_request_form, methods=["GET"]),
+        Route("/preferences", preferences_request, methods=["POST"]),
         Route("/preferences/{token}", preferences_page, methods=["GET"]),
         Route("/preferences/{token}", preferences, methods=["POST"]),
         *(

@@ -61,6 +61,20 @@ WEB_LABELS: dict[str, dict[str, str]] = {
         "confirm_email_action": "To confirm, open this link (valid for {days} days):",
         "confirm_email_ignore": "If it was not you, ignore this message: nothing more will be "
         "sent.",
+        "preferences_button": "Manage my subscription",
+        "preferences_request_title": "Manage your subscription",
+        "preferences_request_intro": "Enter your address: we send it a link to change your lists "
+        "or language, or to download or erase your data.",
+        "send_link_button": "Send me a link",
+        "link_sent_title": "Check your inbox",
+        "link_sent": "If we hold this address, a message with a link is on its way. The link is "
+        "valid for {days} days.",
+        "preferences_email_subject": "Manage your subscription to {site}",
+        "preferences_email_intro": "Someone, probably you, asked for a link to manage what "
+        "{address} receives.",
+        "preferences_email_action": "To change your lists or language, or to download or erase "
+        "your data, open this link (valid for {days} days):",
+        "preferences_email_ignore": "If it was not you, ignore this message: nothing changes.",
     },
     "ro": {
         "subscribe_title": "Abonare",
@@ -118,6 +132,21 @@ WEB_LABELS: dict[str, dict[str, str]] = {
         "confirm_email_action": "Pentru confirmare, deschideți acest link (valabil {days} zile):",
         "confirm_email_ignore": "Dacă nu ați fost dumneavoastră, ignorați acest mesaj: nu vom mai "
         "trimite nimic.",
+        "preferences_button": "Gestionați abonamentul",
+        "preferences_request_title": "Gestionați abonamentul",
+        "preferences_request_intro": "Introduceți adresa: îi trimitem un link pentru a schimba "
+        "listele sau limba ori pentru a descărca sau șterge datele dumneavoastră.",
+        "send_link_button": "Trimiteți-mi un link",
+        "link_sent_title": "Verificați-vă căsuța de email",
+        "link_sent": "Dacă deținem această adresă, un mesaj cu un link este pe drum. Linkul este "
+        "valabil {days} zile.",
+        "preferences_email_subject": "Gestionați abonamentul la {site}",
+        "preferences_email_intro": "Cineva, probabil dumneavoastră, a cerut un link pentru a "
+        "gestiona ce primește {address}.",
+        "preferences_email_action": "Pentru a schimba listele sau limba ori pentru a descărca sau "
+        "șterge datele, deschideți acest link (valabil {days} zile):",
+        "preferences_email_ignore": "Dacă nu ați fost dumneavoastră, ignorați acest mesaj: nu se "
+        "schimbă nimic.",
     },
     "bg": {
         "subscribe_title": "Абонамент",
@@ -175,6 +204,21 @@ WEB_LABELS: dict[str, dict[str, str]] = {
         "confirm_email_action": "За да потвърдите, отворете този линк (валиден {days} дни):",
         "confirm_email_ignore": "Ако не сте били вие, пренебрегнете това съобщение: нищо повече "
         "няма да бъде изпратено.",
+        "preferences_button": "Управление на абонамента",
+        "preferences_request_title": "Управление на абонамента",
+        "preferences_request_intro": "Въведете адреса си: ще му изпратим линк, за да промените "
+        "списъците или езика или да изтеглите или изтриете данните си.",
+        "send_link_button": "Изпратете ми линк",
+        "link_sent_title": "Проверете пощата си",
+        "link_sent": "Ако съхраняваме този адрес, съобщение с линк е на път. Линкът е валиден "
+        "{days} дни.",
+        "preferences_email_subject": "Управление на абонамента ви за {site}",
+        "preferences_email_intro": "Някой, вероятно вие, поиска линк за управление на това, "
+        "което получава {address}.",
+        "preferences_email_action": "За да промените списъците или езика или да изтеглите или "
+        "изтриете данните си, отворете този линк (валиден {days} дни):",
+        "preferences_email_ignore": "Ако не сте били вие, пренебрегнете това съобщение: нищо не "
+        "се променя.",
     },
 }
 

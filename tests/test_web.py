@@ -398,6 +398,35 @@ def test_preferences_change_lists_and_language(web):
     assert bad.status_code == 400
 
 
+def test_a_subscriber_can_ask_for_a_preferences_link_and_strangers_learn_nothing(web):
+    web.import_subscribers()
+
+    def ask(address: str, **extra):
+        data = {"csrf": web.csrf("/preferences"), "email": address, "language": "en", **extra}
+        return web.client.post("/preferences", data=data)
+
+    known, unknown = ask("ana@example.org"), ask("nobody@example.org")
+    assert known.status_code == unknown.status_code == 200
+
+    def shown(response) -> str:
+        return re.sub(r'name="csrf" value="[^"]+"', "", response.text)
+
+    assert shown(known) == shown(unknown)
+    folder = web.site / "outbox" / "email" / "preferences"
+    (message,) = [
+        email.message_from_bytes(f.read_bytes(), policy=email.policy.default)
+        for f in folder.glob("*.eml")
+    ]
+    assert message["To"] == "ana@example.org"
+    text = message.get_body(("plain",)).get_content()
+    assert "This project is funded by the European Union." in text
+    link = re.search(r"https://news\.example\.org/preferences/\S+", text).group(0)
+    page = web.client.get(link.removeprefix(BASE))
+    assert page.status_code == 200 and 'value="news" checked' in page.text
+    assert ask("not an address").status_code == 400
+    assert ask("ana@example.org", csrf="forged").status_code == 403
+
+
 def test_export_gives_the_subscribers_data_as_json(web):
     web.import_subscribers()
     edition = web.publish(FIRST)
