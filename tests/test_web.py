@@ -480,6 +480,24 @@ def test_erasure_forgets_the_address_and_nothing_is_sent_to_it_again(web):
     assert again.edition_id is None
 
 
+def test_the_key_can_come_from_a_prefect_secret_block(site, prefect_harness, monkeypatch):
+    from prefect.blocks.system import Secret
+
+    Secret(value="key-from-a-block").save("bulletin-site-key", overwrite=True)
+    monkeypatch.delenv("BULLETIN_SECRET_KEY")
+    monkeypatch.setenv("BULLETIN_SECRET_KEY_BLOCK", "bulletin-site-key")
+    web = Web(site)
+    assert secret_key(web.config.state_dir).get_secret_value() == "key-from-a-block"
+    assert not (web.config.state_dir / "secret_key").exists()
+    token = Signer(SecretStr("key-from-a-block")).unsubscribe_token("news", "ana@example.org")
+    assert web.client.get(f"/unsubscribe/{token}").status_code == 200
+    other = Signer(SecretStr("test-secret-key-not-for-production"))
+    assert (
+        web.client.get(f"/unsubscribe/{other.unsubscribe_token('news', 'a@b.org')}").status_code
+        == 400
+    )
+
+
 # --- archive and feeds ---------------------------------------------------------------------
 
 
