@@ -411,7 +411,7 @@ async def subscribe(request: Request) -> Response:
     language = str(form.get("language", ""))
     shown = language if language in service.languages else service.language(request)
     email = str(form.get("email", "")).strip()[:320]
-    chosen = [k for k in form.getlist("lists") if k in service.lists]
+    chosen = list(dict.fromkeys(k for k in form.getlist("lists") if k in service.lists))
 
     def again(errors: list[str], status: int) -> Response:
         return service.page(
