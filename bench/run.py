@@ -262,8 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     if "web" in only:
         rows += web_bench.web(args.quick)
         notes.append(
-            f"web: {web_bench.THREADS} client threads on loopback; serve and the hello world "
-            "each one uvicorn process with its access log on."
+            f"web: wrk, 1 thread and {web_bench.CONNECTIONS} connections on loopback; serve and "
+            "the hello world each one uvicorn process with its access log on."
         )
     print(table(rows))
     print("ratio: measured / baseline, of times (lower is better) or rates (higher is better);")

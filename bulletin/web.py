@@ -26,15 +26,17 @@ import hashlib
 import hmac
 import json
 import logging
+import mimetypes
 import os
 import re
 import secrets
+import stat
 import threading
 import time
 from collections.abc import Callable
 from email.message import EmailMessage
 from email.policy import SMTP
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime, formatdate, make_msgid
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -45,12 +47,12 @@ from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, Headers
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
+from starlette.staticfiles import NotModifiedResponse, StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bulletin import subscribers as subs
@@ -67,6 +69,8 @@ CONFIRM_DAYS = 3
 PREFERENCES_DAYS = 7
 CSRF_COOKIE = "bulletin_csrf"
 MAX_FORM_BYTES = 16 * 1024
+CACHED_FILE_BYTES = 512 * 1024  # public/ files up to this size are served from memory
+CACHED_FILES = 4096
 #: Paths whose last segment is a token: the access log shows [token] instead.
 TOKEN_PATH = re.compile(r"/(unsubscribe|confirm|preferences)/[^/?#\s]+")
 
@@ -153,10 +157,15 @@ class RedactTokens(logging.Filter):
 
 class PublicFiles(StaticFiles):
     """public/ as the archive: feed content types, caching headers, no previews of the next
-    edition (they are not published yet) and no temporary files of a writer."""
+    edition (they are not published yet) and no temporary files of a writer.
+
+    Pages and feeds are small and read far more often than `publish` rewrites them, so they
+    are kept in memory, checked against one stat per request; larger files stream from disk.
+    """
 
     def __init__(self, directory: Path) -> None:
         super().__init__(directory=directory, html=True, check_dir=False)
+        self._cache: dict[str, tuple[tuple[int, int], bytes, dict[str, str]]] = {}
 
     async def check_config(self) -> None:
         """public/ may not exist yet (nothing built): that is a 404, not a crash."""
@@ -167,6 +176,34 @@ class PublicFiles(StaticFiles):
             return "", None
         return super().lookup_path(path)
 
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        if scope["method"] in ("GET", "HEAD"):
+            cached = self._from_memory(path, scope)
+            if cached is not None:
+                return cached
+        return await super().get_response(path, scope)
+
+    def _from_memory(self, path: str, scope: Scope) -> Response | None:
+        full, found = self.lookup_path(path)
+        if found and stat.S_ISDIR(found.st_mode) and scope["path"].endswith("/"):
+            full, found = self.lookup_path(os.path.join(path, "index.html"))
+        if not found or not stat.S_ISREG(found.st_mode) or found.st_size > CACHED_FILE_BYTES:
+            return None
+        version = (found.st_mtime_ns, found.st_size)
+        entry = self._cache.get(full)
+        if entry is None or entry[0] != version:
+            body = Path(full).read_bytes()
+            headers = _file_headers(full, body, found)
+            if len(self._cache) >= CACHED_FILES:
+                self._cache.clear()
+            entry = self._cache[full] = (version, body, headers)
+        _, body, headers = entry
+        if self.is_not_modified(Headers(headers), Headers(scope=scope)):
+            return NotModifiedResponse(Headers(headers))
+        if scope["method"] == "HEAD":
+            return Response(b"", headers=headers)
+        return Response(body, headers=headers)
+
     def file_response(
         self, full_path, stat_result: os.stat_result, scope: Scope, status_code: int = 200
     ) -> Response:
@@ -174,10 +211,30 @@ class PublicFiles(StaticFiles):
         name = os.path.basename(full_path)
         if name in FEED_TYPES:
             response.headers["content-type"] = FEED_TYPES[name]
-        # Pages and feeds change at each publish; images hardly ever.
-        fresh = 300 if name.endswith((".html", ".xml")) else 86400
-        response.headers["cache-control"] = f"public, max-age={fresh}"
+        response.headers["cache-control"] = _cache_control(name)
         return response
+
+
+def _cache_control(name: str) -> str:
+    # Pages and feeds change at each publish; images hardly ever.
+    fresh = 300 if name.endswith((".html", ".xml")) else 86400
+    return f"public, max-age={fresh}"
+
+
+def _file_headers(full: str, body: bytes, found: os.stat_result) -> dict[str, str]:
+    name = os.path.basename(full)
+    kind = FEED_TYPES.get(name)
+    if kind is None:
+        kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        if kind.startswith("text/") or kind in ("application/xml", "application/json"):
+            kind += "; charset=utf-8"
+    return {
+        "content-type": kind,
+        "content-length": str(len(body)),
+        "etag": '"' + hashlib.sha256(body).hexdigest()[:32] + '"',
+        "last-modified": formatdate(found.st_mtime, usegmt=True),
+        "cache-control": _cache_control(name),
+    }
 
 
 class Service:

@@ -527,6 +527,19 @@ def test_archive_pages_and_feeds_are_served_with_their_types_and_caching(web):
     assert web.client.get(f"/{edition.edition_id}").status_code in (301, 307)
 
 
+def test_a_page_rewritten_by_the_next_publish_is_served_new_at_once(web):
+    web.import_subscribers()
+    web.publish(FIRST)
+    before = web.client.get("/")
+    web.publish(SECOND)  # rewrites public/index.html
+    after = web.client.get("/")
+    assert after.text != before.text and SECOND in after.text
+    assert after.headers["etag"] != before.headers["etag"]
+    head = web.client.head("/")
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-length"] == str(len(after.content))
+
+
 @pytest.mark.parametrize(
     "path", ["/preview/news/email.html", "/nothing-here", "/../bulletin.toml", "/.bulletin/x"]
 )
