@@ -2,7 +2,7 @@
 
     python bench/run.py              # full: 1,000 entries, 20,000 messages
     python bench/run.py --quick      # smoke run, a minute or two
-    python bench/run.py --only smtp  # one section: cold, build, messages, dkim or smtp
+    python bench/run.py --only smtp  # one section: cold, build, messages, dkim, smtp or web
 
 Machines are noisy, so every figure is the median of several repeats and the table's
 point is the ratio to its baseline. Benchmarks report; they do not fail, except when
@@ -25,6 +25,7 @@ from pathlib import Path
 import dkim_bench
 import sites
 import smtp_bench
+import web_bench
 
 REPO = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -38,7 +39,7 @@ PREFECT_PROBE = (
 )
 
 Row = tuple[str, str, str, str, str]
-SECTIONS = ("cold", "build", "messages", "dkim", "smtp")
+SECTIONS = ("cold", "build", "messages", "dkim", "smtp", "web")
 # cold-start runs, entries, build runs, messages, baseline messages, message runs
 SIZES = {"quick": (3, 20, 1, 500, 50, 3), "full": (7, 1_000, 3, 20_000, 2_000, 3)}
 
@@ -261,6 +262,12 @@ def main(argv: list[str] | None = None) -> int:
     if "smtp" in only:
         smtp_rows, notes = smtp_bench.smtp(args.quick)
         rows += smtp_rows
+    if "web" in only:
+        rows += web_bench.web(args.quick)
+        notes.append(
+            f"web: wrk, 1 thread and {web_bench.CONNECTIONS} connections on loopback; serve and "
+            "the hello world each one uvicorn process with its access log on."
+        )
     print(table(rows))
     print("ratio: measured / baseline, of times (lower is better) or rates (higher is better);")
     if "build" in only:

@@ -213,6 +213,16 @@ def cmd_subscribers(root: Path, args: argparse.Namespace) -> int:
     return EXIT_CONTENT if report.problems else EXIT_OK
 
 
+def cmd_serve(root: Path, args: argparse.Namespace) -> int:
+    import contextlib
+
+    from bulletin.web import serve
+
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C is how a server stops
+        serve(_config(root), args.host, args.port, dev=args.dev)
+    return EXIT_OK
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bulletin", description="Publish approved entries as email, feeds and a web archive."
@@ -258,6 +268,20 @@ def _parser() -> argparse.ArgumentParser:
     exp = actions.add_parser("export", help="write a list's subscribers as CSV to stdout")
     exp.add_argument("--list", required=True, metavar="NAME")
     subs.set_defaults(run=cmd_subscribers)
+
+    serve = commands.add_parser(
+        "serve", help="the subscriber web service: subscribe, confirm, unsubscribe, archive"
+    )
+    serve.add_argument("--port", type=int, default=8000, metavar="N", help="default: 8000")
+    serve.add_argument(
+        "--host", default="127.0.0.1", metavar="H", help="default: 127.0.0.1 (behind a proxy)"
+    )
+    serve.add_argument(
+        "--dev",
+        action="store_true",
+        help="development mode: create the site's secret key if it has none",
+    )
+    serve.set_defaults(run=cmd_serve)
     return parser
 
 

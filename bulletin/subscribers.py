@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 
 from bulletin.config import Config
-from bulletin.database import subscribers
+from bulletin.database import deliveries, editions, subscribers, suppressions
 from bulletin.errors import ConfigError, Problem, display_path
 
 MAX_CSV_BYTES = 50 * 1024 * 1024
@@ -172,3 +172,236 @@ def active(db: sa.Connection, list_key: str) -> list[Subscriber]:
         .order_by(subscribers.c.id)
     )
     return [Subscriber(r.email, r.name, r.language) for r in rows]
+
+
+# --- The subscriber's own actions, from the web service (bulletin/web.py) --------------------
+# Statuses: pending (signed up on the web, not confirmed yet) → active → unsubscribed;
+# suppressed (a permanent bounce) is set by delivery. Only active subscribers are frozen into
+# an edition's ledger, so a pending address receives nothing until it is confirmed.
+
+PENDING, ACTIVE, UNSUBSCRIBED, SUPPRESSED = "pending", "active", "unsubscribed", "suppressed"
+
+
+def open_lists(config: Config) -> dict[str, str]:
+    """The lists a subscriber can join on the web (not the external ones): key → name."""
+    return {key: item.name for key, item in config.lists.items() if not item.external}
+
+
+def _rows_of(db: sa.Connection, email: str, list_keys=None) -> list[sa.Row]:
+    query = sa.select(subscribers).where(sa.func.lower(subscribers.c.email) == email.lower())
+    if list_keys is not None:
+        query = query.where(subscribers.c.list_name.in_(list(list_keys)))
+    return list(db.execute(query.order_by(subscribers.c.list_name)))
+
+
+def request_subscription(
+    engine: sa.Engine, email: str, list_keys: list[str], language: str, now: dt.datetime
+) -> None:
+    """Record a web sign-up: the address is pending on each list it is not on yet.
+
+    Rows that exist keep their status (an active subscriber stays active, one who left stays
+    out) until the address confirms; the caller answers the same in every case.
+    """
+    with engine.begin() as db:
+        present = {row.list_name: row for row in _rows_of(db, email, list_keys)}
+        for key in list_keys:
+            row = present.get(key)
+            if row is None:
+                db.execute(
+                    subscribers.insert().values(
+                        list_name=key, email=email, name="", language=language,
+                        status=PENDING, created_at=now, updated_at=now,
+                    )
+                )  # fmt: skip
+            elif row.status == PENDING:
+                db.execute(
+                    subscribers.update()
+                    .where(subscribers.c.id == row.id)
+                    .values(language=language, updated_at=now)
+                )
+
+
+def confirm_subscription(
+    engine: sa.Engine, email: str, list_keys: list[str], language: str, now: dt.datetime
+) -> None:
+    """The address proved it is reachable and wants `list_keys`: make it active there.
+
+    A suppressed address stays suppressed: delivery decided it bounces for good.
+    """
+    with engine.begin() as db:
+        present = {row.list_name: row for row in _rows_of(db, email, list_keys)}
+        for key in list_keys:
+            row = present.get(key)
+            if row is None:
+                db.execute(
+                    subscribers.insert().values(
+                        list_name=key, email=email, name="", language=language,
+                        status=ACTIVE, created_at=now, updated_at=now,
+                    )
+                )  # fmt: skip
+            elif row.status != SUPPRESSED:
+                db.execute(
+                    subscribers.update()
+                    .where(subscribers.c.id == row.id)
+                    .values(status=ACTIVE, language=language, updated_at=now)
+                )
+
+
+def unsubscribe(engine: sa.Engine, list_key: str, email: str, now: dt.datetime) -> None:
+    """Take the address off the list, and out of any edition still being sent to it."""
+    with engine.begin() as db:
+        db.execute(
+            subscribers.update()
+            .where(
+                # The token holds the address as stored, so the unique index finds the row.
+                subscribers.c.list_name == list_key,
+                subscribers.c.email == email,
+                subscribers.c.status.in_([ACTIVE, PENDING]),
+            )
+            .values(status=UNSUBSCRIBED, updated_at=now)
+        )
+        _skip_pending(db, email, "unsubscribed", now, list_key)
+
+
+def _skip_pending(
+    db: sa.Connection, email: str, why: str, now: dt.datetime, list_key: str | None = None
+) -> None:
+    """Deliveries of unfinished editions not yet sent to `email` are skipped."""
+    where = [
+        # Only unfinished editions have pending deliveries: their ids keep this on the index.
+        deliveries.c.edition_id.in_(sa.select(editions.c.id).where(editions.c.status != "done")),
+        deliveries.c.channel == "email",
+        sa.func.lower(deliveries.c.recipient) == email.lower(),
+        deliveries.c.status == "pending",
+    ]
+    if list_key is not None:
+        where.append(deliveries.c.target == list_key)
+    db.execute(
+        deliveries.update().where(*where).values(status="skipped", detail=why, updated_at=now)
+    )
+
+
+@dataclass(frozen=True)
+class Subscription:
+    list_key: str
+    status: str
+    language: str
+
+
+def subscriptions(engine: sa.Engine, email: str) -> list[Subscription]:
+    """Every list row of the address, whatever its status."""
+    with engine.connect() as db:
+        return [Subscription(r.list_name, r.status, r.language) for r in _rows_of(db, email)]
+
+
+def set_preferences(
+    engine: sa.Engine,
+    config: Config,
+    email: str,
+    wanted: set[str],
+    language: str,
+    now: dt.datetime,
+) -> None:
+    """The address is on exactly the `wanted` open lists, in `language`; it proved it is
+    reachable (its token came by email), so a list it joins here is active at once."""
+    lists = open_lists(config)
+    joined = [key for key in lists if key in wanted]
+    confirm_subscription(engine, email, joined, language, now)
+    with engine.begin() as db:
+        for row in _rows_of(db, email, [key for key in lists if key not in wanted]):
+            if row.status in (ACTIVE, PENDING):
+                db.execute(
+                    subscribers.update()
+                    .where(subscribers.c.id == row.id)
+                    .values(status=UNSUBSCRIBED, language=language, updated_at=now)
+                )
+                _skip_pending(db, email, "unsubscribed", now, row.list_name)
+
+
+def personal_data(engine: sa.Engine, config: Config, email: str) -> dict:
+    """Everything bulletin holds about the address (GDPR art. 15 and 20), as JSON data."""
+
+    def when(value: dt.datetime | None) -> str | None:
+        if value is None:
+            return None
+        return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).isoformat()
+
+    with engine.connect() as db:
+        rows = _rows_of(db, email)
+        sent = db.execute(
+            sa.select(
+                deliveries.c.edition_id,
+                deliveries.c.target,
+                deliveries.c.status,
+                deliveries.c.updated_at,
+            )
+            .where(
+                deliveries.c.channel == "email",
+                sa.func.lower(deliveries.c.recipient) == email.lower(),
+            )
+            .order_by(deliveries.c.id)
+        )
+        deliveries_out = [
+            {"edition": r.edition_id, "list": r.target, "status": r.status,
+             "updated_at": when(r.updated_at)}
+            for r in sent
+        ]  # fmt: skip
+        bounce = db.execute(
+            sa.select(suppressions).where(suppressions.c.email == email.lower())
+        ).first()
+    return {
+        "email": email,
+        "subscriptions": [
+            {
+                "list": r.list_name,
+                "list_name": config.lists[r.list_name].name
+                if r.list_name in config.lists
+                else r.list_name,
+                "status": r.status,
+                "name": r.name,
+                "language": r.language,
+                "created_at": when(r.created_at),
+                "updated_at": when(r.updated_at),
+            }
+            for r in rows
+        ],
+        "deliveries": deliveries_out,
+        "suppressed": {"reason": bounce.reason, "since": when(bounce.created_at)}
+        if bounce
+        else None,
+    }
+
+
+def erase(engine: sa.Engine, email: str, stand_in: str, now: dt.datetime) -> None:
+    """Forget the address (GDPR art. 17): its list rows and bounce record go; in the ledger a
+    keyed hash (`stand_in`) replaces it, so each delivery row still says the edition went
+    out and is never sent again, and nothing still pending goes to it."""
+    address = email.lower()
+    with engine.begin() as db:
+        db.execute(subscribers.delete().where(sa.func.lower(subscribers.c.email) == address))
+        db.execute(suppressions.delete().where(suppressions.c.email == address))
+        mine = sa.func.lower(deliveries.c.recipient) == address
+        db.execute(
+            deliveries.update()
+            .where(mine, deliveries.c.status.in_(["pending", "sending"]))
+            .values(status="skipped", detail="erased at the subscriber's request", updated_at=now)
+        )
+        db.execute(
+            deliveries.update()
+            .where(mine)
+            .values(
+                recipient=stand_in,
+                detail=sa.func.replace(sa.func.coalesce(deliveries.c.detail, ""), email, stand_in),
+            )
+        )
+
+
+def purge_unconfirmed(engine: sa.Engine, before: dt.datetime) -> int:
+    """Sign-ups never confirmed, whose link has expired, are deleted: no consent, no data."""
+    with engine.begin() as db:
+        result = db.execute(
+            subscribers.delete().where(
+                subscribers.c.status == PENDING, subscribers.c.updated_at < before
+            )
+        )
+        return result.rowcount

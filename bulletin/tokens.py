@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import hmac
 import os
@@ -13,27 +14,41 @@ from pydantic import SecretStr
 
 KEY_ENV = "BULLETIN_SECRET_KEY"
 KEY_FILE = "secret_key"
+KEY_BLOCK_ENV = "BULLETIN_SECRET_KEY_BLOCK"
 
 
-def secret_key(state_dir: Path) -> SecretStr:
-    """The key from BULLETIN_SECRET_KEY, else the site's own, created once (mode 0600)."""
+def configured_key(state_dir: Path) -> SecretStr | None:
+    """The site's key if it has one: BULLETIN_SECRET_KEY, else the Prefect Secret block that
+    BULLETIN_SECRET_KEY_BLOCK names, else .bulletin/secret_key. None if none is set up."""
     from_env = os.environ.get(KEY_ENV)
     if from_env:
         return SecretStr(from_env)
-    path = state_dir / KEY_FILE
+    block = os.environ.get(KEY_BLOCK_ENV)
+    if block:
+        from bulletin.config import secret_from_block  # Prefect loads only for sites that use it
+
+        return secret_from_block(block, KEY_BLOCK_ENV)
     try:
-        return SecretStr(path.read_text(encoding="ascii").strip())
+        return SecretStr((state_dir / KEY_FILE).read_text(encoding="ascii").strip())
     except FileNotFoundError:
-        pass
+        return None
+
+
+def secret_key(state_dir: Path) -> SecretStr:
+    """The site's key (see `configured_key`), else a new one created once (mode 0600)."""
+    key = configured_key(state_dir)
+    if key is not None:
+        return key
+    path = state_dir / KEY_FILE
     state_dir.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(32)
+    new = secrets.token_urlsafe(32)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:  # another command created it first: use theirs
         return SecretStr(path.read_text(encoding="ascii").strip())
     with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(key + "\n")
-    return SecretStr(key)
+        handle.write(new + "\n")
+    return SecretStr(new)
 
 
 def _b64(data: bytes) -> str:
@@ -66,8 +81,28 @@ class Signer:
             return None
         if not hmac.compare_digest(mac, self._mac(payload)):
             return None
-        first, *fields = payload.decode("utf-8").split("\n")
+        try:
+            first, *fields = payload.decode("utf-8").split("\n")
+        except UnicodeDecodeError:
+            return None
         return fields if first == purpose else None
 
     def unsubscribe_token(self, list_name: str, email: str) -> str:
+        """For the List-Unsubscribe link of every email: it never expires (RFC 8058)."""
         return self.sign("unsubscribe", list_name, email)
+
+    def sign_expiring(self, purpose: str, expires: dt.datetime, *fields: str) -> str:
+        """A token that `verify_expiring` accepts until `expires`."""
+        return self.sign(purpose, str(int(expires.timestamp())), *fields)
+
+    def verify_expiring(self, purpose: str, token: str, now: dt.datetime) -> list[str] | None:
+        """The fields of a genuine token for `purpose` that has not expired, else None."""
+        fields = self.verify(purpose, token)
+        if not fields or not fields[0].isdigit():
+            return None
+        return fields[1:] if int(fields[0]) > now.timestamp() else None
+
+    def keyed_hash(self, purpose: str, text: str) -> str:
+        """A stable stand-in for `text` that cannot be reversed without the key."""
+        payload = f"{purpose}\n{text}".encode()
+        return hmac.new(self._key, payload, hashlib.sha256).hexdigest()[:40]
