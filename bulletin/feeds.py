@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from html import escape
 
@@ -44,16 +45,25 @@ def item_summary(config: Config, entry: Entry) -> str:
     return "\n\n".join(parts)
 
 
-def _generator(config: Config, entries: Sequence[Entry], self_url: str) -> FeedGenerator:
+def _generator(
+    config: Config,
+    entries: Sequence[Entry],
+    self_url: str,
+    *,
+    folder: str = "",
+    title: str = "",
+    language: str = "",
+) -> FeedGenerator:
     site = config.site
     feed = FeedGenerator()
-    feed.id(site.url)
-    feed.title(site.title)
+    # A filtered feed is its own feed: its id is its folder's URL, not the site's.
+    feed.id(site.url + folder)
+    feed.title(f"{site.title}: {title}" if title else site.title)
     feed.author({"name": site.title, "email": config.sender.address})
     feed.link(href=self_url, rel="self")
     feed.link(href=site.url, rel="alternate")  # last: feedgen takes RSS's <link> from it
-    feed.language(site.language)
-    feed.description(f"News and events from {site.title}")
+    feed.language(language or site.language)
+    feed.description(f"News and events from {site.title}" + (f" ({title})" if title else ""))
     feed.generator("bulletin", uri="https://pypi.org/project/bulletin/")
     ordered = sorted(entries, key=lambda e: (e.published, e.slug), reverse=True)
     feed.updated(ordered[0].published if ordered else EMPTY_FEED_UPDATED)
@@ -73,14 +83,16 @@ def _generator(config: Config, entries: Sequence[Entry], self_url: str) -> FeedG
     return feed
 
 
-def rss(config: Config, entries: Sequence[Entry]) -> bytes:
-    """public/feed.xml: RSS 2.0, newest first."""
-    return _generator(config, entries, config.site.url + "feed.xml").rss_str(pretty=True)
+def rss(config: Config, entries: Sequence[Entry], folder: str = "", **names: str) -> bytes:
+    """public/feed.xml (or `folder`/feed.xml): RSS 2.0, newest first."""
+    url = config.site.url + folder + "feed.xml"
+    return _generator(config, entries, url, folder=folder, **names).rss_str(pretty=True)
 
 
-def atom(config: Config, entries: Sequence[Entry]) -> bytes:
-    """public/atom.xml: Atom 1.0, newest first."""
-    feed = _generator(config, entries, config.site.url + "atom.xml")
+def atom(config: Config, entries: Sequence[Entry], folder: str = "", **names: str) -> bytes:
+    """public/atom.xml (or `folder`/atom.xml): Atom 1.0, newest first."""
+    url = config.site.url + folder + "atom.xml"
+    feed = _generator(config, entries, url, folder=folder, **names)
     for item in feed.entry():
         # Atom carries HTML content as escaped text, not CDATA.
         item.content(item_html(config, _entry_of(entries, item.id())), type="html")
@@ -89,3 +101,25 @@ def atom(config: Config, entries: Sequence[Entry]) -> bytes:
 
 def _entry_of(entries: Sequence[Entry], url: str) -> Entry:
     return next(e for e in entries if url.endswith(f"/entries/{e.slug}/"))
+
+
+def tag_folder(tag: str) -> str:
+    """The folder of a tag's feeds: `tags/<tag>/`, lower case, safe in a URL and a path."""
+    slug = re.sub(r"[^a-z0-9]+", "-", tag.lower()).strip("-")
+    return f"tags/{slug or 'tag'}/"
+
+
+def filtered_feeds(config: Config, entries: Sequence[Entry]) -> dict[str, bytes]:
+    """The feeds partners and readers follow for one tag or one language: RSS and Atom in
+    `tags/<tag>/` and `<language>/`, paths relative to public/."""
+    groups: dict[str, tuple[dict[str, str], dict[str, Entry]]] = {}
+    for entry in entries:
+        for tag in entry.tags:
+            groups.setdefault(tag_folder(tag), ({"title": tag}, {}))[1][entry.slug] = entry
+        names = {"title": entry.language, "language": entry.language}
+        groups.setdefault(f"{entry.language}/", (names, {}))[1][entry.slug] = entry
+    files = {}
+    for folder, (names, chosen) in sorted(groups.items()):
+        files[folder + "feed.xml"] = rss(config, list(chosen.values()), folder, **names)
+        files[folder + "atom.xml"] = atom(config, list(chosen.values()), folder, **names)
+    return files
