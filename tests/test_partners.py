@@ -441,3 +441,20 @@ def test_publish_with_a_failing_partner_exits_3_and_names_it(site):
     assert report["partners"] == {"bad": "failed", "good": "sent"}
     [failure] = report["failures"]
     assert failure["target"] == "bad" and "HTTP 410" in failure["reason"]
+
+
+def test_the_verification_examples_in_docs_partners_md_accept_our_webhooks():
+    docs = (REPO / "docs" / "partners.md").read_text()
+    snippets = [block.split("```", 1)[0] for block in docs.split("```python\n")[1:]]
+    with_library, by_hand = snippets
+    with webhook_server(WHSEC) as server:
+        WebhookTransport("interpol", server.url("/in"), WHSEC, timeout=5).post(b"{}", "msg_1")
+    [request] = server.received
+    library: dict = {}
+    exec(with_library.replace('"whsec_..."', repr(WHSEC)), library)  # noqa: S102
+    assert library["receive"](request.body, request.headers) == {}
+    manual: dict = {}
+    exec(by_hand, manual)  # noqa: S102
+    manual["verify"](WHSEC, request.body, request.headers)
+    with pytest.raises(ValueError, match="bad signature"):
+        manual["verify"](WHSEC, request.body + b" ", request.headers)
