@@ -2,7 +2,11 @@
 
 The partner phase sends to every partner at once, so it should last about as long as the
 slowest partner, not the sum of their delays. Baselines, from the same run: the sum of the
-delays, and one signed POST to one such endpoint alone.
+delays, and one signed POST to one such endpoint alone. The endpoints run in a process of
+their own, so that serving does not compete with the sender for the interpreter.
+
+    python bench/partners_bench.py serve 50 0.2   # the endpoints: prints their URLs, one
+                                                  # JSON line, and serves until stdin closes
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ import json
 import os
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -103,11 +109,33 @@ def _single(url: str, repeats: int) -> float:
     return statistics.median(times)
 
 
+@contextmanager
+def endpoints(count: int, delay: float) -> Iterator[list[str]]:
+    """`count` slow endpoints, served by a child process."""
+    child = subprocess.Popen(
+        [sys.executable, __file__, "serve", str(count), str(delay)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert child.stdout is not None
+        yield json.loads(child.stdout.readline())
+    finally:
+        assert child.stdin is not None
+        child.stdin.close()
+        child.wait(timeout=30)
+
+
+def serve(count: int, delay: float) -> None:
+    with ExitStack() as stack:
+        urls = [stack.enter_context(slow_endpoint(delay)) for _ in range(count)]
+        print(json.dumps(urls), flush=True)
+        sys.stdin.read()
+
+
 def partners(quick: bool) -> list[Row]:
     count, delay, repeats = (10, 0.2, 1) if quick else (50, 0.2, 3)
     os.environ["BENCH_PARTNER_SECRET"] = SECRET
-    with ExitStack() as stack:
-        urls = [stack.enter_context(slow_endpoint(delay)) for _ in range(count)]
+    with endpoints(count, delay) as urls:
         one = _single(urls[0], 5)
         phases = []
         for run in range(repeats):
@@ -124,3 +152,7 @@ def partners(quick: bool) -> list[Row]:
         (name, ms(phase), f"sum of the {count} delays", ms(total), f"{phase / total:.2f}x time"),
         ("", "", "one partner alone (measured)", ms(one), f"{phase / one:.1f}x time"),
     ]
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["serve"]:
+    serve(int(sys.argv[2]), float(sys.argv[3]))

@@ -13,14 +13,14 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 
 from bulletin.database import deliveries
 from bulletin.delivery import Outcome, RetryPolicy
-from bulletin.errors import DeliveryError
+from bulletin.errors import DeliveryError, TransportUnavailable
 from bulletin.messages import Message
 from bulletin.transports import Transport
 
@@ -96,17 +96,20 @@ def run(
             pool.submit(_deliver, jobs[row.target], row, transport_for, retry, clock, stop): row
             for row in rows
         }
+        waiting = set(futures)
         try:
-            for future in as_completed(futures):
-                row = futures[future]
-                try:
-                    outcome, attempts = future.result()
-                except _Stopped:
-                    continue
-                except BaseException as exc:  # a crash: the row stays in flight
-                    errors.append(exc)
-                    continue
-                _record(engine, row, outcome, attempts, clock())
+            while waiting:
+                done, waiting = wait(waiting, return_when=FIRST_COMPLETED)
+                outcomes = []
+                for future in done:
+                    try:
+                        outcomes.append((futures[future], *future.result()))
+                    except _Stopped:
+                        continue
+                    except BaseException as exc:  # a crash: the row stays in flight
+                        errors.append(exc)
+                # Partners that answered together are recorded together: one commit.
+                _record(engine, outcomes, clock())
         except BaseException:
             stop.set()  # interrupted: waiting partners give up their retries at once
             raise
@@ -137,6 +140,10 @@ def _deliver(
             attempts += 1
             try:
                 transport.send(message)
+            except TransportUnavailable as exc:
+                # The email server is down or refuses us: not the partner's fault; the
+                # next run sends it, as it does the lists' email.
+                return Outcome("pending", str(exc)), attempts
             except DeliveryError as exc:
                 if exc.permanent:
                     return Outcome("failed", str(exc)), attempts
@@ -151,17 +158,20 @@ def _deliver(
         transport.close()
 
 
-def _record(engine: sa.Engine, row: _Row, outcome: Outcome, attempts: int, when) -> None:
+def _record(engine: sa.Engine, outcomes: list[tuple[_Row, Outcome, int]], when) -> None:
+    if not outcomes:
+        return
     with engine.begin() as db:
-        db.execute(
-            deliveries.update()
-            .where(deliveries.c.id == row.id)
-            .values(
-                status=outcome.status,
-                attempts=attempts,
-                detail=outcome.detail,
-                message_id=outcome.message_id,
-                next_attempt_at=None,
-                updated_at=when,
+        for row, outcome, attempts in outcomes:
+            db.execute(
+                deliveries.update()
+                .where(deliveries.c.id == row.id)
+                .values(
+                    status=outcome.status,
+                    attempts=attempts,
+                    detail=outcome.detail,
+                    message_id=outcome.message_id,
+                    next_attempt_at=None,
+                    updated_at=when,
+                )
             )
-        )

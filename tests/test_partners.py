@@ -35,7 +35,7 @@ from bulletin.subscribers import import_csv
 from bulletin.transports import MemoryTransport, partners_from_config
 from bulletin.webhooks import RETRY_AFTER_CAP_SECONDS, WebhookTransport, retry_after
 from tests.conftest import REPO, run_cli
-from tests.smtp_server import make_tls_files
+from tests.smtp_server import make_tls_files, smtp_server
 from tests.webhook_server import refused_url, webhook_server
 
 WHSEC = "whsec_" + base64.b64encode(b"partner-test-secret-0123456789ab").decode()
@@ -52,7 +52,7 @@ def _configure(site: Path, partners: dict[str, dict], delivery: str = 'transport
     """Replace the fixture's partners with `partners`; webhooks go over HTTP."""
     text = (site / "bulletin.toml").read_text()
     text = text[: text.index("[partners.interpol]")]
-    text += f"[delivery]\n{delivery}\nretry_backoff_seconds = 0.05\n\n"
+    text += f"[delivery]\nretry_backoff_seconds = 0.05\n{delivery}\n\n"
     for key, fields in partners.items():
         text += f"[partners.{key}]\nname = {json.dumps(key.upper())}\n"
         if "webhook" in fields and "secret_env" not in fields:
@@ -69,7 +69,8 @@ def _secrets(monkeypatch, *keys: str, secret: str = WHSEC) -> None:
 def _prepare(site: Path):
     config = load_config(site)
     engine = connect(config.database_url)
-    import_csv(engine, config, site / "subscribers.csv", "news")
+    if "news" in config.lists:
+        import_csv(engine, config, site / "subscribers.csv", "news")
     edition = core.plan(config, engine)
     core.record(engine, config, edition)
     return config, engine, edition
@@ -356,6 +357,26 @@ def test_partner_email_carries_the_emblem_statement_and_disclaimer(site):
         assert STATEMENT in part and DISCLAIMER in part
         assert "Workshop on firearms" in part and "Curs regional" not in part  # en only
     assert any(p.get("Content-ID") == "<emblem-eu@bulletin>" for p in message.walk())
+
+
+def test_partner_email_waits_for_the_next_run_while_the_email_server_is_down(site):
+    with smtp_server() as server:
+        port = server.port
+    smtp = f'transport = "smtp"\n[delivery.smtp]\nhost = "127.0.0.1"\nport = {port}\ntimeout = 2'
+    _configure(site, {"rilo": {"email": "desk@rilo.example"}}, delivery=smtp)
+    _partners_only(site)
+    config, engine, edition = _prepare(site)
+    _, tally = _deliver(config, engine, edition)
+    assert tally == {("partner", "rilo", "pending"): 1}  # not failed: the server was down
+    with smtp_server() as server:
+        text = (site / "bulletin.toml").read_text()
+        (site / "bulletin.toml").write_text(text.replace(f"port = {port}", f"port = {server.port}"))
+        config = load_config(site)
+        resumed = core.plan(config, engine)
+        assert resumed.edition_id == edition.edition_id
+        _, tally = _deliver(config, engine, resumed)
+        assert [r.recipients for r in server.received] == [("desk@rilo.example",)]
+    assert tally == {("partner", "rilo", "sent"): 1}
 
 
 def test_partner_email_without_the_disclaimer_is_refused_before_anything_is_sent(site):
