@@ -50,6 +50,15 @@ class _Stopped(Exception):
     """The run is stopping: the partner's row stays in flight and the next run sends it."""
 
 
+class _Unavailable(Exception):
+    """The email transport cannot send at all: the partner's row is due again next run."""
+
+    def __init__(self, error: TransportUnavailable, attempts: int) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.attempts = attempts
+
+
 def pending(engine: sa.Engine, edition_id: str) -> list[_Row]:
     with engine.connect() as db:
         rows = db.execute(
@@ -75,8 +84,9 @@ def run(
 ) -> None:
     """Send the edition to every partner whose ledger row is still pending.
 
-    Raises the first unexpected error of any partner after all have finished; those
-    partners' rows stay in flight, so the next run sends them again.
+    Raises the first unexpected error of any partner after all have finished (those
+    partners' rows stay in flight), or TransportUnavailable when a partner's email could
+    not go because the email server is down; the next run sends them again.
     """
     stop = stop or threading.Event()
     rows = [row for row in pending(engine, edition_id) if row.target in jobs]
@@ -106,6 +116,10 @@ def run(
                         outcomes.append((futures[future], *future.result()))
                     except _Stopped:
                         continue
+                    except _Unavailable as exc:
+                        detail = str(exc.error)
+                        outcomes.append((futures[future], Outcome("pending", detail), exc.attempts))
+                        errors.append(exc.error)
                     except BaseException as exc:  # a crash: the row stays in flight
                         errors.append(exc)
                 # Partners that answered together are recorded together: one commit.
@@ -142,8 +156,8 @@ def _deliver(
                 transport.send(message)
             except TransportUnavailable as exc:
                 # The email server is down or refuses us: not the partner's fault; the
-                # next run sends it, as it does the lists' email.
-                return Outcome("pending", str(exc)), attempts
+                # run stops as it does for the lists' email, and the next run sends it.
+                raise _Unavailable(exc, attempts) from exc
             except DeliveryError as exc:
                 if exc.permanent:
                     return Outcome("failed", str(exc)), attempts
