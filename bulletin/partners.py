@@ -87,7 +87,7 @@ def payload(
         )
     event = {
         "type": "edition.published",
-        "timestamp": published.isoformat(),
+        "timestamp": published.astimezone(dt.UTC).isoformat(),
         "data": {
             "schema": SCHEMAS["edition.published"].removesuffix(".json"),
             "edition": edition_id,

@@ -296,13 +296,17 @@ KILLED_RUN = textwrap.dedent(
 )
 
 
-def test_rerun_after_a_kill_sends_only_to_the_partner_that_had_not_acknowledged(site, monkeypatch):
+def test_rerun_after_a_kill_sends_only_to_the_partner_that_had_not_acknowledged(
+    site, monkeypatch, database_url
+):
     with webhook_server(WHSEC) as server:
         _configure(
             site,
             {"quick": {"webhook": server.url("/quick")},
              "stuck": {"webhook": server.url("/stuck"), "timeout": 60}},
         )  # fmt: skip
+        with (site / "bulletin.toml").open("a") as toml:
+            toml.write(f"[database]\nurl = {json.dumps(database_url)}\n")
         _secrets(monkeypatch, "quick", "stuck")
         server.plan("/stuck", ["hang:30"])
         config, engine, _ = _prepare(site)
@@ -323,6 +327,7 @@ def test_rerun_after_a_kill_sends_only_to_the_partner_that_had_not_acknowledged(
         resumed = core.plan(config, engine)
         assert resumed.resumed
         _, tally = _deliver(config, engine, resumed)
+    engine.dispose()
     assert len(server.bodies("/quick")) == 1
     first, second = [r for r in server.received if r.path == "/stuck"]
     assert first.headers["webhook-id"] == second.headers["webhook-id"]
@@ -480,3 +485,45 @@ def test_the_verification_examples_in_docs_partners_md_accept_our_webhooks():
     manual["verify"](WHSEC, request.body, request.headers)
     with pytest.raises(ValueError, match="bad signature"):
         manual["verify"](WHSEC, request.body + b" ", request.headers)
+
+
+def test_webhook_secret_can_come_from_a_prefect_secret_block(site, prefect_harness):
+    from prefect.blocks.system import Secret
+
+    Secret(value=WHSEC).save("bulletin-partner-interpol", overwrite=True)
+    with webhook_server(WHSEC) as server:
+        _configure(
+            site,
+            {"interpol": {"webhook": server.url("/in"),
+                          "secret_block": "bulletin-partner-interpol"}},
+        )  # fmt: skip
+        text = (site / "bulletin.toml").read_text()
+        (site / "bulletin.toml").write_text(text.replace('secret_env = "', '# "'))
+        config, engine, edition = _prepare(site)
+        _, tally = _deliver(config, engine, edition)
+    [request] = server.received
+    assert request.verified and _status(tally, "interpol") == "sent"
+
+
+@pytest.mark.parametrize(
+    ("fields", "says"),
+    [
+        ({"webhook": "partner.example/hook", "secret_env": "X"}, "not an absolute http(s) URL"),
+        ({"webhook": "https://p.example/", "email": "a@p.example", "secret_env": "X"},
+         "has both webhook and email"),
+        ({"webhook": "https://p.example/"}, "no secret_env"),
+        ({"webhook": "https://p.example/", "secret_env": "X", "secret_block": "b"},
+         "both secret_env and secret_block"),
+        ({"email": "desk"}, "not an email address"),
+        ({"email": "a@p.example", "timeout": 0}, "timeout"),
+    ],
+)  # fmt: skip
+def test_partner_configuration_mistakes_are_reported_with_line_and_exit_2(site, fields, says):
+    text = (site / "bulletin.toml").read_text()
+    text = text[: text.index("[partners.interpol]")] + "[partners.bad]\nname = 'Bad'\n"
+    text += "".join(f"{name} = {json.dumps(value)}\n" for name, value in fields.items())
+    (site / "bulletin.toml").write_text(text)
+    result = run_cli("check", site=site)
+    assert result.returncode == 2
+    assert says in result.stderr and "bulletin.toml:" in result.stderr
+    assert "Traceback" not in result.stderr
