@@ -147,9 +147,8 @@ def _deliver(
                 raise _Stopped
             when = clock()
             if job.deadline and when > job.deadline:
-                return Outcome("skipped", f"send_not_after {job.deadline.isoformat()} passed"), (
-                    attempts
-                )
+                expired = f"send_not_after {job.deadline.isoformat()} passed"
+                return Outcome("skipped", expired), attempts
             message = job.make(when)
             attempts += 1
             try:

@@ -527,3 +527,25 @@ def test_partner_configuration_mistakes_are_reported_with_line_and_exit_2(site, 
     assert result.returncode == 2
     assert says in result.stderr and "bulletin.toml:" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_partner_is_skipped_once_send_not_after_has_passed(site, monkeypatch):
+    from bulletin.approval import approve
+    from bulletin.entries import load_entry
+
+    path = site / "content" / f"{SOFIA}.md"
+    path.write_text(
+        path.read_text().replace(
+            "status: approved", "send_not_after: 2019-12-20T00:00:00+02:00\nstatus: approved"
+        )
+    )
+    with webhook_server(WHSEC) as server:
+        _configure(site, {"interpol": {"webhook": server.url("/in"), "tags": ["firearms"]}})
+        _secrets(monkeypatch, "interpol")
+        entry, problems = load_entry(load_config(site), path)
+        assert problems == []
+        approve(entry, "Press Office", entry.approved_at)
+        config, engine, edition = _prepare(site)
+        _, tally = _deliver(config, engine, edition)
+    assert server.received == []
+    assert _status(tally, "interpol") == "skipped"
