@@ -45,10 +45,30 @@ def item_summary(config: Config, entry: Entry) -> str:
     return "\n\n".join(parts)
 
 
+class _Items:
+    """Each entry's item content and description, made once however many feeds carry it."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._html: dict[str, str] = {}
+        self._summary: dict[str, str] = {}
+
+    def html(self, entry: Entry) -> str:
+        if entry.slug not in self._html:
+            self._html[entry.slug] = item_html(self.config, entry)
+        return self._html[entry.slug]
+
+    def summary(self, entry: Entry) -> str:
+        if entry.slug not in self._summary:
+            self._summary[entry.slug] = item_summary(self.config, entry)
+        return self._summary[entry.slug]
+
+
 def _generator(
     config: Config,
     entries: Sequence[Entry],
     self_url: str,
+    items: _Items,
     *,
     folder: str = "",
     title: str = "",
@@ -76,31 +96,42 @@ def _generator(
         item.link(href=url, rel="alternate")
         item.published(entry.published)
         item.updated(entry.published)
-        item.description(item_summary(config, entry))
-        item.content(item_html(config, entry), type="CDATA")
+        item.description(items.summary(entry))
+        item.content(items.html(entry), type="CDATA")
         for tag in entry.tags:
             item.category(term=tag)
     return feed
 
 
-def rss(config: Config, entries: Sequence[Entry], folder: str = "", **names: str) -> bytes:
+def rss(
+    config: Config,
+    entries: Sequence[Entry],
+    folder: str = "",
+    items: _Items | None = None,
+    **names: str,
+) -> bytes:
     """public/feed.xml (or `folder`/feed.xml): RSS 2.0, newest first."""
     url = config.site.url + folder + "feed.xml"
-    return _generator(config, entries, url, folder=folder, **names).rss_str(pretty=True)
+    feed = _generator(config, entries, url, items or _Items(config), folder=folder, **names)
+    return feed.rss_str(pretty=True)
 
 
-def atom(config: Config, entries: Sequence[Entry], folder: str = "", **names: str) -> bytes:
+def atom(
+    config: Config,
+    entries: Sequence[Entry],
+    folder: str = "",
+    items: _Items | None = None,
+    **names: str,
+) -> bytes:
     """public/atom.xml (or `folder`/atom.xml): Atom 1.0, newest first."""
     url = config.site.url + folder + "atom.xml"
-    feed = _generator(config, entries, url, folder=folder, **names)
+    items = items or _Items(config)
+    feed = _generator(config, entries, url, items, folder=folder, **names)
+    by_url = {entry_url(config, e.slug): e for e in entries}
     for item in feed.entry():
         # Atom carries HTML content as escaped text, not CDATA.
-        item.content(item_html(config, _entry_of(entries, item.id())), type="html")
+        item.content(items.html(by_url[item.id()]), type="html")
     return feed.atom_str(pretty=True)
-
-
-def _entry_of(entries: Sequence[Entry], url: str) -> Entry:
-    return next(e for e in entries if url.endswith(f"/entries/{e.slug}/"))
 
 
 def tag_folder(tag: str) -> str:
@@ -119,7 +150,8 @@ def filtered_feeds(config: Config, entries: Sequence[Entry]) -> dict[str, bytes]
         names = {"title": entry.language, "language": entry.language}
         groups.setdefault(f"{entry.language}/", (names, {}))[1][entry.slug] = entry
     files = {}
+    items = _Items(config)
     for folder, (names, chosen) in sorted(groups.items()):
-        files[folder + "feed.xml"] = rss(config, list(chosen.values()), folder, **names)
-        files[folder + "atom.xml"] = atom(config, list(chosen.values()), folder, **names)
+        files[folder + "feed.xml"] = rss(config, list(chosen.values()), folder, items, **names)
+        files[folder + "atom.xml"] = atom(config, list(chosen.values()), folder, items, **names)
     return files
