@@ -2,7 +2,8 @@
 
     python bench/run.py              # full: 1,000 entries, 20,000 messages
     python bench/run.py --quick      # smoke run, a minute or two
-    python bench/run.py --only smtp  # one section: cold, build, messages, dkim, smtp or web
+    python bench/run.py --only smtp  # one section: cold, build, messages, dkim, smtp, web
+                                     # or partners
 
 Machines are noisy, so every figure is the median of several repeats and the table's
 point is the ratio to its baseline. Benchmarks report; they do not fail, except when
@@ -23,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import dkim_bench
+import partners_bench
 import sites
 import smtp_bench
 import web_bench
@@ -39,7 +41,7 @@ PREFECT_PROBE = (
 )
 
 Row = tuple[str, str, str, str, str]
-SECTIONS = ("cold", "build", "messages", "dkim", "smtp", "web")
+SECTIONS = ("cold", "build", "messages", "dkim", "smtp", "partners", "web")
 # cold-start runs, entries, build runs, messages, baseline messages, message runs
 SIZES = {"quick": (3, 20, 1, 500, 50, 3), "full": (7, 1_000, 3, 20_000, 2_000, 3)}
 
@@ -262,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     if "smtp" in only:
         smtp_rows, notes = smtp_bench.smtp(args.quick)
         rows += smtp_rows
+    if "partners" in only:
+        rows += partners_bench.partners(args.quick)
     if "web" in only:
         rows += web_bench.web(args.quick)
         notes.append(

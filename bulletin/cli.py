@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -223,6 +224,46 @@ def cmd_serve(root: Path, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_partners(root: Path, args: argparse.Namespace) -> int:
+    from bulletin.errors import ConfigError, WebhookError
+    from bulletin.partners import ping
+    from bulletin.webhooks import WebhookTransport
+
+    config = _config(root)
+    partner = config.partners.get(args.name)
+    if partner is None:
+        known = ", ".join(sorted(config.partners)) or "none: add a [partners.NAME] table"
+        raise ConfigError(f"no partner {args.name!r} in bulletin.toml; known partners: {known}")
+    if not partner.webhook:
+        raise ConfigError(
+            f"partners.{args.name} is an email partner ({partner.email}); `partners test` "
+            "pings webhooks only"
+        )
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    body = ping(config, args.name, now)
+    msg_id = f"ping_{now.strftime('%Y%m%dT%H%M%S')}"
+    start = time.perf_counter()
+    with WebhookTransport(
+        args.name, partner.webhook, partner.secret(args.name), timeout=partner.timeout
+    ) as transport:
+        try:
+            reply = transport.post(body, msg_id)
+            status, ok, detail = reply.status, True, reply.excerpt
+        except WebhookError as exc:
+            status, ok, detail = exc.status, False, str(exc)
+    latency = (time.perf_counter() - start) * 1000
+    if args.json:
+        _print_json(
+            {"partner": args.name, "url": partner.webhook, "ok": ok, "status": status,
+             "latency_ms": round(latency, 1), "detail": detail}
+        )  # fmt: skip
+    elif ok:
+        print(f"{args.name}: {partner.webhook} answered HTTP {status} in {latency:.0f} ms")
+    else:
+        print(f"{args.name}: {detail} (after {latency:.0f} ms)", file=sys.stderr)
+    return EXIT_OK if ok else EXIT_DELIVERY
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bulletin", description="Publish approved entries as email, feeds and a web archive."
@@ -282,6 +323,15 @@ def _parser() -> argparse.ArgumentParser:
         help="development mode: create the site's secret key if it has none",
     )
     serve.set_defaults(run=cmd_serve)
+
+    partners = commands.add_parser("partners", help="check partner webhooks")
+    partner_actions = partners.add_subparsers(dest="action", metavar="ACTION", required=True)
+    test = partner_actions.add_parser(
+        "test", help="send a signed ping to a partner's webhook; show its status and latency"
+    )
+    test.add_argument("name", metavar="NAME")
+    test.add_argument("--json", action="store_true")
+    partners.set_defaults(run=cmd_partners)
     return parser
 
 

@@ -179,10 +179,41 @@ class MailingList(_Section):
 class Partner(_Section):
     name: str
     webhook: str | None = None
+    #: the environment variable holding the webhook's signing secret (whsec_<base64> or raw)
     secret_env: str | None = None
+    #: the name of a Prefect Secret block holding it, instead of secret_env
+    secret_block: str | None = None
     email: str | None = None
     languages: list[str] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
+    #: seconds to wait for the partner's server to connect and to answer
+    timeout: float = Field(default=10.0, gt=0, le=300)
+
+    @field_validator("webhook")
+    @classmethod
+    def _webhook(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"{value!r} is not an absolute http(s) URL")
+        return value
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value is not None and "@" not in parseaddr(value)[1]:
+            raise ValueError(f"{value!r} is not an email address like desk@partner.example")
+        return value
+
+    def secret(self, key: str) -> SecretStr:
+        """The webhook's signing secret, from the environment or a Prefect Secret block."""
+        if self.secret_block:
+            return secret_from_block(self.secret_block, f"partners.{key}.secret_block")
+        value = os.environ.get(self.secret_env or "", "")
+        if not value:
+            raise ConfigError(
+                f"partners.{key}.secret_env: the environment variable {self.secret_env} is "
+                "not set or empty; set it to the partner's signing secret (whsec_...)"
+            )
+        return SecretStr(value)
 
 
 class Config(_Section):
@@ -318,11 +349,24 @@ def _cross_checks(config: Config, text: str) -> list[Problem]:
                 f"partners.{name} has neither webhook nor email; give one of them",
                 f"partners.{name}",
             )
-        if partner.webhook and not partner.secret_env:
+        if partner.webhook and partner.email:
+            add(
+                "partner-channel-both",
+                f"partners.{name} has both webhook and email; keep one (make two partners "
+                "to get both)",
+                f"partners.{name}",
+            )
+        if partner.webhook and not (partner.secret_env or partner.secret_block):
             add(
                 "partner-secret-missing",
                 f"partners.{name} has a webhook but no secret_env naming the variable that "
-                "holds its signing secret",
+                "holds its signing secret (or secret_block naming a Prefect Secret block)",
+                f"partners.{name}",
+            )
+        if partner.secret_env and partner.secret_block:
+            add(
+                "partner-secret-source",
+                f"partners.{name} has both secret_env and secret_block; keep one",
                 f"partners.{name}",
             )
     dkim = config.delivery.dkim

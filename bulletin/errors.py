@@ -6,8 +6,10 @@
     │   └── ComplianceError        an output lacks the EU emblem, statement, disclaimer
     ├── RenderError                a template failed to render (MJML, Jinja)         exit 1
     └── DeliveryError              a transport could not deliver a message           exit 3
-        └── TransportUnavailable   no message can go: server down, bad TLS or login; the
-                                   run stops and the next run resumes
+        ├── TransportUnavailable   no message can go: server down, bad TLS or login; the
+        │                          run stops and the next run resumes
+        └── WebhookError           a partner's server refused or failed a webhook, with
+                                   its HTTP status and the wait it asked for
 
 Errors that list several problems carry them as `Problem` values, so that every problem
 is reported at once rather than the first one only.
@@ -123,3 +125,21 @@ class TransportUnavailable(DeliveryError):
         self.misconfigured = misconfigured
         if misconfigured:
             self.exit_status = EXIT_USAGE
+
+
+class WebhookError(DeliveryError):
+    """A partner's server did not take a webhook: `status` is its HTTP status (None when no
+    answer came), `retry_after` the seconds it asked us to wait before trying again."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        recipient: str = "",
+        permanent: bool = False,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, recipient=recipient, permanent=permanent)
+        self.status = status
+        self.retry_after = retry_after

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from html import escape
 
@@ -44,16 +45,45 @@ def item_summary(config: Config, entry: Entry) -> str:
     return "\n\n".join(parts)
 
 
-def _generator(config: Config, entries: Sequence[Entry], self_url: str) -> FeedGenerator:
+class _Items:
+    """Each entry's item content and description, made once however many feeds carry it."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._html: dict[str, str] = {}
+        self._summary: dict[str, str] = {}
+
+    def html(self, entry: Entry) -> str:
+        if entry.slug not in self._html:
+            self._html[entry.slug] = item_html(self.config, entry)
+        return self._html[entry.slug]
+
+    def summary(self, entry: Entry) -> str:
+        if entry.slug not in self._summary:
+            self._summary[entry.slug] = item_summary(self.config, entry)
+        return self._summary[entry.slug]
+
+
+def _generator(
+    config: Config,
+    entries: Sequence[Entry],
+    self_url: str,
+    items: _Items,
+    *,
+    folder: str = "",
+    title: str = "",
+    language: str = "",
+) -> FeedGenerator:
     site = config.site
     feed = FeedGenerator()
-    feed.id(site.url)
-    feed.title(site.title)
+    # A filtered feed is its own feed: its id is its folder's URL, not the site's.
+    feed.id(site.url + folder)
+    feed.title(f"{site.title}: {title}" if title else site.title)
     feed.author({"name": site.title, "email": config.sender.address})
     feed.link(href=self_url, rel="self")
     feed.link(href=site.url, rel="alternate")  # last: feedgen takes RSS's <link> from it
-    feed.language(site.language)
-    feed.description(f"News and events from {site.title}")
+    feed.language(language or site.language)
+    feed.description(f"News and events from {site.title}" + (f" ({title})" if title else ""))
     feed.generator("bulletin", uri="https://pypi.org/project/bulletin/")
     ordered = sorted(entries, key=lambda e: (e.published, e.slug), reverse=True)
     feed.updated(ordered[0].published if ordered else EMPTY_FEED_UPDATED)
@@ -66,26 +96,62 @@ def _generator(config: Config, entries: Sequence[Entry], self_url: str) -> FeedG
         item.link(href=url, rel="alternate")
         item.published(entry.published)
         item.updated(entry.published)
-        item.description(item_summary(config, entry))
-        item.content(item_html(config, entry), type="CDATA")
+        item.description(items.summary(entry))
+        item.content(items.html(entry), type="CDATA")
         for tag in entry.tags:
             item.category(term=tag)
     return feed
 
 
-def rss(config: Config, entries: Sequence[Entry]) -> bytes:
-    """public/feed.xml: RSS 2.0, newest first."""
-    return _generator(config, entries, config.site.url + "feed.xml").rss_str(pretty=True)
+def rss(
+    config: Config,
+    entries: Sequence[Entry],
+    folder: str = "",
+    items: _Items | None = None,
+    **names: str,
+) -> bytes:
+    """public/feed.xml (or `folder`/feed.xml): RSS 2.0, newest first."""
+    url = config.site.url + folder + "feed.xml"
+    feed = _generator(config, entries, url, items or _Items(config), folder=folder, **names)
+    return feed.rss_str(pretty=True)
 
 
-def atom(config: Config, entries: Sequence[Entry]) -> bytes:
-    """public/atom.xml: Atom 1.0, newest first."""
-    feed = _generator(config, entries, config.site.url + "atom.xml")
+def atom(
+    config: Config,
+    entries: Sequence[Entry],
+    folder: str = "",
+    items: _Items | None = None,
+    **names: str,
+) -> bytes:
+    """public/atom.xml (or `folder`/atom.xml): Atom 1.0, newest first."""
+    url = config.site.url + folder + "atom.xml"
+    items = items or _Items(config)
+    feed = _generator(config, entries, url, items, folder=folder, **names)
+    by_url = {entry_url(config, e.slug): e for e in entries}
     for item in feed.entry():
         # Atom carries HTML content as escaped text, not CDATA.
-        item.content(item_html(config, _entry_of(entries, item.id())), type="html")
+        item.content(items.html(by_url[item.id()]), type="html")
     return feed.atom_str(pretty=True)
 
 
-def _entry_of(entries: Sequence[Entry], url: str) -> Entry:
-    return next(e for e in entries if url.endswith(f"/entries/{e.slug}/"))
+def tag_folder(tag: str) -> str:
+    """The folder of a tag's feeds: `tags/<tag>/`, lower case, safe in a URL and a path."""
+    slug = re.sub(r"[^a-z0-9]+", "-", tag.lower()).strip("-")
+    return f"tags/{slug or 'tag'}/"
+
+
+def filtered_feeds(config: Config, entries: Sequence[Entry]) -> dict[str, bytes]:
+    """The feeds partners and readers follow for one tag or one language: RSS and Atom in
+    `tags/<tag>/` and `<language>/`, paths relative to public/."""
+    groups: dict[str, tuple[dict[str, str], dict[str, Entry]]] = {}
+    for entry in entries:
+        for tag in entry.tags:
+            groups.setdefault(tag_folder(tag), ({"title": tag}, {}))[1][entry.slug] = entry
+        names = {"title": entry.language, "language": entry.language}
+        groups.setdefault(f"{entry.language}/", (names, {}))[1][entry.slug] = entry
+    files = {}
+    items = _Items(config)
+    for folder, (names, chosen) in sorted(groups.items()):
+        files[folder + "feed.xml"] = rss(config, list(chosen.values()), folder, items, **names)
+        files[folder + "atom.xml"] = atom(config, list(chosen.values()), folder, items, **names)
+    return files

@@ -8,23 +8,25 @@ transport given to `deliver` sends anything.
 from __future__ import annotations
 
 import datetime as dt
+import inspect
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from bulletin import delivery, ledger
+from bulletin import delivery, ledger, syndication
 from bulletin.approval import approval_problem, is_publishable
 from bulletin.compliance import Output, check_outputs, feed_outputs, near_misses
-from bulletin.config import Config
+from bulletin.config import Config, MailingList
 from bulletin.database import suppressions
 from bulletin.delivery import Job, Outcome, RateLimit, RetryPolicy
 from bulletin.dkim import DkimSigner
 from bulletin.entries import Entry, load_entries
-from bulletin.errors import ContentError, Problem, raise_for
-from bulletin.feeds import atom, rss
+from bulletin.errors import ContentError, DeliveryError, Problem, raise_for
+from bulletin.feeds import atom, filtered_feeds, rss
 from bulletin.messages import CompiledEmail, Message
-from bulletin.partners import matching, payload
+from bulletin.partners import matching, payload, webhook_id
 from bulletin.render import EditionInfo, RenderedEmail, Renderer
 from bulletin.subscribers import active
 from bulletin.tokens import Signer, secret_key
@@ -53,6 +55,7 @@ class Plan:
     resumed: bool = False
     emails: dict[str, tuple[RenderedEmail, list[Entry]]] = field(default_factory=dict)
     partners: dict[str, list[Entry]] = field(default_factory=dict)
+    partner_emails: dict[str, RenderedEmail] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -168,11 +171,16 @@ def render(config: Config, edition: Plan, archive: Sequence[EditionInfo]) -> Non
             if wanted:
                 email = renderer.email(wanted, edition.edition_id, mailing_list.name)
                 edition.emails[key] = (email, wanted)
-                outputs += _email_outputs(key, email, wanted)
+                outputs += _email_outputs(f"list {key}", email, wanted)
         for key, partner in config.partners.items():
             wanted = matching(partner, edition.entries)
-            if wanted:
-                edition.partners[key] = wanted
+            if not wanted:
+                continue  # nothing concerns the partner: it gets nothing, not an empty edition
+            edition.partners[key] = wanted
+            if partner.email:
+                email = renderer.email(wanted, edition.edition_id, partner.name)
+                edition.partner_emails[key] = email
+                outputs += _email_outputs(f"partner {key}", email, wanted)
     feed_entries = list({e.slug: e for info in archive for e in info.entries}.values())
     files = edition.files
     files["index.html"] = renderer.archive(archive).encode()
@@ -181,6 +189,9 @@ def render(config: Config, edition: Plan, archive: Sequence[EditionInfo]) -> Non
     files["atom.xml"] = atom(config, feed_entries)
     outputs += feed_outputs("public/feed.xml", files["feed.xml"], feed_entries)
     outputs += feed_outputs("public/atom.xml", files["atom.xml"], feed_entries)
+    for name, xml in filtered_feeds(config, feed_entries).items():
+        files[name] = xml
+        outputs += feed_outputs(f"public/{name}", xml, feed_entries)
     for info in archive:
         name = f"{info.id}/index.html"
         files[name] = renderer.edition_page(info).encode()
@@ -192,11 +203,11 @@ def render(config: Config, edition: Plan, archive: Sequence[EditionInfo]) -> Non
     raise_for(check_outputs(config, outputs))
 
 
-def _email_outputs(key: str, email: RenderedEmail, entries: list[Entry]) -> list[Output]:
+def _email_outputs(who: str, email: RenderedEmail, entries: list[Entry]) -> list[Output]:
     cids = {(n.rule, n.language): f"cid:{n.cid}" for n in email.notices}
     return [
         Output(
-            f"the email to list {key} (HTML part)",
+            f"the email to {who} (HTML part)",
             True,
             email.html,
             tuple(entries),
@@ -204,7 +215,7 @@ def _email_outputs(key: str, email: RenderedEmail, entries: list[Entry]) -> list
             "templates/email.mjml.j2",
         ),
         Output(
-            f"the email to list {key} (text part)",
+            f"the email to {who} (text part)",
             False,
             email.text,
             tuple(entries),
@@ -291,14 +302,17 @@ def deliver(
     progress: Progress | None = None,
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     *,
-    partner_transport: Transport | Callable[[], Transport] | None = None,
+    partner_transport: Transport | Callable[[str], Transport] | None = None,
     connections: int | None = None,
     retry: RetryPolicy | None = None,
 ) -> None:
     """Send every pending delivery of the edition once, recording each in the ledger.
 
-    `transport` is a transport, or a function that makes one per connection; partner
-    payloads go through `partner_transport` (the same transport when not given).
+    `transport` is a transport, or a function that makes one per connection. Partners go
+    at the same time, each in a thread of its own (`syndication`), through
+    `partner_transport`: a transport, or a function that makes one for a partner's key
+    (the email transport when not given). A failing partner holds up neither the email
+    nor the other partners.
     """
     assert edition.edition_id
     edition_id = edition.edition_id
@@ -309,44 +323,116 @@ def deliver(
         for key, (email, _) in edition.emails.items()
     }
     deadlines = {key: _deadline(entries) for key, (_, entries) in edition.emails.items()}
-    payloads = {
-        key: payload(config, edition_id, entries) for key, entries in edition.partners.items()
-    }
+    partner_jobs = _partner_jobs(config, edition, signer, dkim)
+    retry = retry or RetryPolicy(config.delivery.retry_attempts,
+                                 config.delivery.retry_backoff_seconds)  # fmt: skip
     with ledger.delivery_lock(engine, config):
         with engine.begin() as db:
             ledger.reset_in_flight(db, edition_id)
             total = ledger.count_pending(db, edition_id)
+        total -= len(syndication.pending(engine, edition_id))
 
         def rows(after_id: int, limit: int) -> list[ledger.Pending]:
+            # Partners have their own phase: the email pool skips their rows.
             with engine.connect() as db:
-                return ledger.pending_page(db, edition_id, after_id, limit)
+                while True:
+                    page = ledger.pending_page(db, edition_id, after_id, limit)
+                    emails = [row for row in page if row.channel == "email"]
+                    if emails or not page:
+                        return emails
+                    after_id = page[-1].id
 
         def make(row: ledger.Pending, when: dt.datetime):
-            if row.channel == "partner":
-                data = payloads[row.target]
-                name = f"{row.target}-{edition_id}"
-                return Message("webhook", edition_id, row.target, row.recipient, data, name), None
             deadline = deadlines.get(row.target)
             if deadline and when > deadline:
                 return None, Outcome("skipped", f"send_not_after {deadline.isoformat()} passed")
             token = signer.unsubscribe_token(row.target, row.recipient)
             return compiled[row.target].personalise(row.recipient, token, when, row.name), None
 
-        factories = {
-            "email": _factory(transport),
-            "partner": _factory(partner_transport or transport),
-        }
         job = Job(
             rows=rows,
             total=total,
             make=make,
-            transport_for=factories.__getitem__,
+            transport_for={"email": _factory(transport)}.__getitem__,
             connections=connections or config.delivery.connections,
-            retry=retry or RetryPolicy(config.delivery.retry_attempts,
-                                       config.delivery.retry_backoff_seconds),
+            retry=retry,
             rate=RateLimit(config.delivery.rate_per_second),
-        )  # fmt: skip
-        delivery.run(engine, job, progress, now)
+        )
+        stop = threading.Event()
+        partner_errors: list[BaseException] = []
+
+        def partner_phase() -> None:
+            try:
+                syndication.run(
+                    engine, edition_id, partner_jobs,
+                    _partner_factory(partner_transport, transport), retry, now, stop,
+                )  # fmt: skip
+            except BaseException as exc:
+                partner_errors.append(exc)
+
+        partners = threading.Thread(target=partner_phase, name="partners", daemon=True)
+        partners.start()
+        try:
+            delivery.run(engine, job, progress, now)
+        except DeliveryError:
+            raise  # the email stopped (its server is down): the partners still finish
+        except BaseException:
+            stop.set()  # interrupted or crashed: partners still waiting are sent next run
+            raise
+        finally:
+            partners.join()
+        if partner_errors:
+            raise partner_errors[0]
+
+
+def _partner_jobs(
+    config: Config, edition: Plan, signer: Signer, dkim: DkimSigner | None
+) -> dict[str, syndication.PartnerJob]:
+    """Each partner's message: a signed webhook's body, or an email like a list's."""
+    assert edition.edition_id
+    edition_id = edition.edition_id
+    jobs = {}
+    for key, entries in edition.partners.items():
+        partner = config.partners[key]
+        deadline = _deadline(entries)
+        if key in edition.partner_emails:
+            audience = MailingList(name=partner.name, address=partner.email)
+            compiled = CompiledEmail(
+                config, edition.partner_emails[key], edition_id, key, audience, dkim=dkim
+            )
+            token = signer.unsubscribe_token(key, str(partner.email))
+
+            def make(when, compiled=compiled, token=token, address=str(partner.email)):
+                return compiled.personalise(address, token, when)
+
+        else:
+            body = payload(config, edition_id, entries, edition.published, key)
+            message = Message(
+                "webhook", edition_id, key, str(partner.webhook), body, f"{key}-{edition_id}",
+                message_id=webhook_id(config.site.url, edition_id, key),
+            )  # fmt: skip
+
+            def make(when, message=message):
+                return message
+
+        jobs[key] = syndication.PartnerJob(key, make, deadline)
+    return jobs
+
+
+def _partner_factory(
+    partner_transport: Transport | Callable[[str], Transport] | None,
+    transport: Transport | Callable[[], Transport],
+) -> Callable[[str], Transport]:
+    if partner_transport is None:
+        email = _factory(transport)
+        return lambda key: email()
+    if hasattr(partner_transport, "send"):
+        shared = partner_transport
+        return lambda key: _Unclosed(shared)
+    if not inspect.signature(partner_transport).parameters:
+        make = partner_transport  # a factory that ignores the partner, as the email's
+        return lambda key: make()
+    return partner_transport
 
 
 def _factory(transport: Transport | Callable[[], Transport]) -> Callable[[], Transport]:

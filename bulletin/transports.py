@@ -106,3 +106,28 @@ def factory(config) -> Callable[[], Transport]:
         f"delivery.transport = {config.delivery.transport!r} is not available in this "
         'version; use "outbox"'
     )
+
+
+def partners_from_config(config) -> Callable[[str], Transport]:
+    """Each partner's transport, as `[delivery] transport` says: the outbox, or signed
+    webhooks over HTTPS and partner emails through the email transport.
+
+    Every partner's secret is read here, before anything is sent, so a missing one stops
+    the run with a configuration error rather than failing a partner for good.
+    """
+    if config.delivery.transport == "outbox":
+        outbox = OutboxTransport(config.outbox_dir)
+        return lambda key: outbox
+    from bulletin.webhooks import WebhookTransport
+
+    secrets = {
+        key: partner.secret(key) for key, partner in config.partners.items() if partner.webhook
+    }
+
+    def make(key: str) -> Transport:
+        partner = config.partners[key]
+        if partner.webhook:
+            return WebhookTransport(key, partner.webhook, secrets[key], timeout=partner.timeout)
+        return from_config(config)
+
+    return make

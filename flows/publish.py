@@ -18,7 +18,7 @@ from bulletin.config import Config, load_config
 from bulletin.database import connect
 from bulletin.errors import BulletinError
 from bulletin.report import Report
-from bulletin.transports import OutboxTransport, factory
+from bulletin.transports import factory, partners_from_config
 from bulletin.writers import write_public
 
 P = ParamSpec("P")
@@ -74,7 +74,7 @@ def deliver(config: Config, edition: core.Plan) -> tuple[dict, list]:
         edition,
         factory(config),
         progress,
-        partner_transport=OutboxTransport(config.outbox_dir),
+        partner_transport=partners_from_config(config),
     )
     return core.finish(engine, edition), core.failures(engine, edition)
 

@@ -1,4 +1,4 @@
-"""Golden files for the rendered email (HTML and text) and both feeds of the fixture site.
+"""Golden files for the rendered email (HTML and text) and the feeds of the fixture site.
 
 Regenerate after an intended change with:  BULLETIN_REGENERATE_GOLDEN=1 pytest tests/test_golden.py
 and read the diff.
@@ -14,7 +14,7 @@ import pytest
 
 from bulletin.config import load_config
 from bulletin.entries import load_entries
-from bulletin.feeds import atom, rss
+from bulletin.feeds import atom, filtered_feeds, rss
 from bulletin.render import Renderer
 from tests.conftest import FIXTURE_SITE
 
@@ -32,12 +32,16 @@ def _outputs() -> dict[str, bytes]:
         "email.subject.txt": email.subject.encode() + b"\n",
         "feed.xml": rss(config, entries),
         "atom.xml": atom(config, entries),
+        "tags-firearms-feed.xml": filtered_feeds(config, entries)["tags/firearms/feed.xml"],
+        "ro-atom.xml": filtered_feeds(config, entries)["ro/atom.xml"],
     }
 
 
 @pytest.mark.parametrize(
-    "name", ["email.html", "email.txt", "email.subject.txt", "feed.xml", "atom.xml"]
-)
+    "name",
+    ["email.html", "email.txt", "email.subject.txt", "feed.xml", "atom.xml",
+     "tags-firearms-feed.xml", "ro-atom.xml"],
+)  # fmt: skip
 def test_rendered_output_matches_golden_file(name: str) -> None:
     actual = _outputs()[name]
     path = GOLDEN / name

@@ -1,0 +1,88 @@
+"""The feeds partners follow: one per tag (public/tags/<tag>/) and per language
+(public/<language>/), RSS and Atom, with the same notice and checks as the main feed."""
+
+from __future__ import annotations
+
+import json
+
+import feedparser
+import pytest
+
+from bulletin import publish as core
+from bulletin.config import load_config
+from bulletin.database import connect
+from bulletin.errors import ContentError
+from bulletin.feeds import tag_folder
+from bulletin.transports import MemoryTransport
+from tests.conftest import run_cli
+
+SOFIA, CURS = "2019-11-13-sofia-workshop", "2019-12-05-curs-regional"
+DISCLAIMERS = ("European Commission is not responsible", "Comisia Europeană nu este responsabilă")
+FEEDS = {
+    "tags/firearms/": [SOFIA],
+    "tags/drugs/": [SOFIA],
+    "tags/training/": [CURS],
+    "en/": [SOFIA],
+    "ro/": [CURS],
+}
+
+
+def _published(site):
+    """The fixture site after its first edition went out (to memory)."""
+    config = load_config(site)
+    engine = connect(config.database_url)
+    edition = core.plan(config, engine)
+    core.record(engine, config, edition)
+    core.deliver(engine, config, edition, MemoryTransport(lambda m: None))
+    core.finish(engine, edition)
+    return config
+
+
+def test_build_writes_a_feed_per_tag_and_language_with_only_their_entries(site):
+    _published(site)
+    result = run_cli("build", "--json", site=site)
+    assert result.returncode == 0, result.stderr
+    written = set(json.loads(result.stdout)["public"])
+    for folder, slugs in FEEDS.items():
+        for name in ("feed.xml", "atom.xml"):
+            path = f"public/{folder}{name}"
+            assert path in written
+            parsed = feedparser.parse((site / path).read_bytes())
+            assert not parsed.bozo, (path, parsed.get("bozo_exception"))
+            assert [e.id.rstrip("/").rpartition("/")[2] for e in parsed.entries] == slugs
+            self_links = [link.href for link in parsed.feed.links if link.rel == "self"]
+            assert self_links == [f"https://news.example.org/{folder}{name}"]
+            for item in parsed.entries:
+                content = item.content[0].value
+                assert any(d in content for d in DISCLAIMERS), path
+                assert "static/eu-emblem.png" in content
+    ro = feedparser.parse((site / "public/ro/atom.xml").read_bytes())
+    assert ro.feed.language == "ro"
+    assert ro.feed.id == "https://news.example.org/ro/"
+
+
+def test_compliance_check_covers_the_tag_and_language_feeds(site, monkeypatch):
+    config = _published(site)
+    real = core.filtered_feeds
+
+    def without_disclaimer(config, entries):
+        files = real(config, entries)
+        feed = files["tags/firearms/feed.xml"].decode()
+        files["tags/firearms/feed.xml"] = feed.replace("European Commission is not", "").encode()
+        return files
+
+    monkeypatch.setattr(core, "filtered_feeds", without_disclaimer)
+    with pytest.raises(ContentError) as refused:
+        core.plan(config, connect(config.database_url), record=False)
+    messages = [p.message for p in refused.value.problems]
+    assert messages and all("public/tags/firearms/feed.xml" in m for m in messages)
+    assert any("lacks the disclaimer" in m for m in messages)
+
+
+@pytest.mark.parametrize(
+    ("tag", "folder"),
+    [("firearms", "tags/firearms/"), ("SIRAS", "tags/siras/"),
+     ("Organised crime", "tags/organised-crime/"), ("ü/../x", "tags/x/"), ("…", "tags/tag/")],
+)  # fmt: skip
+def test_tag_folders_are_safe_in_urls_and_paths(tag, folder):
+    assert tag_folder(tag) == folder
