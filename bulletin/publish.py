@@ -294,11 +294,14 @@ def deliver(
     partner_transport: Transport | Callable[[], Transport] | None = None,
     connections: int | None = None,
     retry: RetryPolicy | None = None,
+    batch: ledger.Batch | None = None,
 ) -> None:
     """Send every pending delivery of the edition once, recording each in the ledger.
 
     `transport` is a transport, or a function that makes one per connection; partner
-    payloads go through `partner_transport` (the same transport when not given).
+    payloads go through `partner_transport` (the same transport when not given). With
+    `batch`, only that slice of the ledger is sent, under the batch's own lock, so
+    batches can run at once on several machines.
     """
     assert edition.edition_id
     edition_id = edition.edition_id
@@ -312,14 +315,17 @@ def deliver(
     payloads = {
         key: payload(config, edition_id, entries) for key, entries in edition.partners.items()
     }
-    with ledger.delivery_lock(engine, config):
+    locked = (
+        ledger.batch_lock(engine, config, batch) if batch else ledger.delivery_lock(engine, config)
+    )
+    with locked:
         with engine.begin() as db:
-            ledger.reset_in_flight(db, edition_id)
-            total = ledger.count_pending(db, edition_id)
+            ledger.reset_in_flight(db, edition_id, batch)
+            total = ledger.count_pending(db, edition_id, batch)
 
         def rows(after_id: int, limit: int) -> list[ledger.Pending]:
             with engine.connect() as db:
-                return ledger.pending_page(db, edition_id, after_id, limit)
+                return ledger.pending_page(db, edition_id, after_id, limit, batch)
 
         def make(row: ledger.Pending, when: dt.datetime):
             if row.channel == "partner":
@@ -389,3 +395,56 @@ def failures(engine: sa.Engine, edition: Plan) -> list[tuple[str, str, str]]:
     assert edition.edition_id
     with engine.connect() as db:
         return ledger.failures(db, edition.edition_id)
+
+
+def due(
+    entries: Sequence[Entry], published: set[str], now: dt.datetime
+) -> tuple[list[str], list[str]]:
+    """The timed entries to send now: approved, not yet published, `publish_at` passed and
+    `send_not_after` not; and a note for each approved one whose window closed unsent."""
+    chosen: list[str] = []
+    notes: list[str] = []
+    for entry in entries:
+        if entry.publish_at is None or entry.slug in published or not is_publishable(entry):
+            continue
+        if entry.publish_at > now:
+            continue
+        if entry.send_not_after and entry.send_not_after <= now:
+            notes.append(
+                f"{entry.slug}: send_not_after {entry.send_not_after.isoformat()} passed "
+                "before it was sent; it is left for a publish you start yourself"
+            )
+            continue
+        chosen.append(entry.slug)
+    return chosen, notes
+
+
+def due_slugs(config: Config, engine: sa.Engine, now: dt.datetime) -> tuple[list[str], list[str]]:
+    """`due` for the site's entries and ledger."""
+    entries, _ = validate(config)
+    with engine.connect() as db:
+        published = ledger.published_slugs(db)
+    return due(entries, published, now)
+
+
+CHANNELS = ("email", "partners")
+
+
+def restrict(edition: Plan, channels: Sequence[str]) -> None:
+    """Keep only the channels asked for: the others get nothing from this edition."""
+    if "email" not in channels:
+        edition.emails.clear()
+    if "partners" not in channels:
+        edition.partners.clear()
+
+
+def email_previews(edition: Plan) -> dict[str, bytes]:
+    """Each list's email as files for public/preview/<list>/, the emblem linked, not attached."""
+    files: dict[str, bytes] = {}
+    for key, (email, _) in edition.emails.items():
+        html = email.html
+        for notice in email.notices:
+            html = html.replace(f"cid:{notice.cid}", "../../" + notice.emblem)
+        files[f"preview/{key}/email.html"] = html.encode()
+        files[f"preview/{key}/email.txt"] = email.text.encode()
+    return files
