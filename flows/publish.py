@@ -22,6 +22,7 @@ from prefect.artifacts import (
     create_table_artifact,
 )
 from prefect.cache_policies import NO_CACHE
+from prefect.context import FlowRunContext
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
@@ -180,8 +181,14 @@ def _dask_runner(config: Config):
         ) from exc
     if config.delivery.dask_address:
         return DaskTaskRunner(address=config.delivery.dask_address)
+    # The local cluster's workers report to this run's Prefect server, even a temporary one.
+    context = FlowRunContext.get()
+    env = {"PREFECT_API_URL": str(context.client.api_url)} if context else {}
     workers = config.delivery.dask_workers
-    return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1})
+    return DaskTaskRunner(
+        cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "env": env,
+                        "dashboard_address": None}
+    )  # fmt: skip
 
 
 @task(name="tally", cache_policy=NO_CACHE)
