@@ -2,7 +2,7 @@
 
     python bench/run.py              # full: 1,000 entries, 20,000 messages
     python bench/run.py --quick      # smoke run, a minute or two
-    python bench/run.py --only smtp  # one section: cold, build, messages or smtp
+    python bench/run.py --only smtp  # one section: cold, build, messages, smtp or prefect
 
 Machines are noisy, so every figure is the median of several repeats and the table's
 point is the ratio to its baseline. Benchmarks report; they do not fail, except when
@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import prefect_bench
 import sites
 import smtp_bench
 
@@ -37,7 +38,7 @@ PREFECT_PROBE = (
 )
 
 Row = tuple[str, str, str, str, str]
-SECTIONS = ("cold", "build", "messages", "smtp")
+SECTIONS = ("cold", "build", "messages", "smtp", "prefect")
 # cold-start runs, entries, build runs, messages, baseline messages, message runs
 SIZES = {"quick": (3, 20, 1, 500, 50, 3), "full": (7, 1_000, 3, 20_000, 2_000, 3)}
 
@@ -258,6 +259,10 @@ def main(argv: list[str] | None = None) -> int:
     if "smtp" in only:
         smtp_rows, notes = smtp_bench.smtp(args.quick)
         rows += smtp_rows
+    if "prefect" in only:
+        prefect_rows, prefect_notes = prefect_bench.prefect(args.quick)
+        rows += prefect_rows
+        notes += prefect_notes
     print(table(rows))
     print("ratio: measured / baseline, of times (lower is better) or rates (higher is better);")
     if "build" in only:
