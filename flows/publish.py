@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal, ParamSpec, TypeVar
 
 import sqlalchemy as sa
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_client, get_run_logger, task
 from prefect.artifacts import (
     create_link_artifact,
     create_markdown_artifact,
@@ -162,7 +162,7 @@ def deliver_batch(config: Config, edition: core.Plan, batch: ledger.Batch) -> No
     _send(config, edition, batch)
 
 
-@flow(name="deliver in batches")
+@flow(name="deliver in batches", validate_parameters=False)  # rendered values, not user input
 def deliver_batches(
     config: Config, edition: core.Plan, batches: list[ledger.Batch]
 ) -> BulletinError | None:
@@ -249,6 +249,17 @@ def _confirmed(edition: core.Plan, timeout: int) -> Confirmation | None:
         return None
 
 
+def _end_expired_pause(message: str) -> None:
+    """Prefect turns a run whose pause has expired into Failed ("paused and never
+    resumed") rather than let it end as it chooses; an unanswered confirmation is no
+    failure, so the run is cancelled first, with the reason."""
+    context = FlowRunContext.get()
+    if context is None:
+        return
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(context.flow_run.id, Cancelled(message=message), force=True)
+
+
 def run_pipeline(
     site: str,
     entries: Sequence[str] = (),
@@ -293,6 +304,8 @@ def run_pipeline(
             )  # fmt: skip
             report.outcome = f"Edition {edition.edition_id} {who}: nothing was sent."
             _leave_report(report)
+            if answer is None:
+                _end_expired_pause(report.outcome)
             return Cancelled(message=report.outcome, data=report)
         report.notes.append(f"confirmed by {answer.name}")
         report.would_send = {}
