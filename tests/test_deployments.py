@@ -4,6 +4,7 @@ deployments, and a process worker that runs the flows in subprocesses."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import itertools
 import os
@@ -221,7 +222,7 @@ def test_weekly_digest_is_monday_nine_in_bucharest_on_both_sides_of_dst(server):
     cron = CronSchedule(**{k: schedule["schedule"][k] for k in ("cron", "timezone")})
     for change in (dt.datetime(2026, 10, 25, tzinfo=BUCHAREST),
                    dt.datetime(2027, 3, 28, tzinfo=BUCHAREST)):  # fmt: skip
-        before, after = cron.get_dates(2, start=change - dt.timedelta(days=7))
+        before, after = asyncio.run(cron.get_dates(2, start=change - dt.timedelta(days=7)))
         for run in (before, after):
             local = run.astimezone(BUCHAREST)
             assert (local.weekday(), local.hour, local.minute) == (0, 9, 0), local
@@ -235,9 +236,10 @@ def test_timed_entries_runs_every_quarter_hour(server):
 
     (schedule,) = server.deployment("timed-entries")["schedules"]
     cron = CronSchedule(**{k: schedule["schedule"][k] for k in ("cron", "timezone")})
-    runs = cron.get_dates(5, start=dt.datetime(2027, 3, 28, 1, 50, tzinfo=dt.UTC))
-    gaps = {b - a for a, b in itertools.pairwise(runs)}
-    assert gaps == {dt.timedelta(minutes=15)}
+    # Across the spring-forward hour in Bucharest (03:00 local, 01:00 UTC).
+    runs = asyncio.run(cron.get_dates(5, start=dt.datetime(2027, 3, 28, 0, 20, tzinfo=dt.UTC)))
+    gaps = {b.timestamp() - a.timestamp() for a, b in itertools.pairwise(runs)}
+    assert gaps == {15 * 60}
 
 
 def test_approve_tells_prefect_and_the_trigger_is_there_to_enable(server):
