@@ -167,7 +167,7 @@ def batches(db: sa.Connection, edition_id: str, size: int) -> list[Batch]:
     a retried run's batches are the first run's, and their locks (`batch_lock`) keep a
     batch that a lost worker may still be sending from being sent again beside it.
     """
-    number = ((sa.func.row_number().over(order_by=deliveries.c.id) - 1) / size).label("number")
+    number = ((sa.func.row_number().over(order_by=deliveries.c.id) - 1) // size).label("number")
     unsettled = sa.case((deliveries.c.status.in_(("pending", "sending")), 1), else_=0)
     cut = (
         sa.select(deliveries.c.id, number, unsettled.label("unsettled"))

@@ -323,9 +323,7 @@ def run_pipeline(
         report.outcome = f"Sending stopped: {stopped}. Run it again to send the rest."
         _leave_report(report)
         _notify(config, report, f"edition {edition.edition_id}: sending stopped")
-        if isinstance(stopped, BulletinError):
-            return Failed(message=str(stopped), data=stopped)
-        return Failed(message=report.outcome, data=report)
+        return Failed(message=report.outcome, data=stopped)
     _leave_report(report)
     if report.failed:
         _notify(config, report, f"edition {edition.edition_id}: some deliveries failed for good")

@@ -12,6 +12,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from email import message_from_bytes
@@ -105,6 +106,7 @@ def server(tmp_path_factory) -> Server:
     port = _free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")},
+        "BULLETIN_VENV": str(Path(sys.executable).parent.parent),
         "PREFECT_HOME": str(root / "home"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_WORKER_QUERY_SECONDS": "1",
