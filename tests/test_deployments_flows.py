@@ -127,3 +127,27 @@ def test_failed_deliveries_fail_the_run_and_notify_the_comms_address(subscribed,
             )
         )
     assert report.key == "publish-report" and "550 5.1.1 No such mailbox" in str(report.data)
+
+
+@pytest.mark.parametrize(
+    ("settings", "says"),
+    [
+        ('notify = "comms at example"', "delivery.notify"),
+        ('task_runner = "kubernetes"', "delivery.task_runner"),
+        ('dask_address = "tcp://10.0.0.1:8786"', 'task_runner = "dask"'),
+        ("batch_size = 0", "delivery.batch_size"),
+    ],
+    ids=["notify", "task-runner", "dask-address-alone", "batch-size"],
+)
+def test_orchestration_settings_mistakes_name_the_key_and_line(site, settings, says):
+    from tests.conftest import run_cli
+
+    toml = site / "bulletin.toml"
+    toml.write_text(
+        toml.read_text().replace("[lists.news]", f"[delivery]\n{settings}\n\n[lists.news]")
+    )
+    line = toml.read_text().splitlines().index(settings) + 1
+    done = run_cli("check", site=site)
+    assert done.returncode == 2, done.stderr
+    assert says in done.stderr and f"bulletin.toml:{line}" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
