@@ -33,6 +33,7 @@ BUCHAREST = ZoneInfo("Europe/Bucharest")
 class Server:
     api: str
     sites: Path
+    default_site: Path  # the site the deployments were made for
     env: dict[str, str]
     http: httpx.Client
 
@@ -132,7 +133,7 @@ def server(tmp_path_factory) -> Server:
             time.sleep(0.5)
         sites = root / "sites"
         sites.mkdir()
-        yield Server(api, sites, {**env, "PREFECT_API_URL": api}, http)
+        yield Server(api, sites, default_site, {**env, "PREFECT_API_URL": api}, http)
     finally:
         http.close()
         os.killpg(process.pid, signal.SIGTERM)
@@ -268,6 +269,16 @@ def test_approve_tells_prefect_and_the_trigger_is_there_to_enable(server):
     automations = server.http.post("/automations/filter", json={}).json()
     (trigger,) = [a for a in automations if "bulletin.entry.approved" in str(a["trigger"])]
     assert trigger["enabled"] is False
+    assert not (server.default_site / "outbox").exists()
+    # Enabled, the next approval publishes the deployment's site.
+    server.http.patch(f"/automations/{trigger['id']}", json={"enabled": True}).raise_for_status()
+    entry.write_text(entry.read_text() + "\nAnd another.\n")
+    done = run_cli("approve", str(entry), "--by", "Press Office", site=site, env=server.env)
+    assert done.returncode == 0, done.stderr
+    deadline = time.monotonic() + 180
+    while not _emails(server.default_site):
+        assert time.monotonic() < deadline, "the trigger published nothing"
+        time.sleep(1)
 
 
 def test_approve_without_a_reachable_server_still_approves(site):
