@@ -2,8 +2,8 @@
 
     python bench/run.py              # full: 1,000 entries, 20,000 messages
     python bench/run.py --quick      # smoke run, a minute or two
-    python bench/run.py --only smtp  # one section: cold, build, messages, dkim, smtp, web
-                                     # or partners
+    python bench/run.py --only smtp  # one section: cold, build, messages, dkim, smtp,
+                                     # partners, web or prefect
 
 Machines are noisy, so every figure is the median of several repeats and the table's
 point is the ratio to its baseline. Benchmarks report; they do not fail, except when
@@ -25,6 +25,7 @@ from pathlib import Path
 
 import dkim_bench
 import partners_bench
+import prefect_bench
 import sites
 import smtp_bench
 import web_bench
@@ -41,7 +42,7 @@ PREFECT_PROBE = (
 )
 
 Row = tuple[str, str, str, str, str]
-SECTIONS = ("cold", "build", "messages", "dkim", "smtp", "partners", "web")
+SECTIONS = ("cold", "build", "messages", "dkim", "smtp", "partners", "web", "prefect")
 # cold-start runs, entries, build runs, messages, baseline messages, message runs
 SIZES = {"quick": (3, 20, 1, 500, 50, 3), "full": (7, 1_000, 3, 20_000, 2_000, 3)}
 
@@ -272,6 +273,10 @@ def main(argv: list[str] | None = None) -> int:
             f"web: wrk, 1 thread and {web_bench.CONNECTIONS} connections on loopback; serve and "
             "the hello world each one uvicorn process with its access log on."
         )
+    if "prefect" in only:
+        prefect_rows, prefect_notes = prefect_bench.prefect(args.quick)
+        rows += prefect_rows
+        notes += prefect_notes
     print(table(rows))
     print("ratio: measured / baseline, of times (lower is better) or rates (higher is better);")
     if "build" in only:

@@ -143,7 +143,31 @@ def cmd_approve(root: Path, args: argparse.Namespace) -> int:
     for entry in loaded:
         approve(entry, args.by, now)
         print(f"approved {entry.display} by {args.by.strip()}")
+    if os.environ.get("PREFECT_API_URL"):
+        _announce_approvals(config, loaded, args.by.strip())
     return EXIT_OK
+
+
+def _announce_approvals(config, entries: list, by: str) -> None:
+    """Prefect events for the approvals (a deployment may publish on them); the approvals
+    stand whether or not the server hears of them."""
+    from bulletin.entries import load_entry
+    from bulletin.orchestration import emit_approvals
+
+    approvals = []
+    for entry in entries:
+        reloaded, _ = load_entry(config, entry.path)
+        if reloaded is not None:
+            approvals.append((reloaded.slug, reloaded.title, by, reloaded.approval or ""))
+    try:
+        emit_approvals(config.site.title, approvals)
+    except Exception as exc:  # the server is down or unreachable: say so, carry on
+        print(
+            f"warning: approved, but the Prefect server at {os.environ['PREFECT_API_URL']} "
+            f"was not told ({type(exc).__name__}); a trigger waiting for the approval will "
+            "not fire",
+            file=sys.stderr,
+        )
 
 
 def cmd_build(root: Path, args: argparse.Namespace) -> int:

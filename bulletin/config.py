@@ -162,6 +162,20 @@ class Delivery(_Section):
     retry_backoff_seconds: float = Field(default=2.0, ge=0)
     smtp: Smtp = Field(default_factory=Smtp)
     dkim: Dkim | None = None
+    # Who hears about a run that failed for good: one address, sent through the transport.
+    notify: str | None = None
+    # Where the sending runs: one process ("threads"), or batches on a Dask cluster.
+    task_runner: Literal["threads", "dask"] = "threads"
+    dask_address: str | None = None  # tcp://scheduler:8786; unset: a local cluster
+    dask_workers: int = Field(default=2, ge=1, le=256)  # workers of that local cluster
+    batch_size: int = Field(default=1000, ge=1)
+
+    @field_validator("notify")
+    @classmethod
+    def _notify(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value):
+            raise ValueError(f"{value!r} is not an email address; write it as comms@example.org")
+        return value
 
 
 class MailingList(_Section):
@@ -369,6 +383,14 @@ def _cross_checks(config: Config, text: str) -> list[Problem]:
                 f"partners.{name} has both secret_env and secret_block; keep one",
                 f"partners.{name}",
             )
+    if config.delivery.dask_address and config.delivery.task_runner != "dask":
+        add(
+            "dask-address-unused",
+            'delivery.dask_address is set but delivery.task_runner is not "dask"; set '
+            'task_runner = "dask" or remove dask_address',
+            "delivery",
+            "dask_address",
+        )
     dkim = config.delivery.dkim
     if dkim is not None:
         key = "private_key_env" if dkim.private_key_env else "private_key_file"

@@ -65,7 +65,7 @@ class RateLimit:
 
 @dataclass
 class Outcome:
-    status: str  # sent | failed | skipped | pending (due again)
+    status: str  # sent | failed | skipped | pending (due again) | elsewhere (not ours)
     detail: str | None = None
     message_id: str | None = None
     retry_at: dt.datetime | None = None
@@ -141,10 +141,14 @@ def run(engine: sa.Engine, job: Job, progress: Progress | None = None, clock: Cl
                     break
                 when = clock()
                 message, outcome = job.make(row, when)
-                ledger.record(previous, row if outcome is None else None, when)
+                claimed = ledger.record(previous, row if outcome is None else None, when)
                 if previous is not None:
                     finished(*previous, when)
                 previous = None
+                if not claimed:  # another run sent it or holds it: not ours to send
+                    finished(row, Outcome("elsewhere"), when)
+                    row = None
+                    continue
                 if outcome is None:
                     assert message is not None
                     outcome = _attempt(job, transports, message, row, when)
@@ -279,9 +283,10 @@ class _LedgerWriter:
             "UPDATE deliveries SET status=?, attempts=?, detail=?, message_id=?, "
             "next_attempt_at=?, updated_at=? WHERE id=?"
         ).replace("?", mark)
-        self._sending = "UPDATE deliveries SET status='sending', updated_at=? WHERE id=?".replace(
-            "?", mark
-        )
+        # The claim: only a pending row is taken, so two runs never both send one message.
+        self._sending = (
+            "UPDATE deliveries SET status='sending', updated_at=? WHERE id=? AND status='pending'"
+        ).replace("?", mark)
         self._sqlite = engine.dialect.name == "sqlite"
 
     def _stamp(self, when: dt.datetime | None):
@@ -295,10 +300,14 @@ class _LedgerWriter:
         previous: tuple[Pending, Outcome] | None,
         sending: Pending | None,
         when: dt.datetime,
-    ) -> None:
-        """One transaction: the last message's outcome, and the next one marked in flight."""
+    ) -> bool:
+        """One transaction: the last message's outcome, and the next one marked in flight.
+
+        False when `sending` was no longer pending: someone else has claimed it.
+        """
+        claimed = True
         if previous is None and sending is None:
-            return
+            return claimed
         stamp = self._stamp(when)
         try:
             if previous is not None:
@@ -310,6 +319,7 @@ class _LedgerWriter:
                 )  # fmt: skip
             if sending is not None:
                 self.cursor.execute(self._sending, (stamp, sending.id))
+                claimed = self.cursor.rowcount == 1
             self.raw.commit()
         except BaseException:
             self.raw.rollback()
@@ -317,6 +327,7 @@ class _LedgerWriter:
         if previous is not None and previous[1].suppress:
             with self.engine.begin() as db:
                 _suppress(db, previous[0], previous[1], when)
+        return claimed
 
     def close(self) -> None:
         self.cursor.close()

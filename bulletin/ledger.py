@@ -15,6 +15,7 @@ from bulletin.database import deliveries, edition_entries, editions, subscribers
 from bulletin.entries import Entry
 
 _LOCK_KEY = 0x62756C6C  # "bull": the PostgreSQL advisory lock of delivery runs
+_BATCH_LOCK_CLASS = 0x62756C62  # "bulb": with a batch's first id, the lock of one batch
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,16 @@ class Pending:
     recipient: str
     attempts: int
     name: str = ""
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A slice of one edition's deliveries, by ledger id: what one batch task sends."""
+
+    number: int
+    first_id: int
+    last_id: int
+    unsettled: int = 0  # pending or in flight when the batches were cut
 
 
 @dataclass(frozen=True)
@@ -148,17 +159,89 @@ def delivery_lock(engine: sa.Engine, config: Config) -> Iterator[None]:
         yield
 
 
-def reset_in_flight(db: sa.Connection, edition_id: str) -> int:
+def batches(db: sa.Connection, edition_id: str, size: int) -> list[Batch]:
+    """The edition's email deliveries cut into batches of `size` by ledger id, leaving out
+    those with nothing left to send (partners are sent once, by the run's driver).
+
+    The cut counts every delivery of the edition, sent or not, so it is the same each time:
+    a retried run's batches are the first run's, and their locks (`batch_lock`) keep a
+    batch that a lost worker may still be sending from being sent again beside it.
+    """
+    number = ((sa.func.row_number().over(order_by=deliveries.c.id) - 1) // size).label("number")
+    unsettled = sa.case((deliveries.c.status.in_(("pending", "sending")), 1), else_=0)
+    cut = (
+        sa.select(deliveries.c.id, number, unsettled.label("unsettled"))
+        .where(deliveries.c.edition_id == edition_id, deliveries.c.channel == "email")
+        .subquery()
+    )
+    rows = db.execute(
+        sa.select(cut.c.number, sa.func.min(cut.c.id), sa.func.max(cut.c.id),
+                  sa.func.sum(cut.c.unsettled))
+        .group_by(cut.c.number)
+        .order_by(cut.c.number)
+    )  # fmt: skip
+    return [Batch(int(r[0]), r[1], r[2], int(r[3])) for r in rows if r[3]]
+
+
+@contextlib.contextmanager
+def batch_lock(engine: sa.Engine, config: Config, batch: Batch) -> Iterator[None]:
+    """Held while a task sends one batch: a second task for the same batch (a retry while
+    a lost worker still holds it) waits, then finds nothing left to send.
+
+    Like `delivery_lock`, it dies with its holder: a killed worker's session ends, and
+    the retry sends what it left.
+    """
+    if engine.dialect.name == "postgresql":
+        key = {"cls": _BATCH_LOCK_CLASS, "obj": batch.first_id & 0x7FFFFFFF}
+        with engine.connect() as db:
+            db.execute(sa.text("SELECT pg_advisory_lock(:cls, :obj)"), key)
+            db.commit()
+            try:
+                yield
+            finally:
+                db.execute(sa.text("SELECT pg_advisory_unlock(:cls, :obj)"), key)
+                db.commit()
+        return
+    folder = config.state_dir / "batches"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"{batch.first_id}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def _in(batch: Batch | None, channel: str | None = None) -> list[sa.ColumnElement[bool]]:
+    """The conditions for a batch's rows (batches are email only) or for one channel."""
+    where = [] if channel is None else [deliveries.c.channel == channel]
+    if batch is None:
+        return where
+    return [*where, deliveries.c.channel == "email", deliveries.c.id >= batch.first_id,
+            deliveries.c.id <= batch.last_id]  # fmt: skip
+
+
+def reset_in_flight(
+    db: sa.Connection, edition_id: str, batch: Batch | None = None, channel: str | None = None
+) -> int:
     """Messages a dead run left in flight are due again: at most one per connection."""
     result = db.execute(
         deliveries.update()
-        .where(deliveries.c.edition_id == edition_id, deliveries.c.status == "sending")
+        .where(
+            deliveries.c.edition_id == edition_id,
+            deliveries.c.status == "sending",
+            *_in(batch, channel),
+        )
         .values(status="pending", next_attempt_at=None)
     )
     return result.rowcount
 
 
-def pending_page(db: sa.Connection, edition_id: str, after_id: int, limit: int) -> list[Pending]:
+def pending_page(
+    db: sa.Connection,
+    edition_id: str,
+    after_id: int,
+    limit: int,
+    batch: Batch | None = None,
+    channel: str | None = None,
+) -> list[Pending]:
     """The next `limit` deliveries still to send, after `after_id`, with each name."""
     rows = db.execute(
         sa.select(
@@ -182,6 +265,7 @@ def pending_page(db: sa.Connection, edition_id: str, after_id: int, limit: int) 
             deliveries.c.edition_id == edition_id,
             deliveries.c.status == "pending",
             deliveries.c.id > after_id,
+            *_in(batch, channel),
         )
         .order_by(deliveries.c.id)
         .limit(limit)
@@ -189,10 +273,14 @@ def pending_page(db: sa.Connection, edition_id: str, after_id: int, limit: int) 
     return [Pending(r[0], r[1], r[2], r[3], r[4], r[5] or "") for r in rows]
 
 
-def count_pending(db: sa.Connection, edition_id: str) -> int:
+def count_pending(
+    db: sa.Connection, edition_id: str, batch: Batch | None = None, channel: str | None = None
+) -> int:
     return db.scalar(
         sa.select(sa.func.count()).where(
-            deliveries.c.edition_id == edition_id, deliveries.c.status == "pending"
+            deliveries.c.edition_id == edition_id,
+            deliveries.c.status == "pending",
+            *_in(batch, channel),
         )
     )
 

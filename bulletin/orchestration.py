@@ -115,3 +115,42 @@ def run_publish(
     if isinstance(result, BaseException):
         raise result
     raise RuntimeError(f"the publish flow ended in state {state.type.value}: {state.message}")
+
+
+APPROVED_EVENT = "bulletin.entry.approved"
+
+
+def emit_approvals(site_title: str, approvals: Sequence[tuple[str, str, str, str]]) -> None:
+    """Tell the Prefect server at PREFECT_API_URL that entries were approved: one
+    `bulletin.entry.approved` event per entry, resource `bulletin.entry.<slug>`.
+
+    `approvals` holds (slug, title, approver, content hash). A deployment trigger can
+    publish on these events. Only called when PREFECT_API_URL is set, so that approving
+    on a machine without Prefect never waits for it.
+    """
+    prepare_prefect_environment()
+    import asyncio
+
+    from prefect.events import Event
+    from prefect.events.clients import get_events_client
+
+    events = [
+        Event(
+            event=APPROVED_EVENT,
+            resource={
+                "prefect.resource.id": f"bulletin.entry.{slug}",
+                "prefect.resource.name": title,
+                "bulletin.slug": slug,
+                "bulletin.site": site_title,
+            },
+            payload={"approved_by": by, "approval": approval},
+        )
+        for slug, title, by, approval in approvals
+    ]
+
+    async def send() -> None:
+        async with get_events_client(reconnection_attempts=2) as client:
+            for event in events:
+                await client.emit(event)
+
+    asyncio.run(send())

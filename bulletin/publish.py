@@ -305,6 +305,7 @@ def deliver(
     partner_transport: Transport | Callable[[str], Transport] | None = None,
     connections: int | None = None,
     retry: RetryPolicy | None = None,
+    batch: ledger.Batch | None = None,
 ) -> None:
     """Send every pending delivery of the edition once, recording each in the ledger.
 
@@ -313,6 +314,10 @@ def deliver(
     `partner_transport`: a transport, or a function that makes one for a partner's key
     (the email transport when not given). A failing partner holds up neither the email
     nor the other partners.
+
+    With `batch`, only that slice of the email is sent, under the batch's own lock, so
+    batches can run at once on several machines; partners are then `deliver_partners`'s,
+    called once by whoever holds the edition's delivery lock.
     """
     assert edition.edition_id
     edition_id = edition.edition_id
@@ -323,24 +328,19 @@ def deliver(
         for key, (email, _) in edition.emails.items()
     }
     deadlines = {key: _deadline(entries) for key, (_, entries) in edition.emails.items()}
-    partner_jobs = _partner_jobs(config, edition, signer, dkim)
     retry = retry or RetryPolicy(config.delivery.retry_attempts,
                                  config.delivery.retry_backoff_seconds)  # fmt: skip
-    with ledger.delivery_lock(engine, config):
+    locked = (
+        ledger.batch_lock(engine, config, batch) if batch else ledger.delivery_lock(engine, config)
+    )
+    with locked:
         with engine.begin() as db:
-            ledger.reset_in_flight(db, edition_id)
-            total = ledger.count_pending(db, edition_id)
-        total -= len(syndication.pending(engine, edition_id))
+            ledger.reset_in_flight(db, edition_id, batch)
+            total = ledger.count_pending(db, edition_id, batch, channel="email")
 
         def rows(after_id: int, limit: int) -> list[ledger.Pending]:
-            # Partners have their own phase: the email pool skips their rows.
             with engine.connect() as db:
-                while True:
-                    page = ledger.pending_page(db, edition_id, after_id, limit)
-                    emails = [row for row in page if row.channel == "email"]
-                    if emails or not page:
-                        return emails
-                    after_id = page[-1].id
+                return ledger.pending_page(db, edition_id, after_id, limit, batch, "email")
 
         def make(row: ledger.Pending, when: dt.datetime):
             deadline = deadlines.get(row.target)
@@ -358,14 +358,17 @@ def deliver(
             retry=retry,
             rate=RateLimit(config.delivery.rate_per_second),
         )
+        if batch is not None:
+            delivery.run(engine, job, progress, now)
+            return
         stop = threading.Event()
         partner_errors: list[BaseException] = []
 
         def partner_phase() -> None:
             try:
-                syndication.run(
-                    engine, edition_id, partner_jobs,
-                    _partner_factory(partner_transport, transport), retry, now, stop,
+                _send_to_partners(
+                    engine, config, edition, partner_transport, transport, retry, now, stop,
+                    signer, dkim,
                 )  # fmt: skip
             except BaseException as exc:
                 partner_errors.append(exc)
@@ -383,6 +386,53 @@ def deliver(
             partners.join()
         if partner_errors:
             raise partner_errors[0]
+
+
+def deliver_partners(
+    engine: sa.Engine,
+    config: Config,
+    edition: Plan,
+    transport: Transport | Callable[[], Transport],
+    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    *,
+    partner_transport: Transport | Callable[[str], Transport] | None = None,
+    retry: RetryPolicy | None = None,
+    stop: threading.Event | None = None,
+) -> None:
+    """The partner phase alone, for runs that send the email in batches.
+
+    The caller holds the edition's delivery lock (`ledger.delivery_lock`): partners in
+    flight when a run died are due again, as `deliver` does for the whole edition.
+    """
+    assert edition.edition_id
+    retry = retry or RetryPolicy(config.delivery.retry_attempts,
+                                 config.delivery.retry_backoff_seconds)  # fmt: skip
+    with engine.begin() as db:
+        ledger.reset_in_flight(db, edition.edition_id, channel="partner")
+    signer = Signer(secret_key(config.state_dir))
+    _send_to_partners(
+        engine, config, edition, partner_transport, transport, retry, now,
+        stop or threading.Event(), signer, DkimSigner.for_config(config),
+    )  # fmt: skip
+
+
+def _send_to_partners(
+    engine: sa.Engine,
+    config: Config,
+    edition: Plan,
+    partner_transport: Transport | Callable[[str], Transport] | None,
+    transport: Transport | Callable[[], Transport],
+    retry: RetryPolicy,
+    now: Callable[[], dt.datetime],
+    stop: threading.Event,
+    signer: Signer,
+    dkim: DkimSigner | None,
+) -> None:
+    assert edition.edition_id
+    syndication.run(
+        engine, edition.edition_id, _partner_jobs(config, edition, signer, dkim),
+        _partner_factory(partner_transport, transport), retry, now, stop,
+    )  # fmt: skip
 
 
 def _partner_jobs(
@@ -475,3 +525,56 @@ def failures(engine: sa.Engine, edition: Plan) -> list[tuple[str, str, str]]:
     assert edition.edition_id
     with engine.connect() as db:
         return ledger.failures(db, edition.edition_id)
+
+
+def due(
+    entries: Sequence[Entry], published: set[str], now: dt.datetime
+) -> tuple[list[str], list[str]]:
+    """The timed entries to send now: approved, not yet published, `publish_at` passed and
+    `send_not_after` not; and a note for each approved one whose window closed unsent."""
+    chosen: list[str] = []
+    notes: list[str] = []
+    for entry in entries:
+        if entry.publish_at is None or entry.slug in published or not is_publishable(entry):
+            continue
+        if entry.publish_at > now:
+            continue
+        if entry.send_not_after and entry.send_not_after <= now:
+            notes.append(
+                f"{entry.slug}: send_not_after {entry.send_not_after.isoformat()} passed "
+                "before it was sent; it is left for a publish you start yourself"
+            )
+            continue
+        chosen.append(entry.slug)
+    return chosen, notes
+
+
+def due_slugs(config: Config, engine: sa.Engine, now: dt.datetime) -> tuple[list[str], list[str]]:
+    """`due` for the site's entries and ledger."""
+    entries, _ = validate(config)
+    with engine.connect() as db:
+        published = ledger.published_slugs(db)
+    return due(entries, published, now)
+
+
+CHANNELS = ("email", "partners")
+
+
+def restrict(edition: Plan, channels: Sequence[str]) -> None:
+    """Keep only the channels asked for: the others get nothing from this edition."""
+    if "email" not in channels:
+        edition.emails.clear()
+    if "partners" not in channels:
+        edition.partners.clear()
+
+
+def email_previews(edition: Plan) -> dict[str, bytes]:
+    """Each list's email as files for public/preview/<list>/, the emblem linked, not attached."""
+    files: dict[str, bytes] = {}
+    for key, (email, _) in edition.emails.items():
+        html = email.html
+        for notice in email.notices:
+            html = html.replace(f"cid:{notice.cid}", "../../" + notice.emblem)
+        files[f"preview/{key}/email.html"] = html.encode()
+        files[f"preview/{key}/email.txt"] = email.text.encode()
+    return files

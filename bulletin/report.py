@@ -21,6 +21,9 @@ class Report:
     would_send: dict[str, int] = field(default_factory=dict)
     outbox: str | None = None
     failures: list[tuple[str, str, str]] = field(default_factory=list)  # target, to, why
+    per_partner: dict[str, dict[str, int]] = field(default_factory=dict)
+    compliance: str | None = None  # the EU-notice check's verdict, for the Markdown report
+    outcome: str | None = None  # a run that sent nothing on purpose says why (rejected, ...)
 
     @property
     def failed(self) -> bool:
@@ -54,6 +57,7 @@ class Report:
                 self.email[key] += count
                 self.per_list.setdefault(target, {})[status] = count
             else:
+                self.per_partner.setdefault(target, {})[status] = count
                 current = self.partners.get(target)
                 ranks = PARTNER_STATUS.index
                 if current is None or ranks(status) < ranks(current):
@@ -62,6 +66,11 @@ class Report:
     def markdown(self) -> str:
         """The run's report as Markdown, for the Prefect UI."""
         out = [f"# Edition {self.edition or '(none)'}", ""]
+        if self.outcome:
+            out += [f"**{self.outcome}**", ""]
+        out += [f"- {note}" for note in self.notes if not self.entries]
+        if self.compliance:
+            out += ["## EU notice check", "", self.compliance, ""]
         if self.entries:
             out += ["## Entries", "", *[f"- `{slug}`" for slug in self.entries], ""]
         out += ["## Email", "", "| list | sent | failed | skipped |", "|---|---|---|---|"]
@@ -70,9 +79,18 @@ class Report:
                 f"| {name} | {counts.get('sent', 0)} | {counts.get('failed', 0)} | "
                 f"{counts.get('skipped', 0)} |"
             )
+        if self.would_send:
+            out += ["", "## Recipients", "", "| list or partner | recipients |", "|---|---|"]
+            out += [f"| {name} | {count} |" for name, count in self.would_send.items()]
         if self.partners:
-            out += ["", "## Partners", "", "| partner | status |", "|---|---|"]
-            out += [f"| {name} | {status} |" for name, status in self.partners.items()]
+            out += ["", "## Partners", "", "| partner | status | sent | failed | skipped |"]
+            out.append("|---|---|---|---|---|")
+            for name, status in self.partners.items():
+                counts = self.per_partner.get(name, {})
+                out.append(
+                    f"| {name} | {status} | {counts.get('sent', 0)} | "
+                    f"{counts.get('failed', 0)} | {counts.get('skipped', 0)} |"
+                )
         if self.failures:
             out += [
                 "",
@@ -82,13 +100,15 @@ class Report:
                 "|---|---|---|",
             ]
             out += [f"| {t} | {r} | {why.replace('|', '/')} |" for t, r, why in self.failures]
-        if self.notes:
+        if self.notes and self.entries:
             out += ["", "## Notes", "", *[f"- {note}" for note in self.notes]]
         return "\n".join(out) + "\n"
 
     def lines(self) -> Sequence[str]:
         out = list(self.notes)
-        if not self.edition:
+        if self.outcome:
+            out.append(self.outcome)
+        elif not self.edition:
             out.append("Nothing to publish: no approved entry is waiting.")
         elif self.dry_run:
             out.append(

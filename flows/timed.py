@@ -1,0 +1,14 @@
+"""Timed entries: those whose `publish_at` has come and whose `send_not_after` has not."""
+
+from __future__ import annotations
+
+from prefect import flow
+
+from bulletin.report import Report
+from flows.publish import Channel, run_pipeline
+
+
+@flow(name="timed-entries", log_prints=False)
+def timed_entries(site: str = ".", channels: list[Channel] | None = None) -> Report:
+    """Publish the approved entries that are due now, in one edition; nothing when none is."""
+    return run_pipeline(site, channels=channels, timed=True)
