@@ -145,7 +145,8 @@ def _send(config: Config, edition: core.Plan, batch: ledger.Batch | None = None)
         edition,
         factory(config),
         progress,
-        partner_transport=partners_from_config(config),
+        # A batch is email only: its machine needs no partner secrets.
+        partner_transport=None if batch else partners_from_config(config),
         batch=batch,
     )
 
