@@ -172,20 +172,14 @@ def _announce_approvals(config, entries: list, by: str) -> None:
 
 def cmd_build(root: Path, args: argparse.Namespace) -> int:
     from bulletin.database import connect
-    from bulletin.publish import plan
+    from bulletin.publish import email_previews, plan
     from bulletin.report import Report
     from bulletin.writers import clear_previews, write_public
 
     config = _config(root)
     edition = plan(config, connect(config.database_url), record=False)
-    files = dict(edition.files)
+    files = {**edition.files, **email_previews(edition)}
     clear_previews(config)
-    for key, (email, _) in edition.emails.items():
-        html = email.html
-        for notice in email.notices:
-            html = html.replace(f"cid:{notice.cid}", "../../" + notice.emblem)
-        files[f"preview/{key}/email.html"] = html.encode()
-        files[f"preview/{key}/email.txt"] = email.text.encode()
     report = Report(edition.edition_id, [e.slug for e in edition.entries], notes=edition.notes)
     report.public = write_public(config, files)
     if args.json:
