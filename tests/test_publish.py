@@ -17,6 +17,7 @@ from bulletin.messages import Message
 from bulletin.subscribers import import_csv
 from bulletin.tokens import Signer, secret_key
 from bulletin.transports import MemoryTransport, OutboxTransport
+from tests.conftest import run_cli
 
 STATEMENT = "This project is funded by the European Union."
 DISCLAIMER_START = "This communication reflects only SELEC's view"
@@ -182,3 +183,14 @@ def test_outbox_writes_are_stable_so_a_repeat_is_still_one_file(site):
         db.execute(deliveries.update().values(status="pending"))
     core.deliver(engine, config, edition, outbox)
     assert sorted(p.name for p in (config.outbox_dir / "email").rglob("*.eml")) == first
+
+
+def test_build_writes_an_email_preview_per_list_with_the_emblem_linked(site):
+    done = run_cli("build", site=site)
+
+    assert done.returncode == 0, done.stderr
+    html = (site / "public/preview/news/email.html").read_text()
+    assert "cid:" not in html
+    assert 'src="../../static/eu-emblem.png"' in html
+    text = (site / "public/preview/news/email.txt").read_text()
+    assert "European Union" in text
