@@ -103,6 +103,10 @@ def test_failed_deliveries_fail_the_run_and_notify_the_comms_address(subscribed,
 
     with smtp_server() as server:
         toml = subscribed / "bulletin.toml"
+        # Over "smtp" webhooks are POSTed; the fixture's partner is not reachable from here
+        # (tests/test_partners.py covers partners).
+        text = toml.read_text()
+        toml.write_text(text[: text.index("[partners.interpol]")])
         toml.write_text(
             toml.read_text().replace(
                 "[lists.news]",
