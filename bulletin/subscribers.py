@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import io
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -202,23 +203,8 @@ def request_subscription(
     Rows that exist keep their status (an active subscriber stays active, one who left stays
     out) until the address confirms; the caller answers the same in every case.
     """
-    with engine.begin() as db:
-        present = {row.list_name: row for row in _rows_of(db, email, list_keys)}
-        for key in list_keys:
-            row = present.get(key)
-            if row is None:
-                db.execute(
-                    subscribers.insert().values(
-                        list_name=key, email=email, name="", language=language,
-                        status=PENDING, created_at=now, updated_at=now,
-                    )
-                )  # fmt: skip
-            elif row.status == PENDING:
-                db.execute(
-                    subscribers.update()
-                    .where(subscribers.c.id == row.id)
-                    .values(language=language, updated_at=now)
-                )
+    _join(engine, email, list_keys, language, now, PENDING,
+          lambda row: {"language": language} if row.status == PENDING else None)  # fmt: skip
 
 
 def confirm_subscription(
@@ -228,6 +214,22 @@ def confirm_subscription(
 
     A suppressed address stays suppressed: delivery decided it bounces for good.
     """
+    _join(engine, email, list_keys, language, now, ACTIVE,
+          lambda row: None if row.status == SUPPRESSED
+          else {"status": ACTIVE, "language": language})  # fmt: skip
+
+
+def _join(
+    engine: sa.Engine,
+    email: str,
+    list_keys: list[str],
+    language: str,
+    now: dt.datetime,
+    status: str,
+    changes: Callable[[sa.Row], dict | None],
+) -> None:
+    """Add the address to each list it is not on with `status`; change the rows it is on
+    as `changes` says (None: leave the row as it is)."""
     with engine.begin() as db:
         present = {row.list_name: row for row in _rows_of(db, email, list_keys)}
         for key in list_keys:
@@ -236,14 +238,14 @@ def confirm_subscription(
                 db.execute(
                     subscribers.insert().values(
                         list_name=key, email=email, name="", language=language,
-                        status=ACTIVE, created_at=now, updated_at=now,
+                        status=status, created_at=now, updated_at=now,
                     )
                 )  # fmt: skip
-            elif row.status != SUPPRESSED:
+            elif (values := changes(row)) is not None:
                 db.execute(
                     subscribers.update()
                     .where(subscribers.c.id == row.id)
-                    .values(status=ACTIVE, language=language, updated_at=now)
+                    .values(**values, updated_at=now)
                 )
 
 

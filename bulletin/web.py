@@ -619,12 +619,7 @@ async def unsubscribe_page(request: Request) -> Response:
     found = _unsubscription(service, request.path_params["token"])
     if found is None:
         return service.invalid(request)
-    list_key, address = found
-    return service.page(
-        request, "unsubscribe.html.j2", service.language(request), address=address,
-        list_name=_list_name(service.config, list_key), done=False,
-        preferences=service.preferences_link(address),
-    )  # fmt: skip
+    return _unsubscribe_answer(request, service, found, done=False)
 
 
 async def unsubscribe(request: Request) -> Response:
@@ -638,9 +633,16 @@ async def unsubscribe(request: Request) -> Response:
         return service.invalid(request)
     list_key, address = found
     await run_in_threadpool(subs.unsubscribe, service.engine, list_key, address, service.clock())
+    return _unsubscribe_answer(request, service, found, done=True)
+
+
+def _unsubscribe_answer(
+    request: Request, service: Service, found: tuple[str, str], done: bool
+) -> Response:
+    list_key, address = found
     return service.page(
         request, "unsubscribe.html.j2", service.language(request), address=address,
-        list_name=_list_name(service.config, list_key), done=True,
+        list_name=_list_name(service.config, list_key), done=done,
         preferences=service.preferences_link(address),
     )  # fmt: skip
 

@@ -91,3 +91,22 @@ def database_url(request, tmp_path: Path):
     finally:
         with psycopg.connect(server, autocommit=True) as admin:
             admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+_open_engines: list = []
+
+
+def connected(url: str):
+    """`bulletin.database.connect(url)`, disposed of when the test ends."""
+    from bulletin.database import connect
+
+    engine = connect(url)
+    _open_engines.append(engine)
+    return engine
+
+
+@pytest.fixture(autouse=True)
+def _dispose_open_engines():
+    yield
+    while _open_engines:
+        _open_engines.pop().dispose()

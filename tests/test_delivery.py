@@ -6,35 +6,26 @@ from __future__ import annotations
 import threading
 from collections import Counter
 
-import pytest
 import sqlalchemy as sa
 
 from bulletin import publish as core
 from bulletin.config import load_config
-from bulletin.database import connect, deliveries, subscribers
+from bulletin.database import deliveries, subscribers
 from bulletin.delivery import RetryPolicy
 from bulletin.errors import DeliveryError
 from bulletin.messages import Message
 from bulletin.subscribers import import_csv
 from bulletin.transports import MemoryTransport
+from tests.conftest import connected
 
 FAST = RetryPolicy(attempts=3, backoff_seconds=0.01)
-_engines: list[sa.Engine] = []
-
-
-@pytest.fixture(autouse=True)
-def _dispose_engines():
-    yield
-    while _engines:
-        _engines.pop().dispose()
 
 
 def _prepared(site, database_url: str, rows: int = 0):
     toml = site / "bulletin.toml"
     toml.write_text(toml.read_text() + f'\n[database]\nurl = "{database_url}"\n')
     config = load_config(site)
-    engine = connect(config.database_url)
-    _engines.append(engine)
+    engine = connected(config.database_url)
     csv = site / "many.csv"
     lines = ["email,name"] + [f"reader{i}@example.org,Reader {i}" for i in range(rows)]
     csv.write_text("\n".join(lines) + "\n")

@@ -18,26 +18,12 @@ import sqlalchemy as sa
 from bulletin import ledger
 from bulletin import publish as core
 from bulletin.config import load_config
-from bulletin.database import connect, deliveries
+from bulletin.database import deliveries
 from bulletin.subscribers import import_csv
 from bulletin.transports import MemoryTransport
+from tests.conftest import connected
 from tests.smtp_server import smtp_server
 from tests.webhook_server import webhook_server
-
-_engines: list[sa.Engine] = []
-
-
-@pytest.fixture(autouse=True)
-def _dispose_engines():
-    yield
-    while _engines:
-        _engines.pop().dispose()
-
-
-def _connect(url: str) -> sa.Engine:
-    engine = connect(url)
-    _engines.append(engine)
-    return engine
 
 
 def _configure(site: Path, database_url: str, readers: int, delivery: str = "") -> None:
@@ -50,12 +36,12 @@ def _configure(site: Path, database_url: str, readers: int, delivery: str = "") 
     rows = ["email,name", *[f"reader{i}@example.org,Reader {i}" for i in range(readers)]]
     (site / "subscribers.csv").write_text("\n".join(rows) + "\n")
     config = load_config(site)
-    import_csv(_connect(config.database_url), config, site / "subscribers.csv", "news")
+    import_csv(connected(config.database_url), config, site / "subscribers.csv", "news")
 
 
 def _recorded(site: Path):
     config = load_config(site)
-    engine = _connect(config.database_url)
+    engine = connected(config.database_url)
     edition = core.plan(config, engine)
     core.record(engine, config, edition)
     return config, engine, edition
@@ -210,7 +196,7 @@ def test_dask_workers_send_everyone_once_even_when_one_is_killed(
     # At most the message in flight on each of the killed worker's connections went twice.
     twice = [r for r, n in counts.items() if n > 1]
     assert len(twice) <= 2, twice
-    engine = _connect(load_config(site).database_url)
+    engine = connected(load_config(site).database_url)
     with engine.connect() as db:
         statuses = Counter(db.scalars(sa.select(deliveries.c.status)))
     assert statuses == {"sent": readers + 2}  # the readers, the desk list, the partner
