@@ -29,6 +29,20 @@ pytestmark = pytest.mark.slow
 BUCHAREST = ZoneInfo("Europe/Bucharest")
 
 
+class _RetryingWhileBusy(httpx.HTTPTransport):
+    """Prefect's server answers 503 while its SQLite database is locked by another writer
+    (the worker, the scheduler); Prefect's own client retries those, and so does this one."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        for attempt in range(6):
+            response = super().handle_request(request)
+            if response.status_code != 503 or attempt == 5:
+                return response
+            response.close()
+            time.sleep(0.5 * 2**attempt)
+        raise AssertionError("unreachable")
+
+
 @dataclass
 class Server:
     api: str
@@ -124,7 +138,7 @@ def server(tmp_path_factory) -> Server:
         start_new_session=True,
     )
     api = f"http://127.0.0.1:{port}/api"
-    http = httpx.Client(base_url=api, timeout=30)
+    http = httpx.Client(base_url=api, timeout=30, transport=_RetryingWhileBusy())
     try:
         deadline = time.monotonic() + 300
         while "Worker 'bulletin-" not in (root / "serve.log").read_text():
