@@ -223,6 +223,10 @@ def test_rejected_or_unanswered_publish_sends_nothing_and_says_so(server, answer
     if answer is not None:
         server.resume(run, answer)
     state = server.wait(run, {"COMPLETED", "CANCELLED", "FAILED", "CRASHED"})
+    if answer is None and state["type"] == "FAILED":
+        # Prefect's server fails an expired pause on its own schedule, which may come first;
+        # the flow then ends the run Cancelled, with its reason, moments later.
+        state = server.wait(run, {"CANCELLED"}, timeout=60)
     assert state["type"] == "CANCELLED", state
     assert says in state["message"] and "nothing was sent" in state["message"]
     assert says in server.artifact(run, "publish-report")
