@@ -63,10 +63,10 @@ def dkim(quick: bool) -> list[Row]:
     from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
     from bulletin.config import load_config
-    from bulletin.dkim import DkimSigner
-    from bulletin.entries import load_entries
-    from bulletin.messages import CompiledEmail
-    from bulletin.render import Renderer
+    from bulletin.content.entries import load_entries
+    from bulletin.mail.compiled import CompiledEmail
+    from bulletin.mail.dkim import DkimSigner
+    from bulletin.render.renderer import Renderer
 
     sizes = SIZES["quick" if quick else "full"]
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)

@@ -76,10 +76,10 @@ def _site(dest: Path, urls: list[str]) -> Path:
 
 
 def _phase(site: Path) -> float:
-    from bulletin import publish as core
+    from bulletin import pipeline as core
     from bulletin.config import load_config
-    from bulletin.database import connect
-    from bulletin.transports import MemoryTransport, partners_from_config
+    from bulletin.delivery.transports import MemoryTransport, partners_from_config
+    from bulletin.store.database import connect
 
     config = load_config(site)
     engine = connect(config.database_url)
@@ -98,7 +98,7 @@ def _phase(site: Path) -> float:
 
 
 def _single(url: str, repeats: int) -> float:
-    from bulletin.webhooks import WebhookTransport
+    from bulletin.delivery.webhooks import WebhookTransport
 
     times = []
     with WebhookTransport("one", url, SECRET) as transport:

@@ -47,11 +47,11 @@ SIZES = {"quick": Sizes(500, 1, False), "full": Sizes(10_000, 3, True)}
 def core(site: str, out: str) -> None:
     """The pipeline without Prefect: plan, record, write public/, deliver, finish."""
     started = time.perf_counter()
-    from bulletin import publish as pipeline
+    from bulletin import pipeline
     from bulletin.config import load_config
-    from bulletin.database import connect
-    from bulletin.transports import OutboxTransport, from_config
-    from bulletin.writers import write_public
+    from bulletin.delivery.transports import OutboxTransport, from_config
+    from bulletin.pipeline.write import write_public
+    from bulletin.store.database import connect
 
     timings = {"imported": time.perf_counter() - started}
     timings["call_start"] = time.perf_counter() - started
@@ -71,7 +71,7 @@ def core(site: str, out: str) -> None:
 
 def flow(site: str, out: str) -> None:
     started = time.perf_counter()
-    from flows.publish import publish
+    from bulletin.flows.publish import publish
 
     timings = {"imported": time.perf_counter() - started}
     timings["call_start"] = time.perf_counter() - started

@@ -94,7 +94,7 @@ def cold_start(repeats: int) -> tuple[list[Row], bool]:
 
 def build(count: int, repeats: int) -> list[Row]:
     from bulletin.config import load_config
-    from bulletin.entries import load_entries
+    from bulletin.content.entries import load_entries
 
     with tempfile.TemporaryDirectory(prefix="bulletin-bench-") as tmp:
         site = sites.make_site(Path(tmp) / "site", count)
@@ -141,9 +141,9 @@ def messages(count: int, baseline_count: int, repeats: int) -> list[Row]:
     from pydantic import SecretStr
 
     from bulletin.config import load_config
-    from bulletin.entries import load_entries
-    from bulletin.messages import CompiledEmail
-    from bulletin.render import Renderer
+    from bulletin.content.entries import load_entries
+    from bulletin.mail.compiled import CompiledEmail
+    from bulletin.render.renderer import Renderer
     from bulletin.tokens import Signer
 
     config = load_config(sites.FIXTURE)
@@ -198,7 +198,7 @@ def standard_builder(config, compiled, rendered, now) -> Callable[..., bytes]:
     from email.policy import SMTP
     from email.utils import format_datetime, formataddr
 
-    from bulletin.render import UNSUBSCRIBE_PLACEHOLDER
+    from bulletin.render.renderer import UNSUBSCRIBE_PLACEHOLDER
 
     emblems = [(n.cid, (config.root / n.emblem).read_bytes()) for n in rendered.notices]
     reply = config.sender.reply_to or config.sender.address

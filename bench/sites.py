@@ -61,9 +61,9 @@ def _body(rng: random.Random, language: str, target: int = 300) -> str:
 def make_site(dest: Path, count: int, seed: int = 1, words: int = 300) -> Path:
     """A copy of the fixture site's config and static/ with `count` approved entries
     of about `words` words each."""
-    from bulletin.approval import approve
     from bulletin.config import load_config
-    from bulletin.entries import load_entry
+    from bulletin.content.approval import approve
+    from bulletin.content.entries import load_entry
 
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy(FIXTURE / "bulletin.toml", dest / "bulletin.toml")
@@ -100,11 +100,11 @@ def make_site(dest: Path, count: int, seed: int = 1, words: int = 300) -> Path:
 
 def publish(site: Path) -> str:
     """Publish every approved entry as one edition through the core, without Prefect."""
-    from bulletin import publish as core
+    from bulletin import pipeline as core
     from bulletin.config import load_config
-    from bulletin.database import connect
-    from bulletin.transports import OutboxTransport
-    from bulletin.writers import write_public
+    from bulletin.delivery.transports import OutboxTransport
+    from bulletin.pipeline.write import write_public
+    from bulletin.store.database import connect
 
     config = load_config(site)
     engine = connect(config.database_url)

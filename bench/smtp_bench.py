@@ -214,8 +214,8 @@ def configure(site: Path, port: int, connections: int) -> None:
 def subscribe(site: Path, count: int) -> None:
     """`count` subscribers on the news list, through bulletin's own CSV import."""
     from bulletin.config import load_config
-    from bulletin.database import connect
-    from bulletin.subscribers import import_csv
+    from bulletin.store.database import connect
+    from bulletin.store.subscribers import import_csv
 
     path = site.parent / f"subscribers-{count}.csv"
     with path.open("w", encoding="utf-8", newline="") as handle:
@@ -247,9 +247,9 @@ def material(site: Path) -> Material:
     from pydantic import SecretStr
 
     from bulletin.config import load_config
-    from bulletin.entries import load_entries
-    from bulletin.messages import CompiledEmail
-    from bulletin.render import UNSUBSCRIBE_PLACEHOLDER, Renderer
+    from bulletin.content.entries import load_entries
+    from bulletin.mail.compiled import CompiledEmail
+    from bulletin.render.renderer import UNSUBSCRIBE_PLACEHOLDER, Renderer
     from bulletin.tokens import Signer
 
     config = load_config(site)
@@ -298,8 +298,8 @@ def raw_bytes(port: int, mail: Material, count: int) -> Callable[[], None]:
 
 def raw_escaped(port: int, mail: Material, count: int) -> Callable[[], None]:
     """A': A with the DATA step bulletin uses: the bytes escaped once, sent as they are."""
-    from bulletin.messages import wire_form
-    from bulletin.smtp import _sendmail
+    from bulletin.delivery.smtp import _sendmail
+    from bulletin.mail.message import wire_form
 
     wire = wire_form(mail.wire)
 
@@ -493,9 +493,9 @@ def publish(
 
 def ledger_tally(site: Path) -> dict[str, int]:
     """Deliveries by status over every edition of the site, from bulletin's ledger."""
-    from bulletin import ledger
     from bulletin.config import load_config
-    from bulletin.database import connect
+    from bulletin.store import ledger
+    from bulletin.store.database import connect
 
     config = load_config(site)
     engine = connect(config.database_url)

@@ -22,8 +22,9 @@ if str(REPO) not in sys.path:
 
 def publish(site: str, out: str, profile: str | None = None) -> None:
     started = time.perf_counter()
-    from bulletin import publish as core
-    from flows.publish import publish as flow
+    from bulletin.flows.publish import publish as flow
+
+    from bulletin import pipeline as core
 
     timings: dict[str, float] = {"imported": time.perf_counter() - started}
     deliver = core.deliver

@@ -110,8 +110,8 @@ def prepared_site(work: Path, subscribers: int) -> tuple[Path, list[str]]:
     from pydantic import SecretStr
 
     from bulletin.config import load_config
-    from bulletin.database import connect
-    from bulletin.subscribers import import_csv
+    from bulletin.store.database import connect
+    from bulletin.store.subscribers import import_csv
     from bulletin.tokens import Signer
 
     site = sites.make_site(work / "site", 30, words=150)
@@ -170,8 +170,8 @@ def web(quick: bool) -> list[Row]:
 
 def _unsubscribed(site: Path) -> int:
     from bulletin.config import load_config
-    from bulletin.database import connect
-    from bulletin.subscribers import export_csv
+    from bulletin.store.database import connect
+    from bulletin.store.subscribers import export_csv
 
     config = load_config(site)
     rows = export_csv(connect(config.database_url), config, "news").splitlines()[1:]

@@ -86,7 +86,7 @@ def _site_path(root: Path, name: str) -> Path:
 
 def cmd_check(root: Path, args: argparse.Namespace) -> int:
     from bulletin.errors import ConfigError
-    from bulletin.publish import check_entries
+    from bulletin.pipeline.planning import check_entries
 
     try:
         config = _config(root)
@@ -119,10 +119,10 @@ def cmd_check(root: Path, args: argparse.Namespace) -> int:
 
 
 def cmd_approve(root: Path, args: argparse.Namespace) -> int:
-    from bulletin.approval import approve
-    from bulletin.entries import load_entry
+    from bulletin.compliance import near_misses
+    from bulletin.content.approval import approve
+    from bulletin.content.entries import load_entry
     from bulletin.errors import ContentError
-    from bulletin.publish import near_misses
 
     config = _config(root)
     loaded = []
@@ -151,7 +151,7 @@ def cmd_approve(root: Path, args: argparse.Namespace) -> int:
 def _announce_approvals(config, entries: list, by: str) -> None:
     """Prefect events for the approvals (a deployment may publish on them); the approvals
     stand whether or not the server hears of them."""
-    from bulletin.entries import load_entry
+    from bulletin.content.entries import load_entry
     from bulletin.orchestration import emit_approvals
 
     approvals = []
@@ -171,10 +171,10 @@ def _announce_approvals(config, entries: list, by: str) -> None:
 
 
 def cmd_build(root: Path, args: argparse.Namespace) -> int:
-    from bulletin.database import connect
-    from bulletin.publish import email_previews, plan
-    from bulletin.report import Report
-    from bulletin.writers import clear_previews, write_public
+    from bulletin.pipeline.planning import email_previews, plan
+    from bulletin.pipeline.report import Report
+    from bulletin.pipeline.write import clear_previews, write_public
+    from bulletin.store.database import connect
 
     config = _config(root)
     edition = plan(config, connect(config.database_url), record=False)
@@ -195,11 +195,17 @@ def cmd_build(root: Path, args: argparse.Namespace) -> int:
 
 
 def cmd_publish(root: Path, args: argparse.Namespace) -> int:
-    from bulletin.orchestration import run_publish
+    from bulletin import orchestration
+    from bulletin.pipeline.progress import progress_bar
+    from bulletin.pipeline.report import Report
 
-    report = run_publish(
-        root, args.slugs, dry_run=args.dry_run, verbose=args.verbose, progress=not args.json
-    )
+    orchestration.start_server(args.verbose)
+    from bulletin.flows.publish import publish
+
+    with progress_bar(enabled=not args.json):
+        report = orchestration.run_flow(
+            publish, Report, site=str(root), entries=list(args.slugs), dry_run=args.dry_run
+        )
     if args.json:
         _print_json(report.as_json())
     else:
@@ -209,8 +215,8 @@ def cmd_publish(root: Path, args: argparse.Namespace) -> int:
 
 
 def cmd_subscribers(root: Path, args: argparse.Namespace) -> int:
-    from bulletin.database import connect
-    from bulletin.subscribers import export_csv, import_csv
+    from bulletin.store.database import connect
+    from bulletin.store.subscribers import export_csv, import_csv
 
     config = _config(root)
     engine = connect(config.database_url)
@@ -235,7 +241,7 @@ def cmd_subscribers(root: Path, args: argparse.Namespace) -> int:
 def cmd_serve(root: Path, args: argparse.Namespace) -> int:
     import contextlib
 
-    from bulletin.web import serve
+    from bulletin.web.app import serve
 
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C is how a server stops
         serve(_config(root), args.host, args.port, dev=args.dev)
@@ -243,9 +249,10 @@ def cmd_serve(root: Path, args: argparse.Namespace) -> int:
 
 
 def cmd_partners(root: Path, args: argparse.Namespace) -> int:
+    from bulletin.config.secrets import partner_secret
+    from bulletin.delivery.webhooks import WebhookTransport
     from bulletin.errors import ConfigError, WebhookError
-    from bulletin.partners import ping
-    from bulletin.webhooks import WebhookTransport
+    from bulletin.render.payloads import ping
 
     config = _config(root)
     partner = config.partners.get(args.name)
@@ -262,7 +269,7 @@ def cmd_partners(root: Path, args: argparse.Namespace) -> int:
     msg_id = f"ping_{now.strftime('%Y%m%dT%H%M%S')}"
     start = time.perf_counter()
     with WebhookTransport(
-        args.name, partner.webhook, partner.secret(args.name), timeout=partner.timeout
+        args.name, partner.webhook, partner_secret(partner, args.name), timeout=partner.timeout
     ) as transport:
         try:
             reply = transport.post(body, msg_id)

@@ -1,4 +1,9 @@
-"""Runs bulletin's flows under Prefect from the command line, quietly and safely.
+"""bulletin's one door to Prefect, outside flows/: the environment a run needs, flows run
+from the command line, Prefect Secret blocks and approval events. Every Prefect import
+of the library is in this module, inside a function, so that commands that need no
+Prefect never load it.
+
+Running flows from the command line, quietly and safely:
 
 Without PREFECT_API_URL, Prefect starts a temporary server for the run. Two settings of
 that server are changed here, before Prefect is imported (the server inherits them):
@@ -14,16 +19,17 @@ that server are changed here, before Prefect is imported (the server inherits th
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
-import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
-from bulletin import progress_sink
+from pydantic import SecretStr
+
 from bulletin.errors import ConfigError
-from bulletin.report import Report
+
+T = TypeVar("T")
 
 _EPHEMERAL_SERVER = {
     "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE": "10000",
@@ -70,51 +76,37 @@ def _start_ephemeral_server() -> None:
         SubprocessASGIServer().start()
 
 
-@contextlib.contextmanager
-def _progress_bar(enabled: bool) -> Iterator[None]:
-    """A progress bar on stderr for a long send, when a person is watching."""
-    if not enabled or not sys.stderr.isatty():
-        yield
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    bar = Progress(
-        "sending", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True
-    )
-    task = bar.add_task("send", total=None)
-
-    def update(done: int, total: int) -> None:
-        bar.update(task, completed=done, total=total)
-
-    progress_sink.listen(update)
-    try:
-        with bar:
-            yield
-    finally:
-        progress_sink.listen(None)
-
-
-def run_publish(
-    site: Path,
-    slugs: Sequence[str],
-    *,
-    dry_run: bool = False,
-    verbose: bool = False,
-    progress: bool = True,
-) -> Report:
-    """Run the publish flow on `site`; raise the BulletinError that stopped it, if any."""
+def start_server(verbose: bool = False) -> None:
+    """Set up Prefect for a run from the command line, then start its temporary server if
+    PREFECT_API_URL names none. Call it before the flows are imported."""
     prepare_prefect_environment(verbose)
     _start_ephemeral_server()
-    from flows.publish import publish
 
-    with _progress_bar(enabled=progress):
-        state = publish(site=str(site), entries=list(slugs), dry_run=dry_run, return_state=True)
+
+def run_flow(flow: Callable[..., Any], expected: type[T], **parameters: Any) -> T:
+    """Run `flow` with `parameters` and return its `expected` result; raise the exception
+    the run ended with, if it ended with one."""
+    state = flow(**parameters, return_state=True)
     result = state.result(raise_on_failure=False)
-    if isinstance(result, Report):  # failed deliveries still make a report
+    if isinstance(result, expected):
         return result
     if isinstance(result, BaseException):
         raise result
-    raise RuntimeError(f"the publish flow ended in state {state.type.value}: {state.message}")
+    raise RuntimeError(f"the flow ended in state {state.type.value}: {state.message}")
+
+
+def load_secret(name: str, key: str) -> SecretStr:
+    """A Prefect Secret block's value; `key` is the setting that names the block."""
+    try:
+        from prefect.blocks.system import Secret
+
+        value = Secret.load(name).get()
+    except Exception as exc:  # Prefect raises ValueError, httpx errors, ...
+        raise ConfigError(
+            f"{key}: cannot load the Prefect Secret block {name!r} ({type(exc).__name__}); "
+            "create it with `prefect block create secret` or check PREFECT_API_URL"
+        ) from exc
+    return SecretStr(str(value))
 
 
 APPROVED_EVENT = "bulletin.entry.approved"

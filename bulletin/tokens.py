@@ -25,7 +25,9 @@ def configured_key(state_dir: Path) -> SecretStr | None:
         return SecretStr(from_env)
     block = os.environ.get(KEY_BLOCK_ENV)
     if block:
-        from bulletin.config import secret_from_block  # Prefect loads only for sites that use it
+        from bulletin.config.secrets import (
+            secret_from_block,  # Prefect loads only for sites that use it
+        )
 
         return secret_from_block(block, KEY_BLOCK_ENV)
     try:

@@ -5,10 +5,10 @@ It sends nothing when nothing new is approved: there is never an empty edition.
 
 from __future__ import annotations
 
+from bulletin.flows.publish import Channel, run_pipeline
 from prefect import flow
 
-from bulletin.report import Report
-from flows.publish import Channel, run_pipeline
+from bulletin.pipeline.report import Report
 
 
 @flow(name="weekly-digest", log_prints=False)

@@ -29,15 +29,16 @@ from prefect.input import RunInput
 from prefect.states import Cancelled, Failed, State
 from pydantic import Field
 
-from bulletin import ledger, progress_sink
-from bulletin import publish as core
+from bulletin import pipeline as core
 from bulletin.config import Config, load_config
-from bulletin.database import connect
+from bulletin.delivery.transports import factory, from_config, partners_from_config
 from bulletin.errors import BulletinError, ConfigError
-from bulletin.notify import failure_notice
-from bulletin.report import Report
-from bulletin.transports import factory, from_config, partners_from_config
-from bulletin.writers import write_public
+from bulletin.mail.notify import failure_notice
+from bulletin.pipeline import progress as progress_sink
+from bulletin.pipeline.report import Report
+from bulletin.pipeline.write import write_public
+from bulletin.store import ledger
+from bulletin.store.database import connect
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from bulletin.flows.publish import Channel, run_pipeline
 from prefect import flow
 
-from bulletin.report import Report
-from flows.publish import Channel, run_pipeline
+from bulletin.pipeline.report import Report
 
 
 @flow(name="timed-entries", log_prints=False)

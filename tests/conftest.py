@@ -97,8 +97,8 @@ _open_engines: list = []
 
 
 def connected(url: str):
-    """`bulletin.database.connect(url)`, disposed of when the test ends."""
-    from bulletin.database import connect
+    """`bulletin.store.database.connect(url)`, disposed of when the test ends."""
+    from bulletin.store.database import connect
 
     engine = connect(url)
     _open_engines.append(engine)

@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 
 from bulletin.config import load_config
-from bulletin.database import connect
-from bulletin.entries import load_entries
+from bulletin.content.entries import load_entries
 from bulletin.errors import ConfigError, ContentError, Problem
-from bulletin.publish import plan
-from bulletin.render import DEFAULT_TEMPLATES, Renderer
+from bulletin.pipeline.planning import plan
+from bulletin.render.renderer import DEFAULT_TEMPLATES, Renderer
+from bulletin.store.database import connect
 from tests.conftest import run_cli
 
 SOFIA = "content/2019-11-13-sofia-workshop.md"

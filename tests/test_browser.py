@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from bulletin import publish as core
+from bulletin import pipeline as core
 from bulletin.config import load_config
-from bulletin.database import connect
-from bulletin.subscribers import export_csv, import_csv
-from bulletin.transports import OutboxTransport
-from bulletin.writers import write_public
+from bulletin.delivery.transports import OutboxTransport
+from bulletin.pipeline.write import write_public
+from bulletin.store.database import connect
+from bulletin.store.subscribers import export_csv, import_csv
 from tests.web_server import free_port, serving
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -18,9 +18,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from bulletin import ledger
 from bulletin.config import Database, load_config
-from bulletin.database import (
+from bulletin.content.entries import Entry
+from bulletin.store import ledger
+from bulletin.store.database import (
     BASELINE_REVISION,
     SCHEMA_REVISION,
     alembic_config,
@@ -29,8 +30,7 @@ from bulletin.database import (
     metadata,
     subscribers,
 )
-from bulletin.entries import Entry
-from bulletin.subscribers import export_csv, import_csv
+from bulletin.store.subscribers import export_csv, import_csv
 
 REPO = Path(__file__).resolve().parent.parent
 NOW = dt.datetime(2025, 3, 4, 9, 30, tzinfo=dt.UTC)
@@ -54,7 +54,7 @@ def schema_drift(engine: sa.Engine) -> list:
 def assert_schema_matches_metadata(engine: sa.Engine) -> None:
     drift = schema_drift(engine)
     assert not drift, (
-        "the migrated schema differs from bulletin.database.metadata; add a migration in "
+        "the migrated schema differs from bulletin.store.database.metadata; add a migration in "
         "bulletin/migrations/versions (or fix it) so that they agree:\n"
         + "\n".join(f"  {difference}" for difference in drift)
     )
@@ -68,7 +68,7 @@ def revisions(engine: sa.Engine) -> list[str]:
 def test_schema_revision_is_the_newest_migration():
     scripts = ScriptDirectory.from_config(alembic_config())
     assert scripts.get_current_head() == SCHEMA_REVISION, (
-        "bulletin.database.SCHEMA_REVISION must name the newest migration"
+        "bulletin.store.database.SCHEMA_REVISION must name the newest migration"
     )
     assert scripts.get_base() == BASELINE_REVISION
 
@@ -103,7 +103,7 @@ def test_processes_starting_at_once_migrate_once(database_url):
     start = time.time() + 2
     script = (
         "import sys, time\n"
-        "from bulletin.database import connect\n"
+        "from bulletin.store.database import connect\n"
         "time.sleep(max(0, float(sys.argv[2]) - time.time()))\n"
         "connect(sys.argv[1]).dispose()\n"
     )

@@ -8,14 +8,14 @@ from collections import Counter
 
 import sqlalchemy as sa
 
-from bulletin import publish as core
+from bulletin import pipeline as core
 from bulletin.config import load_config
-from bulletin.database import deliveries, subscribers
-from bulletin.delivery import RetryPolicy
+from bulletin.delivery.engine import RetryPolicy
+from bulletin.delivery.transports import MemoryTransport
 from bulletin.errors import DeliveryError
-from bulletin.messages import Message
-from bulletin.subscribers import import_csv
-from bulletin.transports import MemoryTransport
+from bulletin.mail.message import Message
+from bulletin.store.database import deliveries, subscribers
+from bulletin.store.subscribers import import_csv
 from tests.conftest import connected
 
 FAST = RetryPolicy(attempts=3, backoff_seconds=0.01)

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from bulletin.approval import approve
 from bulletin.config import load_config
-from bulletin.database import connect
-from bulletin.entries import load_entry
-from bulletin.subscribers import import_csv
+from bulletin.content.approval import approve
+from bulletin.content.entries import load_entry
+from bulletin.store.database import connect
+from bulletin.store.subscribers import import_csv
 from tests.smtp_server import smtp_server
 
 TIMED = "2019-12-05-curs-regional"  # the fixture's entry with a publish_at (in 2019)
@@ -55,7 +55,7 @@ def _outbox(site: Path) -> list[email.message.EmailMessage]:
 def test_timed_entries_sends_only_the_entries_that_are_due_then_nothing(
     subscribed, prefect_harness
 ):
-    from flows.timed import timed_entries
+    from bulletin.flows.timed import timed_entries
 
     report = timed_entries(site=str(subscribed))
     assert report.entries == [TIMED]
@@ -66,7 +66,7 @@ def test_timed_entries_sends_only_the_entries_that_are_due_then_nothing(
 
 
 def test_timed_entry_past_its_send_not_after_is_not_sent_and_says_why(subscribed, prefect_harness):
-    from flows.timed import timed_entries
+    from bulletin.flows.timed import timed_entries
 
     _reapproved(subscribed, TIMED, send_not_after="2020-01-01T00:00:00+02:00")
     report = timed_entries(site=str(subscribed))
@@ -76,7 +76,7 @@ def test_timed_entry_past_its_send_not_after_is_not_sent_and_says_why(subscribed
 
 
 def test_timed_entry_waits_for_its_publish_at(subscribed, prefect_harness):
-    from flows.timed import timed_entries
+    from bulletin.flows.timed import timed_entries
 
     soon = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).isoformat(timespec="seconds")
     _reapproved(subscribed, TIMED, publish_at=soon)
@@ -86,7 +86,7 @@ def test_timed_entry_waits_for_its_publish_at(subscribed, prefect_harness):
 
 
 def test_weekly_digest_sends_what_is_new_and_never_an_empty_edition(subscribed, prefect_harness):
-    from flows.digest import weekly_digest
+    from bulletin.flows.digest import weekly_digest
 
     first = weekly_digest(site=str(subscribed))
     assert sorted(first.entries) == sorted([TIMED, UNTIMED])
@@ -96,10 +96,9 @@ def test_weekly_digest_sends_what_is_new_and_never_an_empty_edition(subscribed, 
 
 
 def test_failed_deliveries_fail_the_run_and_notify_the_comms_address(subscribed, prefect_harness):
+    from bulletin.flows.publish import publish
     from prefect import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
-
-    from flows.publish import publish
 
     with smtp_server() as server:
         toml = subscribed / "bulletin.toml"

@@ -23,13 +23,14 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from dkim.canonicalization import CanonicalizationPolicy
 from dkim.util import parse_tag_value
 
-import bulletin.dkim
+import bulletin.mail.dkim
 from bulletin.config import load_config
-from bulletin.dkim import DkimBody, DkimSigner
-from bulletin.entries import load_entries
+from bulletin.content.entries import load_entries
 from bulletin.errors import ConfigError
-from bulletin.messages import CompiledEmail, wire_form
-from bulletin.render import Renderer
+from bulletin.mail.compiled import CompiledEmail
+from bulletin.mail.dkim import DkimBody, DkimSigner
+from bulletin.mail.message import wire_form
+from bulletin.render.renderer import Renderer
 
 DOMAIN, SELECTOR = "example.org", "news2019"
 KEY_ENV = "BULLETIN_TEST_DKIM_KEY"
@@ -303,7 +304,7 @@ def frozen_clock(monkeypatch) -> None:
     """Both signers read t= from a clock that stands still."""
     clock = SimpleNamespace(time=lambda: float(FROZEN))
     monkeypatch.setattr(dkim, "time", clock)
-    monkeypatch.setattr(bulletin.dkim, "time", clock)
+    monkeypatch.setattr(bulletin.mail.dkim, "time", clock)
 
 
 def _dkimpy_header(data: bytes, key: rsa.RSAPrivateKey, signer: DkimSigner) -> bytes:

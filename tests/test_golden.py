@@ -13,9 +13,9 @@ import feedparser
 import pytest
 
 from bulletin.config import load_config
-from bulletin.entries import load_entries
-from bulletin.feeds import atom, filtered_feeds, rss
-from bulletin.render import Renderer
+from bulletin.content.entries import load_entries
+from bulletin.render.feeds import atom, filtered_feeds, rss
+from bulletin.render.renderer import Renderer
 from tests.conftest import FIXTURE_SITE
 
 GOLDEN = Path(__file__).parent / "golden"

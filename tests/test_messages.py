@@ -7,10 +7,11 @@ import datetime as dt
 import pytest
 
 from bulletin.config import Smtp, load_config
-from bulletin.entries import load_entries
-from bulletin.messages import CompiledEmail, Message, wire_form
-from bulletin.render import Renderer
-from bulletin.smtp import SmtpTransport
+from bulletin.content.entries import load_entries
+from bulletin.delivery.smtp import SmtpTransport
+from bulletin.mail.compiled import CompiledEmail
+from bulletin.mail.message import Message, wire_form
+from bulletin.render.renderer import Renderer
 from tests.smtp_server import smtp_server
 
 WHEN = dt.datetime(2019, 11, 20, 9, 0, tzinfo=dt.UTC)

@@ -23,17 +23,17 @@ import sqlalchemy as sa
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from bulletin import publish as core
-from bulletin.bodies import html_to_text
+from bulletin import pipeline as core
 from bulletin.config import load_config
-from bulletin.database import connect, deliveries
-from bulletin.delivery import RetryPolicy
+from bulletin.content.markup import html_to_text
+from bulletin.delivery.engine import RetryPolicy
+from bulletin.delivery.transports import MemoryTransport, partners_from_config
+from bulletin.delivery.webhooks import RETRY_AFTER_CAP_SECONDS, WebhookTransport, retry_after
 from bulletin.errors import ConfigError, ContentError, TransportUnavailable, WebhookError
-from bulletin.messages import Message
-from bulletin.partners import payload, ping, schema
-from bulletin.subscribers import import_csv
-from bulletin.transports import MemoryTransport, partners_from_config
-from bulletin.webhooks import RETRY_AFTER_CAP_SECONDS, WebhookTransport, retry_after
+from bulletin.mail.message import Message
+from bulletin.render.payloads import payload, ping, schema
+from bulletin.store.database import connect, deliveries
+from bulletin.store.subscribers import import_csv
 from tests.conftest import REPO, run_cli
 from tests.smtp_server import make_tls_files, smtp_server
 from tests.webhook_server import refused_url, webhook_server
@@ -148,7 +148,7 @@ def test_tampered_body_or_stale_timestamp_fails_verification(site, monkeypatch):
 
 
 def test_payload_follows_the_shipped_schema_and_carries_each_funding_notice(config):
-    from bulletin.entries import load_entries
+    from bulletin.content.entries import load_entries
 
     entries = load_entries(config).entries
     now = dt.datetime(2019, 12, 6, 9, tzinfo=dt.UTC)
@@ -282,10 +282,10 @@ KILLED_RUN = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from bulletin import publish as core
+    from bulletin import pipeline as core
     from bulletin.config import load_config
-    from bulletin.database import connect
-    from bulletin.transports import MemoryTransport, partners_from_config
+    from bulletin.store.database import connect
+    from bulletin.delivery.transports import MemoryTransport, partners_from_config
 
     config = load_config(Path(sys.argv[1]))
     engine = connect(config.database_url)
@@ -530,8 +530,8 @@ def test_partner_configuration_mistakes_are_reported_with_line_and_exit_2(site, 
 
 
 def test_partner_is_skipped_once_send_not_after_has_passed(site, monkeypatch):
-    from bulletin.approval import approve
-    from bulletin.entries import load_entry
+    from bulletin.content.approval import approve
+    from bulletin.content.entries import load_entry
 
     path = site / "content" / f"{SOFIA}.md"
     path.write_text(

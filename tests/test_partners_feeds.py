@@ -8,12 +8,13 @@ import json
 import feedparser
 import pytest
 
-from bulletin import publish as core
+from bulletin import pipeline as core
 from bulletin.config import load_config
-from bulletin.database import connect
+from bulletin.delivery.transports import MemoryTransport
 from bulletin.errors import ContentError
-from bulletin.feeds import tag_folder
-from bulletin.transports import MemoryTransport
+from bulletin.pipeline import planning
+from bulletin.render.feeds import tag_folder
+from bulletin.store.database import connect
 from tests.conftest import run_cli
 
 SOFIA, CURS = "2019-11-13-sofia-workshop", "2019-12-05-curs-regional"
@@ -63,7 +64,7 @@ def test_build_writes_a_feed_per_tag_and_language_with_only_their_entries(site):
 
 def test_compliance_check_covers_the_tag_and_language_feeds(site, monkeypatch):
     config = _published(site)
-    real = core.filtered_feeds
+    real = planning.filtered_feeds
 
     def without_disclaimer(config, entries):
         files = real(config, entries)
@@ -71,7 +72,7 @@ def test_compliance_check_covers_the_tag_and_language_feeds(site, monkeypatch):
         files["tags/firearms/feed.xml"] = feed.replace("European Commission is not", "").encode()
         return files
 
-    monkeypatch.setattr(core, "filtered_feeds", without_disclaimer)
+    monkeypatch.setattr(planning, "filtered_feeds", without_disclaimer)
     with pytest.raises(ContentError) as refused:
         core.plan(config, connect(config.database_url), record=False)
     messages = [p.message for p in refused.value.problems]

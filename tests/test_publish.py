@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from bulletin import publish as core
-from bulletin.bodies import html_to_text
+from bulletin import pipeline as core
 from bulletin.config import load_config
-from bulletin.database import connect
+from bulletin.content.markup import html_to_text
+from bulletin.delivery.transports import MemoryTransport, OutboxTransport
 from bulletin.errors import ContentError, DeliveryError
-from bulletin.messages import Message
-from bulletin.subscribers import import_csv
+from bulletin.mail.message import Message
+from bulletin.store.database import connect
+from bulletin.store.subscribers import import_csv
 from bulletin.tokens import Signer, secret_key
-from bulletin.transports import MemoryTransport, OutboxTransport
 from tests.conftest import run_cli
 
 STATEMENT = "This project is funded by the European Union."
@@ -45,7 +45,7 @@ def _emails(site: Path) -> list[email.message.EmailMessage]:
 
 
 def test_publish_flow_writes_one_message_per_recipient_and_feeds(site, prefect_harness):
-    from flows.publish import publish
+    from bulletin.flows.publish import publish
 
     config, _ = _import(site)
     report = publish(site=str(site))
@@ -93,7 +93,7 @@ def test_publish_flow_writes_one_message_per_recipient_and_feeds(site, prefect_h
 
 
 def test_publish_flow_refuses_entry_edited_after_approval_and_sends_nothing(site, prefect_harness):
-    from flows.publish import publish
+    from bulletin.flows.publish import publish
 
     _import(site)
     entry = site / "content" / "2019-11-13-sofia-workshop.md"
@@ -108,7 +108,7 @@ def test_publish_flow_refuses_entry_edited_after_approval_and_sends_nothing(site
 
 
 def test_dry_run_renders_and_sends_nothing(site, prefect_harness):
-    from flows.publish import publish
+    from bulletin.flows.publish import publish
 
     _import(site)
     report = publish(site=str(site), dry_run=True)
@@ -121,8 +121,8 @@ def test_entry_with_future_publish_at_waits(site):
     config, engine = _import(site)
     entry = site / "content" / "2019-12-05-curs-regional.md"
     entry.write_text(entry.read_text().replace("2019-12-06T10:00", "2099-12-06T10:00"))
-    from bulletin.approval import approve
-    from bulletin.entries import load_entry
+    from bulletin.content.approval import approve
+    from bulletin.content.entries import load_entry
 
     loaded, problems = load_entry(config, entry)
     assert problems == []
@@ -178,7 +178,7 @@ def test_outbox_writes_are_stable_so_a_repeat_is_still_one_file(site):
     core.deliver(engine, config, edition, outbox)
     first = sorted(p.name for p in (config.outbox_dir / "email").rglob("*.eml"))
     with engine.begin() as db:  # as if the ledger update had been lost in a crash
-        from bulletin.database import deliveries
+        from bulletin.store.database import deliveries
 
         db.execute(deliveries.update().values(status="pending"))
     core.deliver(engine, config, edition, outbox)

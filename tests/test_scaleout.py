@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from bulletin import ledger
-from bulletin import publish as core
+from bulletin import pipeline as core
 from bulletin.config import load_config
-from bulletin.database import deliveries
-from bulletin.subscribers import import_csv
-from bulletin.transports import MemoryTransport
+from bulletin.delivery.transports import MemoryTransport
+from bulletin.store import ledger
+from bulletin.store.database import deliveries
+from bulletin.store.subscribers import import_csv
 from tests.conftest import connected
 from tests.smtp_server import smtp_server
 from tests.webhook_server import webhook_server
@@ -104,7 +104,7 @@ def test_a_message_claimed_elsewhere_is_not_sent_again(site, database_url):
             .limit(1)
         )
         db.execute(deliveries.update().where(deliveries.c.id == taken).values(status="sent"))
-    from bulletin import delivery
+    from bulletin.delivery import engine as delivery
 
     sent: list[str] = []
     with engine.connect() as db:
@@ -123,7 +123,7 @@ def test_a_message_claimed_elsewhere_is_not_sent_again(site, database_url):
 
 
 def _message(row):
-    from bulletin.messages import Message
+    from bulletin.mail.message import Message
 
     return Message("email", "e", row.target, row.recipient, b"x", f"m{row.id}")
 
@@ -150,7 +150,7 @@ def dask_cluster(prefect_harness):
 def test_dask_workers_send_everyone_once_even_when_one_is_killed(
     site, database_url, dask_cluster, prefect_harness, monkeypatch
 ):
-    from flows.publish import publish
+    from bulletin.flows.publish import publish
 
     cluster, client = dask_cluster
     readers = 5000

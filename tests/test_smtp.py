@@ -9,10 +9,11 @@ import time
 import pytest
 
 from bulletin.config import Smtp
+from bulletin.config.secrets import smtp_credentials
+from bulletin.delivery.smtp import SmtpConnectionError, SmtpTransport
+from bulletin.delivery.transports import from_config
 from bulletin.errors import DeliveryError
-from bulletin.messages import Message
-from bulletin.smtp import SmtpConnectionError, SmtpTransport
-from bulletin.transports import from_config
+from bulletin.mail.message import Message
 from tests.smtp_server import SmtpServer, make_tls_files, smtp_server
 
 # Dot-stuffing, a lone dot, a long quoted-printable line and 8-bit-free MIME: what
@@ -214,7 +215,7 @@ def test_login_with_credentials_from_the_environment(tls, security, monkeypatch,
             username_env="TEST_SMTP_USER",
             password_env="TEST_SMTP_PASSWORD",
         )
-        with SmtpTransport(config, config.credentials(), ssl_context=tls.client_context()) as t:
+        with SmtpTransport(config, smtp_credentials(config), ssl_context=tls.client_context()) as t:
             t.send(message())
 
     assert [r.login for r in server.received] == ["alice"]
@@ -246,7 +247,7 @@ def test_failed_login_names_the_variables_but_never_the_password(
     with smtp_server(mode="starttls", tls=tls, users={"alice": "s3cret-Pa55word"}) as server:
         config = settings(server, security="starttls", username_env="TEST_SMTP_USER")
         config = config.model_copy(update={"password_env": "TEST_SMTP_PASSWORD"})
-        credentials = config.credentials() if password else None
+        credentials = smtp_credentials(config) if password else None
         with (
             SmtpTransport(config, credentials, ssl_context=tls.client_context()) as transport,
             pytest.raises(SmtpConnectionError) as caught,

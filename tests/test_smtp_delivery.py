@@ -14,13 +14,14 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from bulletin import publish as core
+from bulletin import pipeline as core
 from bulletin.config import load_config
-from bulletin.database import connect, deliveries, subscribers
-from bulletin.delivery import RetryPolicy
+from bulletin.config.secrets import smtp_credentials
+from bulletin.delivery.engine import RetryPolicy
+from bulletin.delivery.smtp import SmtpTransport
 from bulletin.errors import TransportUnavailable
-from bulletin.smtp import SmtpTransport
-from bulletin.subscribers import import_csv
+from bulletin.store.database import connect, deliveries, subscribers
+from bulletin.store.subscribers import import_csv
 from tests.smtp_server import smtp_server
 
 FAST = RetryPolicy(attempts=3, backoff_seconds=0.05)
@@ -110,11 +111,11 @@ _SEND_SCRIPT = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from bulletin import publish as core
+    from bulletin import pipeline as core
     from bulletin.config import load_config
-    from bulletin.database import connect
-    from bulletin.smtp import SmtpTransport
-    from bulletin.transports import OutboxTransport
+    from bulletin.store.database import connect
+    from bulletin.delivery.smtp import SmtpTransport
+    from bulletin.delivery.transports import OutboxTransport
 
     config = load_config(Path(sys.argv[1]))
     engine = connect(config.database_url)
@@ -184,7 +185,7 @@ def test_smtp_password_can_come_from_a_prefect_secret_block(site, prefect_harnes
         )
         config, engine, edition = _prepare(site)
         smtp = config.delivery.smtp
-        core.deliver(engine, config, edition, lambda: SmtpTransport(smtp, smtp.credentials()),
+        core.deliver(engine, config, edition, lambda: SmtpTransport(smtp, smtp_credentials(smtp)),
                      retry=FAST, partner_transport=lambda: _NullTransport())  # fmt: skip
         assert {m.login for m in server.received} == {"alice"}
         assert len(server.received) == 3

@@ -15,14 +15,15 @@ import sqlalchemy as sa
 from pydantic import SecretStr
 from starlette.testclient import TestClient
 
-from bulletin import publish as core
+from bulletin import pipeline as core
 from bulletin.config import load_config
-from bulletin.database import connect, deliveries, subscribers, suppressions
-from bulletin.subscribers import export_csv, import_csv
+from bulletin.delivery.transports import OutboxTransport
+from bulletin.pipeline.write import write_public
+from bulletin.store.database import connect, deliveries, subscribers, suppressions
+from bulletin.store.subscribers import export_csv, import_csv
 from bulletin.tokens import Signer, secret_key
-from bulletin.transports import OutboxTransport
-from bulletin.web import RateLimit, create_app
-from bulletin.writers import write_public
+from bulletin.web.app import create_app
+from bulletin.web.security import RateLimit
 
 BASE = "https://news.example.org"
 FIRST, SECOND = "2019-11-13-sofia-workshop", "2019-12-05-curs-regional"

@@ -1,0 +1,430 @@
+"""Loads the entries of a site's content/ folder and validates each one against the config."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from bulletin.config import Config
+from bulletin.content.markup import find_unsafe_html, render_markdown
+from bulletin.errors import Problem, display_path
+
+MAX_ENTRY_BYTES = 1024 * 1024
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+STATUSES = ("draft", "approved", "withdrawn")
+APPROVAL_FIELDS = ("approved_by", "approved_at", "approval")
+FIELDS = {
+    "title", "date", "end_date", "location", "summary", "language", "tags", "funding",
+    "status", "publish_at", "send_not_after", *APPROVAL_FIELDS,
+}  # fmt: skip
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_DELIMITER = "---"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One news or event entry, validated, with its body rendered to safe HTML."""
+
+    path: Path
+    display: str  # the path as users see it, relative to the site
+    slug: str
+    title: str
+    date: dt.date
+    language: str
+    funding: str
+    status: str
+    body: str
+    html: str
+    end_date: dt.date | None = None
+    location: str = ""
+    summary: str = ""
+    tags: tuple[str, ...] = ()
+    publish_at: dt.datetime | None = None
+    send_not_after: dt.datetime | None = None
+    approved_by: str | None = None
+    approved_at: dt.datetime | None = None
+    approval: str | None = None
+    meta: dict = field(default_factory=dict, compare=False, repr=False)
+    lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+    body_line: int = 1
+
+    @property
+    def published(self) -> dt.datetime:
+        """When the entry became public: its publish_at, else its approval time."""
+        when = self.publish_at or self.approved_at
+        if when is None:
+            return dt.datetime.combine(self.date, dt.time(), tzinfo=dt.UTC)
+        return when
+
+    def line(self, name: str) -> int | None:
+        return self.lines.get(name)
+
+
+@dataclass
+class Loaded:
+    """The outcome of loading a site's entries: what could be read, and every problem."""
+
+    entries: list[Entry]
+    problems: list[Problem]
+
+
+def content_files(config: Config, paths: Iterable[Path] = ()) -> list[Path]:
+    """The Markdown files named (files or folders), or all under content/, sorted."""
+    roots = list(paths) or [config.content_dir]
+    files: set[Path] = set()
+    for root in roots:
+        if root == config.content_dir and not root.exists():
+            continue  # load_entries reports it
+        if root.is_dir():
+            files.update(p for p in root.rglob("*.md") if not _hidden(p, root))
+        else:
+            files.add(root)
+    return sorted(files)
+
+
+def _hidden(path: Path, root: Path) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def load_entries(config: Config, paths: Iterable[Path] = ()) -> Loaded:
+    """Load and validate entries; every problem found is returned, none raised."""
+    entries: list[Entry] = []
+    problems: list[Problem] = []
+    if not paths and not config.content_dir.is_dir():
+        problems.append(
+            Problem(
+                "content/",
+                "content-missing",
+                "the site has no content/ folder; create it and write entries there",
+            )
+        )
+    for path in content_files(config, paths):
+        entry, found = load_entry(config, path)
+        problems.extend(found)
+        if entry is not None:
+            entries.append(entry)
+    problems.extend(_duplicate_slugs(config, entries))
+    return Loaded(sorted(entries, key=lambda e: e.slug), problems)
+
+
+def _duplicate_slugs(config: Config, entries: list[Entry]) -> list[Problem]:
+    seen: dict[str, Entry] = {}
+    problems = []
+    # Subfolders are allowed, so two files can share a name; slugs must stay unique.
+    everywhere = content_files(config) if config.content_dir.is_dir() else []
+    for path in everywhere:
+        slug = path.stem
+        if slug in seen and seen[slug].path.resolve() != path.resolve():
+            continue
+    by_slug: dict[str, list[Path]] = {}
+    for path in {*everywhere, *(e.path for e in entries)}:
+        by_slug.setdefault(path.stem, []).append(path)
+    for entry in entries:
+        others = [p for p in by_slug.get(entry.slug, []) if p.resolve() != entry.path.resolve()]
+        if others:
+            names = ", ".join(display_path(p, config.root) for p in sorted(others))
+            problems.append(
+                Problem(
+                    entry.display,
+                    "slug-duplicate",
+                    f"slug {entry.slug!r} is also used by {names}; rename one of the files",
+                )
+            )
+        seen[entry.slug] = entry
+    return problems
+
+
+def split_front_matter(text: str) -> tuple[str, str, int] | None:
+    """(front matter, body, line the body starts on), or None without front matter."""
+    lines = text.split("\n")
+    if not lines or lines[0].rstrip() != _DELIMITER:
+        return None
+    for i in range(1, len(lines)):
+        if lines[i].rstrip() == _DELIMITER:
+            return "\n".join(lines[1:i]), "\n".join(lines[i + 1 :]), i + 2
+    return None
+
+
+def read_entry_text(path: Path, shown: str) -> tuple[str | None, list[Problem]]:
+    """The file's text, or the problems that stop it being read."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        return None, [Problem(shown, "file-unreadable", f"cannot read the file: {exc.strerror}")]
+    if size > MAX_ENTRY_BYTES:
+        return None, [
+            Problem(
+                shown,
+                "file-too-large",
+                f"the file is {size / 1024 / 1024:.1f} MB; entries are limited to "
+                f"{MAX_ENTRY_BYTES // 1024} KB. Move large material to a linked page",
+            )
+        ]
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        return None, [
+            Problem(
+                shown,
+                "not-utf8",
+                f"byte 0x{raw[exc.start]:02x} is not UTF-8; save the file as UTF-8",
+                line,
+            )
+        ]
+    return text.removeprefix("\ufeff").replace("\r\n", "\n"), []
+
+
+def load_entry(config: Config, path: Path) -> tuple[Entry | None, list[Problem]]:
+    """Read and validate one entry file."""
+    shown = display_path(path, config.root)
+    text, problems = read_entry_text(path, shown)
+    if text is None:
+        return None, problems
+    parts = split_front_matter(text)
+    if parts is None:
+        return None, [
+            Problem(
+                shown,
+                "front-matter-missing",
+                "the file must start with YAML front matter between two '---' lines",
+                1,
+            )
+        ]
+    front, body, body_line = parts
+    node = None
+    node = None
+    try:
+        # One parse gives both the values and each field's line; libyaml when present.
+        loader = _Loader(front)
+        try:
+            node = loader.get_single_node()
+            meta = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 2 if mark is not None else None
+        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        return None, [
+            Problem(
+                shown,
+                "yaml-invalid",
+                f"front matter is not valid YAML: {reason}; fix the YAML on that line "
+                "(put text that contains ': ' or '#' in quotes)",
+                line,
+            )
+        ]
+    except ValueError as exc:  # a value shaped like a date that is none, e.g. 2019-13-45
+        name, line = _bad_timestamp(node)
+        return None, [
+            Problem(
+                shown,
+                "date-invalid",
+                f"{name or 'a value'} is not a real date ({exc}); write it as YYYY-MM-DD",
+                line,
+            )
+        ]
+    if not isinstance(meta, dict):
+        return None, [Problem(shown, "yaml-invalid", "front matter must be a mapping of fields", 2)]
+    lines = _field_lines(node)
+    return _validate(config, path, shown, meta, lines, body, body_line)
+
+
+def _bad_timestamp(node: yaml.Node | None) -> tuple[str | None, int | None]:
+    """The field, and its line, whose date or time YAML could not construct."""
+    if not isinstance(node, yaml.MappingNode):
+        return None, None
+    loader = yaml.SafeLoader("")
+    try:
+        for key, value in node.value:
+            if value.tag == "tag:yaml.org,2002:timestamp":
+                try:
+                    loader.construct_yaml_timestamp(value)
+                except ValueError:
+                    return str(key.value), value.start_mark.line + 2
+    finally:
+        loader.dispose()
+    return None, None
+
+
+def _field_lines(node: yaml.Node | None) -> dict[str, int]:
+    if not isinstance(node, yaml.MappingNode):
+        return {}
+    return {str(key.value): key.start_mark.line + 2 for key, _ in node.value}
+
+
+def _validate(
+    config: Config,
+    path: Path,
+    shown: str,
+    meta: dict,
+    lines: dict[str, int],
+    body: str,
+    body_line: int,
+) -> tuple[Entry | None, list[Problem]]:
+    problems: list[Problem] = []
+
+    def problem(name: str | None, code: str, message: str, line: int | None = None) -> None:
+        problems.append(Problem(shown, code, message, line or (lines.get(name) if name else None)))
+
+    for key in meta:
+        if str(key) not in FIELDS:
+            problem(
+                str(key),
+                "field-unknown",
+                f"unknown field {key!r}; known fields are {', '.join(sorted(FIELDS))}",
+            )
+
+    def text_field(name: str, required: bool = False) -> str:
+        value = meta.get(name)
+        if value is None:
+            if required:
+                problem(None, "field-missing", f"required field {name!r} is missing; add it", 2)
+            return ""
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            problem(name, "field-type", f"{name} must be text, not {type(value).__name__}")
+            return ""
+        value = str(value)
+        if "\n" in value.strip() or "\r" in value:
+            problem(name, "field-line-break", f"{name} must be a single line; join its lines")
+            return ""
+        return value.strip()
+
+    def date_field(name: str, required: bool = False) -> dt.date | None:
+        value = meta.get(name)
+        if value is None:
+            if required:
+                problem(None, "field-missing", f"required field {name!r} is missing; add it", 2)
+            return None
+        if isinstance(value, dt.datetime):
+            return value.date()
+        if isinstance(value, dt.date):
+            return value
+        problem(name, "date-invalid", f"{name} is {value!r}, not a date; write it as YYYY-MM-DD")
+        return None
+
+    def time_field(name: str) -> dt.datetime | None:
+        value = meta.get(name)
+        if value is None:
+            return None
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                value = dt.datetime.fromisoformat(value)
+        if isinstance(value, dt.datetime):
+            return value if value.tzinfo else value.replace(tzinfo=config.site.tz)
+        if isinstance(value, dt.date):
+            return dt.datetime.combine(value, dt.time(), tzinfo=config.site.tz)
+        problem(
+            name,
+            "datetime-invalid",
+            f"{name} is {value!r}, not a date and time; write it as 2019-11-20T09:00:00+02:00",
+        )
+        return None
+
+    title = text_field("title", required=True)
+    date = date_field("date", required=True)
+    end_date = date_field("end_date")
+    location = text_field("location")
+    summary = text_field("summary")
+    language = text_field("language") or config.site.language
+    funding = text_field("funding") or config.site.default_funding
+    status = text_field("status", required=True)
+    publish_at = time_field("publish_at")
+    send_not_after = time_field("send_not_after")
+    approved_by = text_field("approved_by") or None
+    approved_at = time_field("approved_at")
+    approval = text_field("approval") or None
+
+    if "title" in meta and not title and not any(p.code.startswith("field-") for p in problems):
+        problem("title", "field-empty", "title is empty; give the entry a title")
+    if status and status not in STATUSES:
+        problem(
+            "status", "status-unknown", f"status {status!r} is not one of {', '.join(STATUSES)}"
+        )
+    if date and end_date and end_date < date:
+        problem("end_date", "date-order", f"end_date {end_date} is before date {date}")
+    if publish_at and send_not_after and send_not_after <= publish_at:
+        problem("send_not_after", "date-order", "send_not_after must be later than publish_at")
+    if not re.fullmatch(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*", language):
+        problem(
+            "language", "language-invalid", f"language {language!r} is not a code like en, ro or bg"
+        )
+    if funding not in config.funding:
+        known = ", ".join(sorted(config.funding)) or "none"
+        problem(
+            "funding",
+            "funding-unknown",
+            f"funding rule {funding!r} is not in bulletin.toml (known: {known}); "
+            f"add [funding.{funding}] or fix the name",
+        )
+    elif config.funding_text(funding, language) is None:
+        problem(
+            "language",
+            "funding-text-missing",
+            f"no {funding.upper()} funding statement and disclaimer in language {language!r}; "
+            f"add [funding.{funding}.text.{language}] to bulletin.toml",
+        )
+    tags = meta.get("tags", [])
+    if isinstance(tags, str):
+        tags = [tags]
+    if not isinstance(tags, list) or not all(isinstance(t, str | int) for t in tags):
+        problem("tags", "field-type", "tags must be a list like [firearms, drugs]")
+        tags = []
+    if not _SLUG.match(path.stem):
+        problem(
+            None,
+            "slug-invalid",
+            f"file name {path.name!r} makes a bad slug; use lowercase letters, digits and "
+            "hyphens, like 2019-11-13-firearms-workshop.md",
+        )
+    if not body.strip():
+        problem(
+            None,
+            "body-empty",
+            "the entry has no body text; write it below the front matter",
+            body_line,
+        )
+    for unsafe in find_unsafe_html(body):
+        problem(
+            None,
+            "html-unsafe",
+            f"{unsafe.snippet!r} is not allowed in an entry (scripts, frames, forms and event "
+            "handlers never reach readers); remove it",
+            body_line + unsafe.line - 1 if unsafe.line else body_line,
+        )
+    if problems:
+        return None, problems
+    assert date is not None
+    entry = Entry(
+        path=path,
+        display=shown,
+        slug=path.stem,
+        title=title,
+        date=date,
+        end_date=end_date,
+        location=location,
+        summary=summary,
+        language=language,
+        funding=funding,
+        status=status,
+        tags=tuple(str(t) for t in tags),
+        publish_at=publish_at,
+        send_not_after=send_not_after,
+        approved_by=approved_by,
+        approved_at=approved_at,
+        approval=approval,
+        body=body,
+        html=render_markdown(body),
+        meta=meta,
+        lines=lines,
+        body_line=body_line,
+    )
+    return entry, []

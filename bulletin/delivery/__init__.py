@@ -1,0 +1,8 @@
+"""Delivers messages exactly once: transports, the sending engine and the partner phase.
+
+transports   the transport interface; outbox and in-memory transports; the factories
+smtp         one persistent SMTP connection
+webhooks     signed partner webhooks (Standard Webhooks) over HTTPS
+engine       an edition's pending email over a pool of connections, with retries
+partners     the partner phase: each partner once, in a thread of its own
+"""

@@ -1,0 +1,190 @@
+"""The partner phase of a publish: each partner gets the edition once, in a thread of its own.
+
+Partners are few and slow (an HTTP round trip to another organisation, and retries that
+wait for minutes), so each gets a thread and the phase lasts about as long as the slowest
+partner; a partner that fails holds up no other. Every partner has one ledger row per
+edition: marked `sending` before its first attempt and `sent`, `failed` or `skipped` after
+the last, so a run killed in between sends it again (with the same webhook-id), and a
+partner that acknowledged is never sent the edition again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from bulletin.delivery.engine import Outcome, RetryPolicy
+from bulletin.delivery.transports import Transport
+from bulletin.errors import DeliveryError, TransportUnavailable
+from bulletin.mail.message import Message
+from bulletin.store.database import deliveries
+
+#: Partners sent to at once; more wait for a free thread.
+MAX_THREADS = 64
+
+Clock = Callable[[], dt.datetime]
+
+
+@dataclass(frozen=True)
+class PartnerJob:
+    """What one partner is sent: `make` builds the message for an attempt at a given time."""
+
+    key: str
+    make: Callable[[dt.datetime], Message]
+    deadline: dt.datetime | None = None  # the entries' earliest send_not_after
+
+
+@dataclass(frozen=True)
+class _Row:
+    id: int
+    target: str
+    attempts: int
+
+
+class _Stopped(Exception):
+    """The run is stopping: the partner's row stays in flight and the next run sends it."""
+
+
+class _Unavailable(Exception):
+    """The email transport cannot send at all: the partner's row is due again next run."""
+
+    def __init__(self, error: TransportUnavailable, attempts: int) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.attempts = attempts
+
+
+def pending(engine: sa.Engine, edition_id: str) -> list[_Row]:
+    with engine.connect() as db:
+        rows = db.execute(
+            sa.select(deliveries.c.id, deliveries.c.target, deliveries.c.attempts)
+            .where(
+                deliveries.c.edition_id == edition_id,
+                deliveries.c.channel == "partner",
+                deliveries.c.status == "pending",
+            )
+            .order_by(deliveries.c.id)
+        )
+        return [_Row(*r) for r in rows]
+
+
+def run(
+    engine: sa.Engine,
+    edition_id: str,
+    jobs: Mapping[str, PartnerJob],
+    transport_for: Callable[[str], Transport],
+    retry: RetryPolicy,
+    clock: Clock = lambda: dt.datetime.now(dt.UTC),
+    stop: threading.Event | None = None,
+) -> None:
+    """Send the edition to every partner whose ledger row is still pending.
+
+    Raises the first unexpected error of any partner after all have finished (those
+    partners' rows stay in flight), or TransportUnavailable when a partner's email could
+    not go because the email server is down; the next run sends them again.
+    """
+    stop = stop or threading.Event()
+    rows = [row for row in pending(engine, edition_id) if row.target in jobs]
+    if not rows:
+        return
+    with engine.begin() as db:
+        db.execute(
+            deliveries.update()
+            .where(deliveries.c.id.in_([row.id for row in rows]))
+            .values(status="sending", updated_at=clock())
+        )
+    errors: list[BaseException] = []
+    with ThreadPoolExecutor(
+        max_workers=min(MAX_THREADS, len(rows)), thread_name_prefix="partner"
+    ) as pool:
+        futures = {
+            pool.submit(_deliver, jobs[row.target], row, transport_for, retry, clock, stop): row
+            for row in rows
+        }
+        waiting = set(futures)
+        try:
+            while waiting:
+                done, waiting = wait(waiting, return_when=FIRST_COMPLETED)
+                outcomes = []
+                for future in done:
+                    try:
+                        outcomes.append((futures[future], *future.result()))
+                    except _Stopped:
+                        continue
+                    except _Unavailable as exc:
+                        detail = str(exc.error)
+                        outcomes.append((futures[future], Outcome("pending", detail), exc.attempts))
+                        errors.append(exc.error)
+                    except BaseException as exc:  # a crash: the row stays in flight
+                        errors.append(exc)
+                # Partners that answered together are recorded together: one commit.
+                _record(engine, outcomes, clock())
+        except BaseException:
+            stop.set()  # interrupted: waiting partners give up their retries at once
+            raise
+    if errors:
+        raise errors[0]
+
+
+def _deliver(
+    job: PartnerJob,
+    row: _Row,
+    transport_for: Callable[[str], Transport],
+    retry: RetryPolicy,
+    clock: Clock,
+    stop: threading.Event,
+) -> tuple[Outcome, int]:
+    attempts = row.attempts
+    transport = transport_for(job.key)
+    try:
+        while True:
+            if stop.is_set():
+                raise _Stopped
+            when = clock()
+            if job.deadline and when > job.deadline:
+                expired = f"send_not_after {job.deadline.isoformat()} passed"
+                return Outcome("skipped", expired), attempts
+            message = job.make(when)
+            attempts += 1
+            try:
+                transport.send(message)
+            except TransportUnavailable as exc:
+                # The email server is down or refuses us: not the partner's fault; the
+                # run stops as it does for the lists' email, and the next run sends it.
+                raise _Unavailable(exc, attempts) from exc
+            except DeliveryError as exc:
+                if exc.permanent:
+                    return Outcome("failed", str(exc)), attempts
+                if attempts >= retry.attempts:
+                    return Outcome("failed", f"gave up after {attempts} attempts: {exc}"), attempts
+                asked = getattr(exc, "retry_after", None)
+                if stop.wait(asked if asked is not None else retry.delay(attempts)):
+                    raise _Stopped from exc
+                continue
+            return Outcome("sent", message_id=message.message_id or None), attempts
+    finally:
+        transport.close()
+
+
+def _record(engine: sa.Engine, outcomes: list[tuple[_Row, Outcome, int]], when) -> None:
+    if not outcomes:
+        return
+    with engine.begin() as db:
+        for row, outcome, attempts in outcomes:
+            db.execute(
+                deliveries.update()
+                .where(deliveries.c.id == row.id)
+                .values(
+                    status=outcome.status,
+                    attempts=attempts,
+                    detail=outcome.detail,
+                    message_id=outcome.message_id,
+                    next_attempt_at=None,
+                    updated_at=when,
+                )
+            )

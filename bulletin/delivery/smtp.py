@@ -1,0 +1,288 @@
+"""Sends messages over one persistent SMTP connection, reconnecting when it drops."""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+
+from pydantic import SecretStr
+
+from bulletin.config import Smtp
+from bulletin.errors import DeliveryError, TransportUnavailable
+from bulletin.mail.message import Message, wire_form
+
+log = logging.getLogger(__name__)
+
+
+def _sendmail(
+    smtp: smtplib.SMTP,
+    sender: str,
+    recipient: str,
+    data: bytes,
+    options: list[str],
+    wire: bytes | None = None,
+) -> None:
+    """`smtplib.SMTP.sendmail` for one recipient, raising the same errors, with a faster
+    DATA step: smtplib escapes leading dots with a multi-line regular expression over the
+    whole message and copies it twice, which costs more than the rest of a send together.
+    `wire` is the message already escaped (`Message.wire`)."""
+    if smtp.does_esmtp and smtp.has_extn("size"):
+        options = [*options, f"size={len(data)}"]
+    code, reply = smtp.mail(sender, options)
+    if code != 250:
+        _abandon(smtp, code)
+        raise smtplib.SMTPSenderRefused(code, reply, sender)
+    code, reply = smtp.rcpt(recipient)
+    if code not in (250, 251):
+        _abandon(smtp, code)
+        raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
+    smtp.putcmd("data")
+    code, reply = smtp.getreply()
+    if code != 354:
+        _abandon(smtp, code)
+        raise smtplib.SMTPDataError(code, reply)
+    smtp.send(wire or wire_form(data))
+    code, reply = smtp.getreply()
+    if code != 250:
+        _abandon(smtp, code)
+        raise smtplib.SMTPDataError(code, reply)
+
+
+def _abandon(smtp: smtplib.SMTP, code: int) -> None:
+    """After a refusal: hang up on 421 ("closing channel"), else reset the transaction."""
+    if code == 421:
+        smtp.close()
+    else:
+        smtp._rset()  # sendmail's own reset: it swallows a broken connection
+
+
+class SmtpConnectionError(TransportUnavailable):
+    """The SMTP connection could not be set up as configured; no recipient is at fault."""
+
+
+class SmtpTransport:
+    """One persistent connection to the [delivery.smtp] server, for one thread at a time.
+
+    It connects on the first send, and again on the first send after the connection broke.
+    It never retries on its own: every failure is raised and the caller decides.
+    `connections` counts the connections opened, `accepted` the messages the server took
+    on the current one.
+    """
+
+    def __init__(
+        self,
+        settings: Smtp,
+        credentials: tuple[str, SecretStr] | None = None,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self.settings = settings
+        self._credentials = credentials
+        # Made on first use: loading the system's CA certificates takes a noticeable
+        # fraction of a second, wasted on a plain connection.
+        self._ssl_context = ssl_context
+        self._smtp: smtplib.SMTP | None = None
+        self.connections = 0
+        self.accepted = 0
+
+    @property
+    def server(self) -> str:
+        return f"{self.settings.host}:{self.settings.port}"
+
+    def __enter__(self) -> SmtpTransport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def send(self, message: Message) -> None:
+        smtp = self._connection()
+        # Addresses outside ASCII need the server's SMTPUTF8; smtplib checks it offers it.
+        options = [] if f"{message.sender}{message.recipient}".isascii() else ["SMTPUTF8"]
+        try:
+            _sendmail(smtp, message.sender, message.recipient, message.data, options, message.wire)
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, reply = next(iter(exc.recipients.values()))
+            raise self._refused(message.recipient, code, reply) from exc
+        except smtplib.SMTPSenderRefused as exc:
+            # The envelope sender is the same for every message: a refusal (often "530
+            # authentication required" or "553 not owned by user") is the run's problem.
+            self._drop()
+            raise SmtpConnectionError(
+                f"{self.server} refused the sender {message.sender}: "
+                f"{exc.smtp_code} {_text(exc.smtp_error)}; check [sender] from and the "
+                "[delivery.smtp] login",
+                misconfigured=500 <= exc.smtp_code < 600,
+            ) from exc
+        except smtplib.SMTPResponseException as exc:
+            raise self._refused(message.recipient, exc.smtp_code, exc.smtp_error) from exc
+        except smtplib.SMTPNotSupportedError as exc:
+            raise DeliveryError(
+                f"{self.server} cannot take {message.recipient}: the address is not ASCII "
+                "and the server does not offer SMTPUTF8",
+                recipient=message.recipient,
+                permanent=True,
+            ) from exc
+        except (smtplib.SMTPException, OSError) as exc:
+            self._drop()
+            raise DeliveryError(
+                f"lost the connection to {self.server} while sending to {message.recipient}: "
+                f"{self._reason(exc)}; the next send reconnects",
+                recipient=message.recipient,
+            ) from exc
+        self.accepted += 1
+
+    def close(self) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is None:
+            return
+        try:
+            smtp.quit()
+        except (smtplib.SMTPException, OSError):
+            pass  # a polite goodbye only; the socket is closed below either way
+        finally:
+            smtp.close()
+
+    def _refused(self, recipient: str, code: int, reply: bytes | str) -> DeliveryError:
+        if self._smtp is not None and self._smtp.sock is None:
+            self._drop()  # smtplib hangs up after a 421 "closing channel"
+        permanent = 500 <= code < 600
+        verb = "rejected" if permanent else "deferred"
+        return DeliveryError(
+            f"{self.server} {verb} the message to {recipient}: {code} {_text(reply)}",
+            recipient=recipient,
+            permanent=permanent,
+        )
+
+    def _tls(self) -> ssl.SSLContext:
+        if self._ssl_context is None:
+            self._ssl_context = ssl.create_default_context()
+        return self._ssl_context
+
+    def _connection(self) -> smtplib.SMTP:
+        if self._smtp is not None and self._smtp.sock is not None:
+            return self._smtp
+        self._drop()
+        smtp = self._connect()
+        try:
+            self._greet(smtp)
+        except BaseException:
+            smtp.close()
+            raise
+        self._smtp = smtp
+        self.connections += 1
+        self.accepted = 0
+        log.debug("connected to %s (%s)", self.server, self.settings.security)
+        return smtp
+
+    def _connect(self) -> smtplib.SMTP:
+        settings = self.settings
+        try:
+            if settings.security == "ssl":
+                return smtplib.SMTP_SSL(
+                    settings.host,
+                    settings.port,
+                    timeout=settings.timeout,
+                    context=self._tls(),
+                )
+            return smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
+        except (smtplib.SMTPException, OSError) as exc:
+            raise self._connect_error(exc) from exc
+
+    def _greet(self, smtp: smtplib.SMTP) -> None:
+        """EHLO, STARTTLS when configured, and the login when there are credentials."""
+        try:
+            smtp.ehlo_or_helo_if_needed()
+            if self.settings.security == "starttls":
+                if not smtp.has_extn("starttls"):
+                    raise SmtpConnectionError(
+                        f"{self.server} does not offer STARTTLS, and [delivery.smtp] "
+                        'security = "starttls" does not send in clear text; use the port '
+                        'that offers it (often 587), or security = "ssl" for a port that '
+                        "expects TLS from the start (often 465)",
+                        misconfigured=True,
+                    )
+                smtp.starttls(context=self._tls())
+                smtp.ehlo()
+            if self._credentials is not None:
+                self._login(smtp, *self._credentials)
+        except SmtpConnectionError:
+            raise
+        except (smtplib.SMTPException, OSError) as exc:
+            raise self._connect_error(exc) from exc
+
+    def _login(self, smtp: smtplib.SMTP, username: str, password: SecretStr) -> None:
+        settings = self.settings
+        where = f"check {settings.username_env} and {settings.password_env}"
+        try:
+            smtp.login(username, password.get_secret_value())
+        except smtplib.SMTPAuthenticationError as exc:
+            raise SmtpConnectionError(
+                f"{self.server} refused the login of {username!r}: "
+                f"{exc.smtp_code} {_text(exc.smtp_error)}; {where}",
+                misconfigured=True,
+            ) from exc
+        except smtplib.SMTPNotSupportedError as exc:
+            raise SmtpConnectionError(
+                f"{self.server} does not offer a login (SMTP AUTH) on this connection; "
+                'many servers offer it only over TLS: set security = "starttls" or "ssl" '
+                "in [delivery.smtp], or unset username_env if it needs none",
+                misconfigured=True,
+            ) from exc
+        except smtplib.SMTPResponseException as exc:
+            raise SmtpConnectionError(
+                f"{self.server} did not complete the login of {username!r}: "
+                f"{exc.smtp_code} {_text(exc.smtp_error)}",
+                misconfigured=500 <= exc.smtp_code < 600,
+            ) from exc
+        except smtplib.SMTPException as exc:  # "No suitable authentication method found."
+            raise SmtpConnectionError(
+                f"{self.server} offers no login method that Python's smtplib speaks: {exc}",
+                misconfigured=True,
+            ) from exc
+
+    def _connect_error(self, exc: BaseException) -> SmtpConnectionError:
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return SmtpConnectionError(
+                f"the SMTP server's certificate is not trusted: {exc.verify_message} "
+                f"({self.server}); install the certificate of the CA that signed it on this "
+                "machine (or point SSL_CERT_FILE at it), check that [delivery.smtp] host is "
+                "the name in the certificate, or set security to match the server",
+                misconfigured=True,
+            )
+        if isinstance(exc, ssl.SSLError):
+            return SmtpConnectionError(
+                f"TLS with {self.server} failed: {exc.reason or exc}; check [delivery.smtp] "
+                'security and port: "ssl" usually goes with port 465, "starttls" with 587',
+                misconfigured=True,
+            )
+        if isinstance(exc, smtplib.SMTPResponseException):
+            return SmtpConnectionError(
+                f"{self.server} would not start a session: {exc.smtp_code} {_text(exc.smtp_error)}",
+                misconfigured=500 <= exc.smtp_code < 600,
+            )
+        return SmtpConnectionError(
+            f"cannot connect to the SMTP server {self.server}: {self._reason(exc)}",
+            misconfigured=False,
+        )
+
+    def _reason(self, exc: BaseException) -> str:
+        seen: BaseException | None = exc
+        while seen is not None:  # smtplib turns a socket timeout into "unexpectedly closed"
+            if isinstance(seen, TimeoutError):
+                return f"no answer within {self.settings.timeout:g} s"
+            seen = seen.__cause__ or seen.__context__
+        return str(exc) or type(exc).__name__
+
+    def _drop(self) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is not None:
+            smtp.close()
+
+
+def _text(reply: bytes | str) -> str:
+    """A server reply as one line of text, for messages and the ledger."""
+    if isinstance(reply, bytes):
+        reply = reply.decode("utf-8", "replace")
+    return " ".join(reply.split())

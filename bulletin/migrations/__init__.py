@@ -1,1 +1,0 @@
-"""Alembic migrations of the site database; `bulletin.database.connect` applies them."""

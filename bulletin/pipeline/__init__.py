@@ -1,0 +1,40 @@
+"""The publish pipeline, step by step: plan → record → write public/ → deliver → finish.
+
+planning  validate, choose, render and check an edition; nothing is written yet
+recording the edition and its frozen recipients into the ledger; its tally
+write     public/: the only writer of the web archive
+sending   the recorded edition to the lists and partners, through given transports
+report    what a run did, as JSON, text and Markdown
+progress  where a long send reports its progress
+"""
+
+from bulletin.pipeline.planning import (
+    CHANNELS,
+    Plan,
+    check_entries,
+    due_slugs,
+    email_previews,
+    plan,
+    restrict,
+    validate,
+)
+from bulletin.pipeline.recording import failures, finish, recipients, record, would_send
+from bulletin.pipeline.sending import deliver, deliver_partners
+
+__all__ = [
+    "CHANNELS",
+    "Plan",
+    "check_entries",
+    "deliver",
+    "deliver_partners",
+    "due_slugs",
+    "email_previews",
+    "failures",
+    "finish",
+    "plan",
+    "recipients",
+    "record",
+    "restrict",
+    "validate",
+    "would_send",
+]

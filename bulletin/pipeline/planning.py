@@ -1,0 +1,288 @@
+"""Chooses, renders and checks an edition before anything is recorded or sent.
+
+Everything is validated, rendered and checked here, before the first side effect: a plan
+that raises nothing is an edition every reader may receive.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from bulletin.compliance import Output, check_outputs, feed_outputs, near_misses
+from bulletin.config import Config
+from bulletin.content.approval import approval_problem, is_publishable
+from bulletin.content.entries import Entry, load_entries
+from bulletin.errors import ContentError, Problem, raise_for
+from bulletin.render.feeds import atom, filtered_feeds, rss
+from bulletin.render.payloads import matching
+from bulletin.render.renderer import EditionInfo, RenderedEmail, Renderer
+from bulletin.store import ledger
+
+
+def validate(config: Config, paths: Sequence = ()) -> tuple[list[Entry], list[Problem]]:
+    """Load the entries and find every problem: content, approval, near-miss disclaimers."""
+    loaded = load_entries(config, paths)
+    problems = list(loaded.problems)
+    live = [e for e in loaded.entries if e.status != "withdrawn"]
+    problems += [p for e in loaded.entries if (p := approval_problem(e)) is not None]
+    problems += near_misses(config, live)
+    return loaded.entries, problems
+
+
+@dataclass
+class Plan:
+    """What a publish will do, fully rendered and checked, before anything is sent."""
+
+    edition_id: str | None
+    entries: list[Entry]
+    published: dt.datetime
+    resumed: bool = False
+    emails: dict[str, tuple[RenderedEmail, list[Entry]]] = field(default_factory=dict)
+    partners: dict[str, list[Entry]] = field(default_factory=dict)
+    partner_emails: dict[str, RenderedEmail] = field(default_factory=dict)
+    files: dict[str, bytes] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def choose(
+    entries: Sequence[Entry],
+    published: set[str],
+    slugs: Sequence[str],
+    now: dt.datetime,
+) -> tuple[list[Entry], list[Problem], list[str]]:
+    """The entries of the next edition, problems with the slugs asked for, and notes."""
+    by_slug = {e.slug: e for e in entries}
+    problems: list[Problem] = []
+    notes: list[str] = []
+    if slugs:
+        chosen = []
+        for slug in dict.fromkeys(slugs):
+            entry = by_slug.get(slug)
+            if entry is None:
+                problems.append(
+                    Problem(slug, "entry-unknown", f"no entry with slug {slug!r} in content/")
+                )
+            elif slug in published:
+                notes.append(f"{slug}: already published; not sent again")
+            elif not is_publishable(entry):
+                problems.append(
+                    Problem(
+                        entry.display,
+                        "entry-not-approved",
+                        f"status is {entry.status}; approve it with bulletin "
+                        f"approve {entry.display} --by NAME",
+                    )
+                )
+            elif entry.publish_at and entry.publish_at > now:
+                notes.append(
+                    f"{slug}: publish_at {entry.publish_at.isoformat()} is "
+                    "in the future; not sent yet"
+                )
+            else:
+                chosen.append(entry)
+    else:
+        approved = [e for e in entries if is_publishable(e)]
+        waiting = [e for e in approved if e.publish_at and e.publish_at > now]
+        chosen = [e for e in approved if e.slug not in published and e not in waiting]
+        if not chosen:
+            done = sum(e.slug in published for e in approved)
+            notes.append(
+                f"{len(entries)} entries, {len(approved)} approved, {done} already published"
+                + (f", {len(waiting)} waiting for their publish_at" if waiting else "")
+            )
+    chosen.sort(key=lambda e: (e.date, e.slug), reverse=True)
+    return chosen, problems, notes
+
+
+def plan(
+    config: Config,
+    engine: sa.Engine,
+    slugs: Sequence[str] = (),
+    now: dt.datetime | None = None,
+    *,
+    record: bool = True,
+) -> Plan:
+    """Validate, choose, render and check an edition; raise ContentError on any problem."""
+    now = now or dt.datetime.now(dt.UTC)
+    entries, problems = validate(config)
+    raise_for(problems)
+    by_slug = {e.slug: e for e in entries}
+    with engine.connect() as db:
+        open_edition = ledger.unfinished(db)
+        history = [e for e in ledger.all_editions(db) if e.id != getattr(open_edition, "id", "")]
+        published = ledger.published_slugs(db)
+        next_id = ledger.next_edition_id(db, now.astimezone(config.site.tz).date())
+    notes: list[str] = []
+    if open_edition is not None:
+        missing = [s for s in open_edition.slugs if s not in by_slug]
+        if missing:
+            raise ContentError(
+                f"edition {open_edition.id} was interrupted and its entries "
+                f"{', '.join(missing)} are gone from content/; restore them to finish it",
+                [
+                    Problem(s, "entry-missing", "entry of an unfinished edition is missing")
+                    for s in missing
+                ],
+            )
+        chosen = [by_slug[s] for s in open_edition.slugs]
+        edition = Plan(open_edition.id, chosen, open_edition.created_at, resumed=True)
+        notes.append(f"resuming edition {open_edition.id}, interrupted before it finished")
+    else:
+        chosen, slug_problems, notes = choose(entries, published, slugs, now)
+        raise_for(slug_problems)
+        edition = Plan(next_id if chosen else None, chosen, now)
+    edition.notes = notes
+    shown = [h for h in history if h.status == "done"]
+    archive = [
+        EditionInfo(h.id, h.created_at, tuple(by_slug[s] for s in h.slugs if s in by_slug))
+        for h in shown
+    ]
+    if edition.edition_id and record:
+        archive.insert(
+            0, EditionInfo(edition.edition_id, edition.published, tuple(edition.entries))
+        )
+    render(config, edition, archive)
+    return edition
+
+
+def render(config: Config, edition: Plan, archive: Sequence[EditionInfo]) -> None:
+    """Render the edition's emails and the whole public/ site, then check every output."""
+    renderer = Renderer(config)
+    outputs: list[Output] = []
+    if edition.edition_id:
+        for key, mailing_list in config.lists.items():
+            wanted = matching(mailing_list, edition.entries)
+            if wanted:
+                email = renderer.email(wanted, edition.edition_id, mailing_list.name)
+                edition.emails[key] = (email, wanted)
+                outputs += _email_outputs(f"list {key}", email, wanted)
+        for key, partner in config.partners.items():
+            wanted = matching(partner, edition.entries)
+            if not wanted:
+                continue  # nothing concerns the partner: it gets nothing, not an empty edition
+            edition.partners[key] = wanted
+            if partner.email:
+                email = renderer.email(wanted, edition.edition_id, partner.name)
+                edition.partner_emails[key] = email
+                outputs += _email_outputs(f"partner {key}", email, wanted)
+    feed_entries = list({e.slug: e for info in archive for e in info.entries}.values())
+    files = edition.files
+    files["index.html"] = renderer.archive(archive).encode()
+    outputs.append(_page_output(config, "public/index.html", files["index.html"], feed_entries, 0))
+    files["feed.xml"] = rss(config, feed_entries)
+    files["atom.xml"] = atom(config, feed_entries)
+    outputs += feed_outputs("public/feed.xml", files["feed.xml"], feed_entries)
+    outputs += feed_outputs("public/atom.xml", files["atom.xml"], feed_entries)
+    for name, xml in filtered_feeds(config, feed_entries).items():
+        files[name] = xml
+        outputs += feed_outputs(f"public/{name}", xml, feed_entries)
+    for info in archive:
+        name = f"{info.id}/index.html"
+        files[name] = renderer.edition_page(info).encode()
+        outputs.append(_page_output(config, f"public/{name}", files[name], info.entries, 1))
+    for entry in feed_entries:
+        name = f"entries/{entry.slug}/index.html"
+        files[name] = renderer.entry_page(entry).encode()
+        outputs.append(_page_output(config, f"public/{name}", files[name], (entry,), 2))
+    raise_for(check_outputs(config, outputs))
+
+
+def _email_outputs(who: str, email: RenderedEmail, entries: list[Entry]) -> list[Output]:
+    cids = {(n.rule, n.language): f"cid:{n.cid}" for n in email.notices}
+    return [
+        Output(
+            f"the email to {who} (HTML part)",
+            True,
+            email.html,
+            tuple(entries),
+            cids,
+            "templates/email.mjml.j2",
+        ),
+        Output(
+            f"the email to {who} (text part)",
+            False,
+            email.text,
+            tuple(entries),
+            None,
+            "templates/email.txt.j2",
+        ),
+    ]
+
+
+def _page_output(config: Config, name: str, html: bytes, entries, depth: int) -> Output:
+    srcs = {
+        (e.funding, e.language): "../" * depth + config.funding[e.funding].emblem for e in entries
+    }
+    return Output(name, True, html.decode(), tuple(entries), srcs, "templates/base.html.j2")
+
+
+def check_entries(config: Config, paths: Sequence = ()) -> tuple[list[Entry], list[Problem]]:
+    """`bulletin check`: every problem in the entries and in what they render to."""
+    entries, problems = validate(config, paths)
+    bad = {p.path for p in problems}
+    candidates = [e for e in entries if e.status != "withdrawn" and e.display not in bad]
+    if candidates:
+        preview = Plan("check", candidates, dt.datetime.now(dt.UTC))
+        info = EditionInfo("check", preview.published, tuple(candidates))
+        try:
+            render(config, preview, [info])
+        except ContentError as exc:
+            problems += exc.problems
+    return entries, problems
+
+
+def due(
+    entries: Sequence[Entry], published: set[str], now: dt.datetime
+) -> tuple[list[str], list[str]]:
+    """The timed entries to send now: approved, not yet published, `publish_at` passed and
+    `send_not_after` not; and a note for each approved one whose window closed unsent."""
+    chosen: list[str] = []
+    notes: list[str] = []
+    for entry in entries:
+        if entry.publish_at is None or entry.slug in published or not is_publishable(entry):
+            continue
+        if entry.publish_at > now:
+            continue
+        if entry.send_not_after and entry.send_not_after <= now:
+            notes.append(
+                f"{entry.slug}: send_not_after {entry.send_not_after.isoformat()} passed "
+                "before it was sent; it is left for a publish you start yourself"
+            )
+            continue
+        chosen.append(entry.slug)
+    return chosen, notes
+
+
+def due_slugs(config: Config, engine: sa.Engine, now: dt.datetime) -> tuple[list[str], list[str]]:
+    """`due` for the site's entries and ledger."""
+    entries, _ = validate(config)
+    with engine.connect() as db:
+        published = ledger.published_slugs(db)
+    return due(entries, published, now)
+
+
+CHANNELS = ("email", "partners")
+
+
+def restrict(edition: Plan, channels: Sequence[str]) -> None:
+    """Keep only the channels asked for: the others get nothing from this edition."""
+    if "email" not in channels:
+        edition.emails.clear()
+    if "partners" not in channels:
+        edition.partners.clear()
+
+
+def email_previews(edition: Plan) -> dict[str, bytes]:
+    """Each list's email as files for public/preview/<list>/, the emblem linked, not attached."""
+    files: dict[str, bytes] = {}
+    for key, (email, _) in edition.emails.items():
+        html = email.html
+        for notice in email.notices:
+            html = html.replace(f"cid:{notice.cid}", "../../" + notice.emblem)
+        files[f"preview/{key}/email.html"] = html.encode()
+        files[f"preview/{key}/email.txt"] = email.text.encode()
+    return files

@@ -1,0 +1,157 @@
+"""Builds the RSS 2.0 and Atom 1.0 feeds of published entries, deterministically, with feedgen."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Sequence
+from html import escape
+
+from feedgen.feed import FeedGenerator
+
+from bulletin.config import Config
+from bulletin.content.entries import Entry
+from bulletin.content.markup import html_to_text
+from bulletin.render.renderer import Notice, entry_url, notices_for
+from bulletin.render.words import date_range
+
+#: The `updated` of a feed with no entries yet: a fixed time keeps rebuilds identical.
+EMPTY_FEED_UPDATED = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+
+
+def notice_html(config: Config, notice: Notice) -> str:
+    emblem = config.site.url + notice.emblem
+    return (
+        f'<p class="funding" lang="{notice.language}"><img src="{escape(emblem)}" '
+        f'alt="{escape(notice.statement)}" width="72" height="48"> '
+        f"<strong>{escape(notice.statement)}</strong></p>\n"
+        f'<p class="funding-disclaimer" lang="{notice.language}">{escape(notice.disclaimer)}</p>'
+    )
+
+
+def item_html(config: Config, entry: Entry) -> str:
+    """An entry's full content as it stands in a feed item, funding notice included."""
+    when = date_range(entry.date, entry.end_date, entry.language)
+    meta = escape(when + (f" · {entry.location}" if entry.location else ""))
+    notices = "\n".join(notice_html(config, n) for n in notices_for(config, [entry]))
+    return f"<p><em>{meta}</em></p>\n{entry.html}\n{notices}"
+
+
+def item_summary(config: Config, entry: Entry) -> str:
+    """The plain-text description of an item: summary, statement and disclaimer."""
+    parts = [entry.summary or html_to_text(entry.html).split("\n\n")[0].strip()]
+    for notice in notices_for(config, [entry]):
+        parts += [notice.statement, notice.disclaimer]
+    return "\n\n".join(parts)
+
+
+class _Items:
+    """Each entry's item content and description, made once however many feeds carry it."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._html: dict[str, str] = {}
+        self._summary: dict[str, str] = {}
+
+    def html(self, entry: Entry) -> str:
+        if entry.slug not in self._html:
+            self._html[entry.slug] = item_html(self.config, entry)
+        return self._html[entry.slug]
+
+    def summary(self, entry: Entry) -> str:
+        if entry.slug not in self._summary:
+            self._summary[entry.slug] = item_summary(self.config, entry)
+        return self._summary[entry.slug]
+
+
+def _generator(
+    config: Config,
+    entries: Sequence[Entry],
+    self_url: str,
+    items: _Items,
+    *,
+    folder: str = "",
+    title: str = "",
+    language: str = "",
+) -> FeedGenerator:
+    site = config.site
+    feed = FeedGenerator()
+    # A filtered feed is its own feed: its id is its folder's URL, not the site's.
+    feed.id(site.url + folder)
+    feed.title(f"{site.title}: {title}" if title else site.title)
+    feed.author({"name": site.title, "email": config.sender.address})
+    feed.link(href=self_url, rel="self")
+    feed.link(href=site.url, rel="alternate")  # last: feedgen takes RSS's <link> from it
+    feed.language(language or site.language)
+    feed.description(f"News and events from {site.title}" + (f" ({title})" if title else ""))
+    feed.generator("bulletin", uri="https://pypi.org/project/bulletin/")
+    ordered = sorted(entries, key=lambda e: (e.published, e.slug), reverse=True)
+    feed.updated(ordered[0].published if ordered else EMPTY_FEED_UPDATED)
+    for entry in ordered:
+        item = feed.add_entry(order="append")
+        url = entry_url(config, entry.slug)
+        item.id(url)
+        item.guid(url, permalink=True)
+        item.title(entry.title)
+        item.link(href=url, rel="alternate")
+        item.published(entry.published)
+        item.updated(entry.published)
+        item.description(items.summary(entry))
+        item.content(items.html(entry), type="CDATA")
+        for tag in entry.tags:
+            item.category(term=tag)
+    return feed
+
+
+def rss(
+    config: Config,
+    entries: Sequence[Entry],
+    folder: str = "",
+    items: _Items | None = None,
+    **names: str,
+) -> bytes:
+    """public/feed.xml (or `folder`/feed.xml): RSS 2.0, newest first."""
+    url = config.site.url + folder + "feed.xml"
+    feed = _generator(config, entries, url, items or _Items(config), folder=folder, **names)
+    return feed.rss_str(pretty=True)
+
+
+def atom(
+    config: Config,
+    entries: Sequence[Entry],
+    folder: str = "",
+    items: _Items | None = None,
+    **names: str,
+) -> bytes:
+    """public/atom.xml (or `folder`/atom.xml): Atom 1.0, newest first."""
+    url = config.site.url + folder + "atom.xml"
+    items = items or _Items(config)
+    feed = _generator(config, entries, url, items, folder=folder, **names)
+    by_url = {entry_url(config, e.slug): e for e in entries}
+    for item in feed.entry():
+        # Atom carries HTML content as escaped text, not CDATA.
+        item.content(items.html(by_url[item.id()]), type="html")
+    return feed.atom_str(pretty=True)
+
+
+def tag_folder(tag: str) -> str:
+    """The folder of a tag's feeds: `tags/<tag>/`, lower case, safe in a URL and a path."""
+    slug = re.sub(r"[^a-z0-9]+", "-", tag.lower()).strip("-")
+    return f"tags/{slug or 'tag'}/"
+
+
+def filtered_feeds(config: Config, entries: Sequence[Entry]) -> dict[str, bytes]:
+    """The feeds partners and readers follow for one tag or one language: RSS and Atom in
+    `tags/<tag>/` and `<language>/`, paths relative to public/."""
+    groups: dict[str, tuple[dict[str, str], dict[str, Entry]]] = {}
+    for entry in entries:
+        for tag in entry.tags:
+            groups.setdefault(tag_folder(tag), ({"title": tag}, {}))[1][entry.slug] = entry
+        names = {"title": entry.language, "language": entry.language}
+        groups.setdefault(f"{entry.language}/", (names, {}))[1][entry.slug] = entry
+    files = {}
+    items = _Items(config)
+    for folder, (names, chosen) in sorted(groups.items()):
+        files[folder + "feed.xml"] = rss(config, list(chosen.values()), folder, items, **names)
+        files[folder + "atom.xml"] = atom(config, list(chosen.values()), folder, items, **names)
+    return files

@@ -1,0 +1,229 @@
+"""Renders an edition to its email (MJML → HTML, plain text, subject) and its web pages."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from mjml import mjml2html
+
+from bulletin.config import Config
+from bulletin.content.entries import Entry
+from bulletin.content.markup import html_to_text
+from bulletin.errors import RenderError
+from bulletin.render.words import date_range, labels
+
+#: Stands in the rendered email for each recipient's own unsubscribe link.
+UNSUBSCRIBE_PLACEHOLDER = "https://unsubscribe.invalid/BULLETIN-RECIPIENT-TOKEN"
+# Installed from a wheel, the built-in templates sit in the package; in a checkout they
+# are the repository's templates/ folder, which is also the sample site's.
+_HERE = Path(__file__).resolve().parent.parent  # the bulletin package
+DEFAULT_TEMPLATES = next(
+    (p for p in (_HERE / "defaults", _HERE.parent / "templates") if p.is_dir()), _HERE
+)
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A funding acknowledgement that an output must carry: emblem, statement, disclaimer."""
+
+    rule: str
+    language: str
+    statement: str
+    disclaimer: str
+    emblem: str  # path of the emblem image, relative to the site
+
+    @property
+    def cid(self) -> str:
+        """The Content-ID under which emails carry the emblem image."""
+        return f"emblem-{self.rule}@bulletin"
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    """One email edition for one audience, ready to personalise per recipient."""
+
+    subject: str
+    html: str
+    text: str
+    language: str
+    slugs: tuple[str, ...]
+    notices: tuple[Notice, ...]
+
+
+@dataclass(frozen=True)
+class EditionInfo:
+    """What the archive shows of a published edition."""
+
+    id: str
+    published: dt.datetime
+    entries: tuple[Entry, ...]
+
+
+def notices_for(config: Config, entries: Sequence[Entry]) -> list[Notice]:
+    """The distinct funding notices that `entries` need, in order of first appearance."""
+    found: dict[tuple[str, str], Notice] = {}
+    for entry in entries:
+        key = (entry.funding, entry.language)
+        texts = config.funding_text(*key)
+        if key not in found and texts is not None:
+            emblem = config.funding[entry.funding].emblem
+            found[key] = Notice(*key, texts.statement.strip(), texts.disclaimer.strip(), emblem)
+    return list(found.values())
+
+
+def edition_language(config: Config, entries: Sequence[Entry]) -> str:
+    languages = {entry.language for entry in entries}
+    return languages.pop() if len(languages) == 1 else config.site.language
+
+
+def entry_url(config: Config, slug: str) -> str:
+    return f"{config.site.url}entries/{slug}/"
+
+
+def edition_url(config: Config, edition_id: str) -> str:
+    return f"{config.site.url}{edition_id}/"
+
+
+class Renderer:
+    """Renders a site's templates: the site's own templates/ first, then the built-in ones."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        search = [config.root / "templates", DEFAULT_TEMPLATES]
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader([str(p) for p in search if p.is_dir()]),
+            autoescape=jinja2.select_autoescape(["html", "mjml", "html.j2", "mjml.j2"]),
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=True,
+        )
+
+    def _render(self, name: str, **context: Any) -> str:
+        try:
+            template = self.env.get_template(name)
+            return template.render(site=self.config.site, **context)
+        except jinja2.TemplateSyntaxError as exc:
+            raise RenderError(f"{exc.filename or name}:{exc.lineno}: {exc.message}") from exc
+        except jinja2.TemplateNotFound as exc:
+            raise RenderError(f"template {exc.name} not found in templates/") from exc
+        except jinja2.UndefinedError as exc:
+            raise RenderError(f"templates/{name}: {exc.message}") from exc
+
+    def _entry_view(self, entry: Entry, root: str | None = None) -> dict[str, Any]:
+        return {
+            "slug": entry.slug,
+            "title": entry.title,
+            "language": entry.language,
+            "location": entry.location,
+            "summary": entry.summary,
+            "tags": entry.tags,
+            "when": date_range(entry.date, entry.end_date, entry.language),
+            "html": entry.html,
+            "text": html_to_text(entry.html).strip(),
+            "url": entry_url(self.config, entry.slug),
+            "href": f"{root}entries/{entry.slug}/index.html" if root is not None else "",
+        }
+
+    def email(self, entries: Sequence[Entry], edition_id: str, list_name: str) -> RenderedEmail:
+        """The email for `entries`, with UNSUBSCRIBE_PLACEHOLDER where each link goes."""
+        language = edition_language(self.config, entries)
+        notices = notices_for(self.config, entries)
+        views = [self._entry_view(e) for e in entries]
+        words = labels(language)
+        context = {
+            "entries": views,
+            "language": language,
+            "t": words,
+            "web_url": edition_url(self.config, edition_id),
+            "unsubscribe_url": UNSUBSCRIBE_PLACEHOLDER,
+            "unsubscribe_note": words["unsubscribe_text"].format(list=list_name),
+            "sender_name": parseaddr(self.config.sender.from_)[0] or self.config.sender.address,
+        }
+        subject = " ".join(self._render("subject.txt.j2", **context).split())
+        mjml_notices = [{**n.__dict__, "emblem_src": f"cid:{n.cid}"} for n in notices]
+        mjml = self._render(
+            "email.mjml.j2",
+            subject=subject,
+            preview=entries[0].summary or entries[0].title,
+            notices=mjml_notices,
+            **context,
+        )
+        html = mjml_to_html(mjml)
+        text_notices = [{**n.__dict__, "emblem_label": "EU"} for n in notices]
+        text = self._render("email.txt.j2", notices=text_notices, **context)
+        return RenderedEmail(
+            subject=subject,
+            html=html,
+            text=text,
+            language=language,
+            slugs=tuple(e.slug for e in entries),
+            notices=tuple(notices),
+        )
+
+    def _page(self, template: str, entries: Sequence[Entry], depth: int, **context: Any) -> str:
+        root = "../" * depth
+        notices = notices_for(self.config, entries) or notices_for_site(self.config)
+        language = edition_language(self.config, entries) if entries else self.config.site.language
+        return self._render(
+            template,
+            root=root,
+            language=language,
+            t=labels(language),
+            notices=[{**n.__dict__, "emblem_src": root + n.emblem} for n in notices],
+            entries=[self._entry_view(e, root) for e in entries],
+            **context,
+        )
+
+    def edition_page(self, edition: EditionInfo) -> str:
+        """public/<edition>/index.html: the web version of an email edition."""
+        return self._page(
+            "edition.html.j2",
+            edition.entries,
+            depth=1,
+            edition={"id": edition.id, "date": self._local_date(edition.published)},
+        )
+
+    def entry_page(self, entry: Entry) -> str:
+        """public/entries/<slug>/index.html: an entry's permalink."""
+        return self._page("entry.html.j2", [entry], depth=2)
+
+    def archive(self, editions: Sequence[EditionInfo]) -> str:
+        """public/index.html: every edition, newest first."""
+        everything = [e for edition in editions for e in edition.entries]
+        views = [
+            {
+                "id": edition.id,
+                "date": self._local_date(edition.published),
+                "entries": [self._entry_view(e, "") for e in edition.entries],
+            }
+            for edition in editions
+        ]
+        return self._page("index.html.j2", everything, depth=0, editions=views)
+
+    def _local_date(self, when: dt.datetime) -> str:
+        return when.astimezone(self.config.site.tz).date().isoformat()
+
+
+def notices_for_site(config: Config) -> list[Notice]:
+    """The notice in the site's own language, for pages that show no entry."""
+    rule = config.site.default_funding
+    texts = config.funding_text(rule, config.site.language)
+    if texts is None:
+        return []
+    emblem = config.funding[rule].emblem
+    return [Notice(rule, config.site.language, texts.statement, texts.disclaimer, emblem)]
+
+
+@functools.lru_cache(maxsize=64)
+def mjml_to_html(mjml: str) -> str:
+    """MJML → responsive HTML; MJML's complaints become RenderError."""
+    try:
+        return mjml2html(mjml, disable_comments=True, fonts={})
+    except ValueError as exc:
+        raise RenderError(f"templates/email.mjml.j2: MJML error: {exc}") from exc

@@ -1,0 +1,1 @@
+"""Alembic migrations of the site database; `bulletin.store.database.connect` applies them."""

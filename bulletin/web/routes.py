@@ -1,0 +1,320 @@
+"""The routes of the subscriber web service: sign-up, confirmation, one-click unsubscribe,
+preferences, data export and erasure, and the not-found page.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import sqlalchemy as sa
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from bulletin.store import subscribers as subs
+from bulletin.store.subscribers import normalise_address
+from bulletin.web.service import CONFIRM_DAYS, PREFERENCES_DAYS, Service, list_title
+from bulletin.web.words import web_labels
+
+MAX_FORM_BYTES = 16 * 1024
+
+
+def _service(request: Request) -> Service:
+    return request.app.state.service
+
+
+async def _form(request: Request) -> FormData:
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > MAX_FORM_BYTES:
+        raise HTTPException(413)
+    try:
+        return await request.form(max_files=0, max_fields=40, max_part_size=MAX_FORM_BYTES)
+    except HTTPException:
+        raise
+    except Exception as exc:  # a body python-multipart cannot read
+        raise HTTPException(400) from exc
+
+
+async def subscribe_form(request: Request) -> Response:
+    service = _service(request)
+    language = service.language(request)
+    return service.page(
+        request, "subscribe.html.j2", language, depth=0, errors=[], chosen=[], email=""
+    )
+
+
+async def subscribe(request: Request) -> Response:
+    service = _service(request)
+    form = await _form(request)
+    language = str(form.get("language", ""))
+    shown = language if language in service.languages else service.language(request)
+    email = str(form.get("email", "")).strip()[:320]
+    chosen = list(dict.fromkeys(k for k in form.getlist("lists") if k in service.lists))
+
+    def again(errors: list[str], status: int) -> Response:
+        return service.page(
+            request, "subscribe.html.j2", shown, status=status, depth=0,
+            errors=errors, chosen=chosen, email=email,
+        )  # fmt: skip
+
+    words = web_labels(shown)
+    if not service.csrf_ok(request, form):
+        return again([words["error_form"]], 403)
+    client = request.client.host if request.client else "unknown"
+    if not service.per_client.allow(client):
+        response = again([words["too_many"]], 429)
+        response.headers["retry-after"] = str(int(service.per_client.window))
+        return response
+    errors = []
+    try:
+        address = normalise_address(email)
+    except ValueError:
+        address = ""
+        errors.append(words["error_email"])
+    if not chosen and len(service.lists) > 1:
+        errors.append(words["error_lists"])
+    if len(service.lists) == 1:
+        chosen = list(service.lists)
+    if language not in service.languages:
+        errors.append(words["error_language"])
+    if errors:
+        return again(errors, 400)
+    if not service.per_address.allow(address.lower()):
+        response = again([words["too_many"]], 429)
+        response.headers["retry-after"] = str(int(service.per_address.window))
+        return response
+    now = service.clock()
+
+    def record() -> None:
+        subs.purge_unconfirmed(service.engine, now - dt.timedelta(days=CONFIRM_DAYS))
+        try:
+            subs.request_subscription(service.engine, address, chosen, language, now)
+        except sa.exc.IntegrityError:  # the same address signing up twice at once
+            subs.request_subscription(service.engine, address, chosen, language, now)
+
+    await run_in_threadpool(record)
+    # The email goes after the answer: new, pending and subscribed addresses look alike.
+    response = service.page(request, "check_inbox.html.j2", language, depth=0, days=CONFIRM_DAYS)
+    response.background = BackgroundTask(service.send_confirmation, address, chosen, language)
+    return response
+
+
+def _confirmation(service: Service, token: str) -> tuple[str, list[str], str] | None:
+    fields = service.signer.verify_expiring("confirm", token, service.clock())
+    if not fields or len(fields) != 3:
+        return None
+    address, keys, language = fields
+    chosen = [k for k in keys.split(",") if k in service.lists]
+    return (address, chosen, language) if chosen else None
+
+
+async def confirm_page(request: Request) -> Response:
+    service = _service(request)
+    found = _confirmation(service, request.path_params["token"])
+    if found is None:
+        return service.invalid(request)
+    address, chosen, language = found
+    return service.page(
+        request, "confirm.html.j2", service.language(request, language),
+        address=address, chosen=chosen, done=False, preferences="",
+    )  # fmt: skip
+
+
+async def confirm(request: Request) -> Response:
+    service = _service(request)
+    found = _confirmation(service, request.path_params["token"])
+    if found is None:
+        return service.invalid(request)
+    address, chosen, language = found
+    form = await _form(request)
+    shown = service.language(request, language)
+    if not service.csrf_ok(request, form):
+        return service.page(
+            request, "confirm.html.j2", shown, status=403, address=address, chosen=chosen,
+            done=False, preferences="", errors=[web_labels(shown)["error_form"]],
+        )  # fmt: skip
+    now = service.clock()
+    await run_in_threadpool(
+        subs.confirm_subscription, service.engine, address, chosen, language, now
+    )
+    return service.page(
+        request, "confirm.html.j2", shown, address=address, chosen=chosen, done=True,
+        preferences=service.preferences_link(address),
+    )  # fmt: skip
+
+
+async def preferences_request_form(request: Request) -> Response:
+    service = _service(request)
+    return service.page(
+        request, "preferences_request.html.j2", service.language(request), depth=0,
+        sent=False, email="", days=PREFERENCES_DAYS,
+    )  # fmt: skip
+
+
+async def preferences_request(request: Request) -> Response:
+    """Send a preferences link to an address: the same answer whether it is known or not."""
+    service = _service(request)
+    form = await _form(request)
+    language = str(form.get("language", ""))
+    language = language if language in service.languages else service.language(request)
+    email = str(form.get("email", "")).strip()[:320]
+    words = web_labels(language)
+
+    def again(errors: list[str], status: int, retry: float | None = None) -> Response:
+        response = service.page(
+            request, "preferences_request.html.j2", language, status=status, depth=0,
+            sent=False, email=email, days=PREFERENCES_DAYS, errors=errors,
+        )  # fmt: skip
+        if retry is not None:
+            response.headers["retry-after"] = str(int(retry))
+        return response
+
+    if not service.csrf_ok(request, form):
+        return again([words["error_form"]], 403)
+    client = request.client.host if request.client else "unknown"
+    if not service.per_client.allow(client):
+        return again([words["too_many"]], 429, service.per_client.window)
+    try:
+        address = normalise_address(email)
+    except ValueError:
+        return again([words["error_email"]], 400)
+    if not service.per_address.allow(address.lower()):
+        return again([words["too_many"]], 429, service.per_address.window)
+    response = service.page(
+        request, "preferences_request.html.j2", language, depth=0, sent=True, email="",
+        days=PREFERENCES_DAYS,
+    )  # fmt: skip
+    response.background = BackgroundTask(service.send_preferences_link, address, language)
+    return response
+
+
+def _unsubscription(service: Service, token: str) -> tuple[str, str] | None:
+    fields = service.signer.verify("unsubscribe", token)
+    if not fields or len(fields) != 2:
+        return None
+    return fields[0], fields[1]
+
+
+async def unsubscribe_page(request: Request) -> Response:
+    service = _service(request)
+    found = _unsubscription(service, request.path_params["token"])
+    if found is None:
+        return service.invalid(request)
+    return _unsubscribe_answer(request, service, found, done=False)
+
+
+async def unsubscribe(request: Request) -> Response:
+    """RFC 8058 one-click: the token is the authority; no cookie, no CSRF token, no redirect."""
+    service = _service(request)
+    found = _unsubscription(service, request.path_params["token"])
+    if found is None:
+        return service.invalid(request)
+    form = await _form(request)
+    if form.get("List-Unsubscribe") != "One-Click":
+        return service.invalid(request)
+    list_key, address = found
+    await run_in_threadpool(subs.unsubscribe, service.engine, list_key, address, service.clock())
+    return _unsubscribe_answer(request, service, found, done=True)
+
+
+def _unsubscribe_answer(
+    request: Request, service: Service, found: tuple[str, str], done: bool
+) -> Response:
+    list_key, address = found
+    return service.page(
+        request, "unsubscribe.html.j2", service.language(request), address=address,
+        list_name=list_title(service.config, list_key), done=done,
+        preferences=service.preferences_link(address),
+    )  # fmt: skip
+
+
+def _preferences_address(service: Service, token: str) -> str | None:
+    fields = service.signer.verify_expiring("preferences", token, service.clock())
+    return fields[0] if fields and len(fields) == 1 else None
+
+
+async def _preferences_page(
+    request: Request, service: Service, address: str, status: int = 200, **context: Any
+) -> Response:
+    rows = await run_in_threadpool(subs.subscriptions, service.engine, address)
+    active = {r.list_key for r in rows if r.status in (subs.ACTIVE, subs.PENDING)}
+    languages = [r.language for r in rows if r.language in service.languages]
+    current = languages[0] if languages else service.config.site.language
+    shown = service.language(request, current)
+    context = {"errors": [], "saved": False, **context}
+    return service.page(
+        request, "preferences.html.j2", shown, status=status, address=address,
+        active=active, current_language=current, **context,
+    )  # fmt: skip
+
+
+async def preferences_page(request: Request) -> Response:
+    service = _service(request)
+    address = _preferences_address(service, request.path_params["token"])
+    if address is None:
+        return service.invalid(request)
+    return await _preferences_page(request, service, address)
+
+
+async def preferences(request: Request) -> Response:
+    service = _service(request)
+    address = _preferences_address(service, request.path_params["token"])
+    if address is None:
+        return service.invalid(request)
+    form = await _form(request)
+    words = web_labels(service.language(request))
+    if not service.csrf_ok(request, form):
+        return await _preferences_page(
+            request, service, address, status=403, errors=[words["error_form"]]
+        )
+    action = form.get("action")
+    now = service.clock()
+    if action == "save":
+        language = str(form.get("language", ""))
+        if language not in service.languages:
+            return await _preferences_page(
+                request, service, address, status=400, errors=[words["error_language"]]
+            )
+        wanted = {k for k in form.getlist("lists") if k in service.lists}
+        await run_in_threadpool(
+            subs.set_preferences, service.engine, service.config, address, wanted, language, now
+        )
+        return await _preferences_page(request, service, address, saved=True)
+    if action == "export":
+        data = await run_in_threadpool(subs.personal_data, service.engine, service.config, address)
+        body = json.dumps(data, ensure_ascii=False, indent=2).encode()
+        return Response(
+            body,
+            media_type="application/json",
+            headers={
+                "content-disposition": 'attachment; filename="my-subscription-data.json"',
+                "cache-control": "no-store",
+            },
+        )
+    if action == "erase":
+        if form.get("confirm") != "yes":
+            return await _preferences_page(
+                request, service, address, status=400, errors=[words["erase_unticked"]]
+            )
+        stand_in = "erased:" + service.signer.keyed_hash("erased", address.lower())
+        await run_in_threadpool(subs.erase, service.engine, address, stand_in, now)
+        return service.page(request, "erased.html.j2", service.language(request))
+    return await _preferences_page(request, service, address, status=400)
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    service = _service(request)
+    status = getattr(exc, "status_code", 404)
+    if status != 404:
+        return Response(status_code=status, headers=getattr(exc, "headers", None))
+    depth = max(request.url.path.count("/") - 1, 0)
+    missing = request.url.path == "/" and not service.config.public_dir.is_dir()
+    return service.page(
+        request, "not_found.html.j2", service.language(request), status=404, depth=depth,
+        missing_archive=missing,
+    )  # fmt: skip
