@@ -4,6 +4,7 @@ and Prefect imported only by the adapter module and the flows."""
 from __future__ import annotations
 
 import ast
+import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -182,3 +183,12 @@ def test_only_the_adapter_and_the_flows_import_prefect():
         and any(n.split(".")[0] == "prefect" for n in imported_names(name, path))
     )
     assert importers == [], f"only {PREFECT_ADAPTER} (and flows/) may import prefect"
+
+
+def test_warnings_and_unknown_markers_fail_the_tests(pytestconfig):
+    # pyproject's pytest settings: a warning raised under test is an exception, and a
+    # misspelt marker stops the run instead of quietly marking nothing.
+    assert pytestconfig.getini("filterwarnings") == ["error"]
+    assert pytestconfig.getoption("strict_markers")
+    with pytest.raises(DeprecationWarning):
+        warnings.warn("an old way of doing things", DeprecationWarning, stacklevel=1)
