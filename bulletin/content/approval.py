@@ -7,7 +7,8 @@ import hashlib
 import json
 import re
 
-from bulletin.content.entries import APPROVAL_FIELDS, Entry, split_front_matter
+from bulletin.content.entries import Entry, split_front_matter
+from bulletin.content.fields import APPROVAL_FIELDS
 from bulletin.errors import Problem
 from bulletin.files import write_atomically
 
