@@ -77,7 +77,9 @@ def _check_output(config: Config, output: Output) -> list[Problem]:
     for notice in notices_for(config, output.entries):
         affected = [e for e in output.entries if (e.funding, e.language) == _key(notice)]
 
-        def report(code: str, what: str, notice: Notice = notice, affected=affected) -> None:
+        def report(
+            code: str, what: str, notice: Notice = notice, affected: list[Entry] = affected
+        ) -> None:
             for entry in affected:
                 problems.append(
                     Problem(

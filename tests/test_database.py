@@ -149,11 +149,22 @@ def test_a_database_from_before_migrations_is_stamped_and_completed(database_url
             assert list(db.scalars(sa.select(subscribers.c.email))) == ["old@example.org"]
 
 
-def test_postgresql_urls_use_psycopg(database_url):
-    with opened(database_url) as engine:
-        if engine.dialect.name != "sqlite":
-            assert database_url.startswith("postgresql://")
-            assert engine.dialect.driver == "psycopg"
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
+def test_postgresql_urls_use_psycopg(database_url, scheme):
+    # Both spellings work with psycopg 3, the driver bulletin installs; psycopg2 is not needed.
+    url = database_url.replace("postgresql://", f"{scheme}://", 1)
+    with opened(url) as engine:
+        assert (engine.dialect.name, engine.dialect.driver) == ("postgresql", "psycopg")
+        assert revisions(engine) == [SCHEMA_REVISION]
+
+
+def test_a_sqlite_url_creates_its_folder_and_file(tmp_path):
+    path = tmp_path / "new" / "folder" / "bulletin.db"
+    with opened(f"sqlite:///{path}") as engine:
+        assert (engine.dialect.name, engine.dialect.driver) == ("sqlite", "pysqlite")
+        assert revisions(engine) == [SCHEMA_REVISION]
+    assert path.is_file()
 
 
 def _site_config(site: Path, url: str):

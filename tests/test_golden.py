@@ -1,11 +1,12 @@
 """Golden files for the rendered email (HTML and text) and the feeds of the fixture site.
 
 Regenerate after an intended change with:  BULLETIN_REGENERATE_GOLDEN=1 pytest tests/test_golden.py
-and read the diff.
+and read the diff. Regenerating skips the comparisons (it never passes them), and CI refuses it.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -19,7 +20,11 @@ from bulletin.render.renderer import Renderer
 from tests.conftest import FIXTURE_SITE
 
 GOLDEN = Path(__file__).parent / "golden"
-REGENERATE = os.environ.get("BULLETIN_REGENERATE_GOLDEN") == "1"
+REGENERATE_ENV = "BULLETIN_REGENERATE_GOLDEN"
+REGENERATE = os.environ.get(REGENERATE_ENV, "") not in ("", "0")
+IN_CI = os.environ.get("CI", "").lower() in ("true", "1")
+NAMES = ["email.html", "email.txt", "email.subject.txt", "feed.xml", "atom.xml",
+         "tags-firearms-feed.xml", "ro-atom.xml"]  # fmt: skip
 
 
 def _outputs() -> dict[str, bytes]:
@@ -37,16 +42,31 @@ def _outputs() -> dict[str, bytes]:
     }
 
 
-@pytest.mark.parametrize(
-    "name",
-    ["email.html", "email.txt", "email.subject.txt", "feed.xml", "atom.xml",
-     "tags-firearms-feed.xml", "ro-atom.xml"],
-)  # fmt: skip
+@functools.cache
+def _regenerate() -> tuple[int, int]:
+    """Write every golden file afresh, once per session: (files written, files changed)."""
+    outputs = _outputs()
+    changed = 0
+    for name in NAMES:
+        path = GOLDEN / name
+        if not path.exists() or path.read_bytes() != outputs[name]:
+            changed += 1
+            path.write_bytes(outputs[name])
+    return len(NAMES), changed
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_rendered_output_matches_golden_file(name: str) -> None:
+    if REGENERATE:
+        if IN_CI:
+            pytest.fail(
+                f"{REGENERATE_ENV} is set: regeneration is not allowed in CI; the golden "
+                "files are compared, never rewritten, there"
+            )
+        written, changed = _regenerate()
+        pytest.skip(f"regenerated {written} files; review the diff ({changed} changed)")
     actual = _outputs()[name]
     path = GOLDEN / name
-    if REGENERATE:
-        path.write_bytes(actual)
     assert path.exists(), f"no golden file {path}; regenerate with BULLETIN_REGENERATE_GOLDEN=1"
     assert actual == path.read_bytes(), f"{name} changed; if intended, regenerate and review"
 

@@ -7,6 +7,7 @@ import tomllib
 from pathlib import Path
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from bulletin.config.model import Config
 from bulletin.config.secrets import dkim_private_key
@@ -139,7 +140,7 @@ def _cross_checks(config: Config, text: str) -> list[Problem]:
     return problems
 
 
-def _problem(error: dict, text: str) -> Problem:
+def _problem(error: ErrorDetails, text: str) -> Problem:
     loc = tuple(str(part) for part in error["loc"] if part != "from_")
     if error["loc"] and error["loc"][-1] == "from_":
         loc = (*loc, "from")

@@ -6,8 +6,10 @@ import datetime as dt
 import hashlib
 import json
 import re
+from typing import Any
 
-from bulletin.content.entries import APPROVAL_FIELDS, Entry, split_front_matter
+from bulletin.content.entries import Entry, split_front_matter
+from bulletin.content.fields import APPROVAL_FIELDS
 from bulletin.errors import Problem
 from bulletin.files import write_atomically
 
@@ -16,7 +18,7 @@ HASH_PREFIX = "sha256:"
 _UNHASHED = {"status", *APPROVAL_FIELDS}
 
 
-def content_hash(meta: dict, body: str) -> str:
+def content_hash(meta: dict[Any, Any], body: str) -> str:
     """A hash of what a reader would see: every front-matter field but approval, and the body."""
     fields = {str(k): v for k, v in meta.items() if str(k) not in _UNHASHED}
     canonical = json.dumps(

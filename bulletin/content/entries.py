@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from bulletin.config import Config
+from bulletin.content.fields import FrontMatter, read_fields
 from bulletin.content.markup import find_unsafe_html, render_markdown
 from bulletin.errors import Problem, display_path
 
 MAX_ENTRY_BYTES = 1024 * 1024
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-STATUSES = ("draft", "approved", "withdrawn")
-APPROVAL_FIELDS = ("approved_by", "approved_at", "approval")
-FIELDS = {
-    "title", "date", "end_date", "location", "summary", "language", "tags", "funding",
-    "status", "publish_at", "send_not_after", *APPROVAL_FIELDS,
-}  # fmt: skip
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _DELIMITER = "---"
 
@@ -50,7 +45,7 @@ class Entry:
     approved_by: str | None = None
     approved_at: dt.datetime | None = None
     approval: str | None = None
-    meta: dict = field(default_factory=dict, compare=False, repr=False)
+    meta: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
     lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
     body_line: int = 1
 
@@ -114,14 +109,9 @@ def load_entries(config: Config, paths: Iterable[Path] = ()) -> Loaded:
 
 
 def _duplicate_slugs(config: Config, entries: list[Entry]) -> list[Problem]:
-    seen: dict[str, Entry] = {}
     problems = []
     # Subfolders are allowed, so two files can share a name; slugs must stay unique.
     everywhere = content_files(config) if config.content_dir.is_dir() else []
-    for path in everywhere:
-        slug = path.stem
-        if slug in seen and seen[slug].path.resolve() != path.resolve():
-            continue
     by_slug: dict[str, list[Path]] = {}
     for path in {*everywhere, *(e.path for e in entries)}:
         by_slug.setdefault(path.stem, []).append(path)
@@ -136,7 +126,6 @@ def _duplicate_slugs(config: Config, entries: list[Entry]) -> list[Problem]:
                     f"slug {entry.slug!r} is also used by {names}; rename one of the files",
                 )
             )
-        seen[entry.slug] = entry
     return problems
 
 
@@ -199,7 +188,6 @@ def load_entry(config: Config, path: Path) -> tuple[Entry | None, list[Problem]]
             )
         ]
     front, body, body_line = parts
-    node = None
     node = None
     try:
         # One parse gives both the values and each field's line; libyaml when present.
@@ -265,162 +253,35 @@ def _validate(
     config: Config,
     path: Path,
     shown: str,
-    meta: dict,
+    meta: dict[Any, Any],
     lines: dict[str, int],
     body: str,
     body_line: int,
 ) -> tuple[Entry | None, list[Problem]]:
-    problems: list[Problem] = []
-
-    def problem(name: str | None, code: str, message: str, line: int | None = None) -> None:
-        problems.append(Problem(shown, code, message, line or (lines.get(name) if name else None)))
-
-    for key in meta:
-        if str(key) not in FIELDS:
-            problem(
-                str(key),
-                "field-unknown",
-                f"unknown field {key!r}; known fields are {', '.join(sorted(FIELDS))}",
-            )
-
-    def text_field(name: str, required: bool = False) -> str:
-        value = meta.get(name)
-        if value is None:
-            if required:
-                problem(None, "field-missing", f"required field {name!r} is missing; add it", 2)
-            return ""
-        if not isinstance(value, str | int | float) or isinstance(value, bool):
-            problem(name, "field-type", f"{name} must be text, not {type(value).__name__}")
-            return ""
-        value = str(value)
-        if "\n" in value.strip() or "\r" in value:
-            problem(name, "field-line-break", f"{name} must be a single line; join its lines")
-            return ""
-        return value.strip()
-
-    def date_field(name: str, required: bool = False) -> dt.date | None:
-        value = meta.get(name)
-        if value is None:
-            if required:
-                problem(None, "field-missing", f"required field {name!r} is missing; add it", 2)
-            return None
-        if isinstance(value, dt.datetime):
-            return value.date()
-        if isinstance(value, dt.date):
-            return value
-        problem(name, "date-invalid", f"{name} is {value!r}, not a date; write it as YYYY-MM-DD")
-        return None
-
-    def time_field(name: str) -> dt.datetime | None:
-        value = meta.get(name)
-        if value is None:
-            return None
-        if isinstance(value, str):
-            with contextlib.suppress(ValueError):
-                value = dt.datetime.fromisoformat(value)
-        if isinstance(value, dt.datetime):
-            return value if value.tzinfo else value.replace(tzinfo=config.site.tz)
-        if isinstance(value, dt.date):
-            return dt.datetime.combine(value, dt.time(), tzinfo=config.site.tz)
-        problem(
-            name,
-            "datetime-invalid",
-            f"{name} is {value!r}, not a date and time; write it as 2019-11-20T09:00:00+02:00",
-        )
-        return None
-
-    title = text_field("title", required=True)
-    date = date_field("date", required=True)
-    end_date = date_field("end_date")
-    location = text_field("location")
-    summary = text_field("summary")
-    language = text_field("language") or config.site.language
-    funding = text_field("funding") or config.site.default_funding
-    status = text_field("status", required=True)
-    publish_at = time_field("publish_at")
-    send_not_after = time_field("send_not_after")
-    approved_by = text_field("approved_by") or None
-    approved_at = time_field("approved_at")
-    approval = text_field("approval") or None
-
-    if "title" in meta and not title and not any(p.code.startswith("field-") for p in problems):
-        problem("title", "field-empty", "title is empty; give the entry a title")
-    if status and status not in STATUSES:
-        problem(
-            "status", "status-unknown", f"status {status!r} is not one of {', '.join(STATUSES)}"
-        )
-    if date and end_date and end_date < date:
-        problem("end_date", "date-order", f"end_date {end_date} is before date {date}")
-    if publish_at and send_not_after and send_not_after <= publish_at:
-        problem("send_not_after", "date-order", "send_not_after must be later than publish_at")
-    if not re.fullmatch(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*", language):
-        problem(
-            "language", "language-invalid", f"language {language!r} is not a code like en, ro or bg"
-        )
-    if funding not in config.funding:
-        known = ", ".join(sorted(config.funding)) or "none"
-        problem(
-            "funding",
-            "funding-unknown",
-            f"funding rule {funding!r} is not in bulletin.toml (known: {known}); "
-            f"add [funding.{funding}] or fix the name",
-        )
-    elif config.funding_text(funding, language) is None:
-        problem(
-            "language",
-            "funding-text-missing",
-            f"no {funding.upper()} funding statement and disclaimer in language {language!r}; "
-            f"add [funding.{funding}.text.{language}] to bulletin.toml",
-        )
-    tags = meta.get("tags", [])
-    if isinstance(tags, str):
-        tags = [tags]
-    if not isinstance(tags, list) or not all(isinstance(t, str | int) for t in tags):
-        problem("tags", "field-type", "tags must be a list like [firearms, drugs]")
-        tags = []
-    if not _SLUG.match(path.stem):
-        problem(
-            None,
-            "slug-invalid",
-            f"file name {path.name!r} makes a bad slug; use lowercase letters, digits and "
-            "hyphens, like 2019-11-13-firearms-workshop.md",
-        )
-    if not body.strip():
-        problem(
-            None,
-            "body-empty",
-            "the entry has no body text; write it below the front matter",
-            body_line,
-        )
-    for unsafe in find_unsafe_html(body):
-        problem(
-            None,
-            "html-unsafe",
-            f"{unsafe.snippet!r} is not allowed in an entry (scripts, frames, forms and event "
-            "handlers never reach readers); remove it",
-            body_line + unsafe.line - 1 if unsafe.line else body_line,
-        )
-    if problems:
-        return None, problems
-    assert date is not None
+    front = FrontMatter(shown, meta, lines, config.site.tz)
+    fields = read_fields(front, config)
+    _check_file(front, path, body, body_line)
+    if front.problems:
+        return None, front.problems
+    assert fields.date is not None  # a missing date is a problem
     entry = Entry(
         path=path,
         display=shown,
         slug=path.stem,
-        title=title,
-        date=date,
-        end_date=end_date,
-        location=location,
-        summary=summary,
-        language=language,
-        funding=funding,
-        status=status,
-        tags=tuple(str(t) for t in tags),
-        publish_at=publish_at,
-        send_not_after=send_not_after,
-        approved_by=approved_by,
-        approved_at=approved_at,
-        approval=approval,
+        title=fields.title,
+        date=fields.date,
+        end_date=fields.end_date,
+        location=fields.location,
+        summary=fields.summary,
+        language=fields.language,
+        funding=fields.funding,
+        status=fields.status,
+        tags=fields.tags,
+        publish_at=fields.publish_at,
+        send_not_after=fields.send_not_after,
+        approved_by=fields.approved_by,
+        approved_at=fields.approved_at,
+        approval=fields.approval,
         body=body,
         html=render_markdown(body),
         meta=meta,
@@ -428,3 +289,29 @@ def _validate(
         body_line=body_line,
     )
     return entry, []
+
+
+def _check_file(front: FrontMatter, path: Path, body: str, body_line: int) -> None:
+    """The checks of the file itself: its name as a slug, and its body."""
+    if not _SLUG.match(path.stem):
+        front.problem(
+            None,
+            "slug-invalid",
+            f"file name {path.name!r} makes a bad slug; use lowercase letters, digits and "
+            "hyphens, like 2019-11-13-firearms-workshop.md",
+        )
+    if not body.strip():
+        front.problem(
+            None,
+            "body-empty",
+            "the entry has no body text; write it below the front matter",
+            body_line,
+        )
+    for unsafe in find_unsafe_html(body):
+        front.problem(
+            None,
+            "html-unsafe",
+            f"{unsafe.snippet!r} is not allowed in an entry (scripts, frames, forms and event "
+            "handlers never reach readers); remove it",
+            body_line + unsafe.line - 1 if unsafe.line else body_line,
+        )

@@ -5,11 +5,13 @@ from __future__ import annotations
 import functools
 import re
 import textwrap
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
 
 import nh3
 from markdown_it import MarkdownIt
+from markdown_it.token import Token
 
 _markdown = MarkdownIt("commonmark", {"html": True, "linkify": False, "typographer": False})
 _markdown.enable("table").enable("strikethrough")
@@ -74,7 +76,7 @@ def find_unsafe_html(body: str) -> list[UnsafeHtml]:
     return found
 
 
-def _walk(tokens):
+def _walk(tokens: Iterable[Token]) -> Iterator[Token]:
     """Every token, children included; a child's map is the line it sits on in its block."""
     for token in tokens:
         yield token

@@ -1,0 +1,1 @@
+"""The migrations, one module per revision, applied in order by Alembic."""
