@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import jinja2
 import sqlalchemy as sa
 from pydantic import SecretStr
 from starlette.datastructures import FormData
@@ -27,11 +26,12 @@ from starlette.responses import HTMLResponse
 
 from bulletin.config import Config
 from bulletin.mail.message import Message as Mail
-from bulletin.render.renderer import DEFAULT_TEMPLATES
+from bulletin.render.notices import email_values, page_values, site_notices
+from bulletin.render.templates import SERVED, environment
+from bulletin.render.words import LANGUAGE_NAMES, labels
 from bulletin.store import subscribers as subs
 from bulletin.tokens import Signer
 from bulletin.web.security import RateLimit
-from bulletin.web.words import LANGUAGE_NAMES, web_labels
 
 log = logging.getLogger("bulletin.web")
 
@@ -66,12 +66,7 @@ class Service:
         self.languages = _site_languages(config)
         self.secure_cookie = config.site.url.startswith("https://")
         self.origin = _origin(config.site.url)
-        search = [config.root / "templates", DEFAULT_TEMPLATES]
-        self.env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader([str(p) for p in search if p.is_dir()]),
-            autoescape=jinja2.select_autoescape(["html", "html.j2"]),
-            undefined=jinja2.StrictUndefined,
-        )
+        self.env = environment(config, SERVED)
 
     # --- pages --------------------------------------------------------------------------
 
@@ -104,9 +99,9 @@ class Service:
         html = self.env.get_template(f"web/{template}").render(
             site=self.config.site,
             language=language,
-            t=web_labels(language),
+            t=labels(language),
             root=root,
-            notices=_notices(self.config, language, root),
+            notices=page_values(site_notices(self.config, language), root),
             csrf=self.signer.sign("csrf", nonce),
             languages={code: LANGUAGE_NAMES.get(code, code) for code in self.languages},
             lists=self.lists,
@@ -155,7 +150,7 @@ class Service:
         token = self.signer.sign_expiring(
             "confirm", expires, address, ",".join(list_keys), language
         )
-        t = web_labels(language)
+        t = labels(language)
         self._send(
             address, language, "confirmations",
             subject=t["confirm_email_subject"].format(site=self.config.site.title),
@@ -173,7 +168,7 @@ class Service:
             return  # nothing to manage; the page said the same as for a subscriber
         expires = self.clock() + dt.timedelta(days=PREFERENCES_DAYS)
         token = self.signer.sign_expiring("preferences", expires, address)
-        t = web_labels(language)
+        t = labels(language)
         self._send(
             address, language, "preferences",
             subject=t["preferences_email_subject"].format(site=self.config.site.title),
@@ -188,8 +183,8 @@ class Service:
     def _send(self, address: str, language: str, kind: str, **context: Any) -> None:
         """One transactional email (text, HTML with the emblem) through the site's transport;
         it lands in outbox/email/<kind>/ with the outbox transport."""
-        notices = _notices(self.config, language, "cid:")
-        context.update(site=self.config.site, language=language, notices=notices)
+        notices = site_notices(self.config, language)
+        context.update(site=self.config.site, language=language, notices=email_values(notices))
         mail = EmailMessage(policy=SMTP)
         mail["From"] = self.config.sender.from_
         if self.config.sender.reply_to:
@@ -205,11 +200,11 @@ class Service:
         html_part = mail.get_payload()[1]
         for notice in notices:
             html_part.add_related(
-                (self.config.root / notice["emblem"]).read_bytes(),
+                (self.config.root / notice.emblem).read_bytes(),
                 "image",
                 "png",
-                cid=f"<{notice['cid']}>",
-                filename=Path(notice["emblem"]).name,
+                cid=f"<{notice.cid}>",
+                filename=Path(notice.emblem).name,
             )
         data = mail.as_bytes()
         from bulletin.mail.dkim import DkimSigner
@@ -249,29 +244,6 @@ def _site_languages(config: Config) -> list[str]:
     funding = config.funding.get(config.site.default_funding)
     codes = [config.site.language, *(funding.text if funding else {})]
     return list(dict.fromkeys(codes))
-
-
-def _notices(config: Config, language: str, root: str) -> list[dict[str, str]]:
-    """The funding notice (emblem, statement, disclaimer) in `language`, as the archive shows."""
-    rule = config.site.default_funding
-    funding = config.funding.get(rule)
-    if funding is None:
-        return []
-    texts = funding.text.get(language) or funding.text.get(config.site.language)
-    if texts is None:
-        return []
-    shown = language if language in funding.text else config.site.language
-    cid = f"emblem-{rule}@bulletin"
-    return [
-        {
-            "language": shown,
-            "statement": texts.statement.strip(),
-            "disclaimer": texts.disclaimer.strip(),
-            "emblem": funding.emblem,
-            "cid": cid,
-            "emblem_src": f"cid:{cid}" if root == "cid:" else root + funding.emblem,
-        }
-    ]
 
 
 def _origin(url: str) -> str:
