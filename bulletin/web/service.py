@@ -5,16 +5,11 @@ the confirmation and preferences emails.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import hmac
 import logging
 import re
 import secrets
 from collections.abc import Callable
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime, make_msgid
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from bulletin.config import Config
-from bulletin.mail.message import Message as Mail
+from bulletin.mail.builder import compose
 from bulletin.render.notices import email_values, page_values, site_notices
 from bulletin.render.templates import SERVED, environment
 from bulletin.render.words import LANGUAGE_NAMES, labels
@@ -185,42 +180,17 @@ class Service:
         it lands in outbox/email/<kind>/ with the outbox transport."""
         notices = site_notices(self.config, language)
         context.update(site=self.config.site, language=language, notices=email_values(notices))
-        mail = EmailMessage(policy=SMTP)
-        mail["From"] = self.config.sender.from_
-        if self.config.sender.reply_to:
-            mail["Reply-To"] = self.config.sender.reply_to
-        mail["To"] = address
-        mail["Subject"] = context["subject"]
-        mail["Date"] = format_datetime(self.clock())
-        mail["Message-ID"] = make_msgid(kind, domain=self.config.sender.domain)
-        mail["Auto-Submitted"] = "auto-generated"
-        mail.set_content(self.env.get_template("web/email.txt.j2").render(**context))
-        html = self.env.get_template("web/email.html.j2").render(**context)
-        mail.add_alternative(html, subtype="html")
-        html_part = mail.get_payload()[1]
-        for notice in notices:
-            html_part.add_related(
-                (self.config.root / notice.emblem).read_bytes(),
-                "image",
-                "png",
-                cid=f"<{notice.cid}>",
-                filename=Path(notice.emblem).name,
-            )
-        data = mail.as_bytes()
-        from bulletin.mail.dkim import DkimSigner
-
-        dkim = DkimSigner.for_config(self.config)
-        if dkim is not None:
-            data = dkim.sign(data)
-        message = Mail(
-            channel="email",
+        message = compose(
+            self.config,
+            to=address,
+            subject=context["subject"],
+            text=self.env.get_template("web/email.txt.j2").render(**context),
+            html=self.env.get_template("web/email.html.j2").render(**context),
+            notices=notices,
+            when=self.clock(),
             edition=kind,
             target="web",
-            recipient=address,
-            data=data,
-            name=f"{kind}-{hashlib.sha256(data).hexdigest()[:16]}",
-            sender=self.config.sender.address,
-            message_id=str(mail["Message-ID"]),
+            id_left=kind,
         )
         try:
             with self.transport() as transport:
