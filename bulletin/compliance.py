@@ -17,7 +17,7 @@ from bulletin.config import Config
 from bulletin.content.entries import Entry
 from bulletin.content.markup import html_to_text, normalise_space
 from bulletin.errors import Problem
-from bulletin.render.renderer import Notice, notices_for
+from bulletin.render.notices import Notice, notices_for
 
 # Funding wordings in circulation that a site may not have configured: a body that
 # carries one of these instead of the configured text has an outdated or foreign copy.

@@ -21,7 +21,8 @@ from bulletin.config import load_config
 from bulletin.content.entries import load_entries
 from bulletin.errors import ConfigError, ContentError, Problem
 from bulletin.pipeline.planning import plan
-from bulletin.render.renderer import DEFAULT_TEMPLATES, Renderer
+from bulletin.render.renderer import Renderer
+from bulletin.render.templates import DEFAULT_TEMPLATES
 from bulletin.store.database import connect
 from tests.conftest import run_cli
 

@@ -6,23 +6,27 @@ messages, so everything else is encoded once and the per-recipient work is a few
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hashlib
 import quopri
-from email.message import EmailMessage
-from email.policy import SMTP
 from email.utils import format_datetime, formataddr, parseaddr
-from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from bulletin.config import Config, MailingList
+from bulletin.mail.builder import (
+    edition_fields,
+    emblem_part,
+    emblems,
+    envelope_sender,
+    folded,
+    message_id_domain,
+)
+from bulletin.mail.message import CRLF, END_OF_DATA, Message, dot_stuffed
 from bulletin.render.renderer import UNSUBSCRIBE_PLACEHOLDER, RenderedEmail
 
 if TYPE_CHECKING:
     from bulletin.mail.dkim import DkimSigner, DkimTemplate
-from bulletin.mail.message import CRLF, END_OF_DATA, Message, dot_stuffed
 
 
 def _qp(text: str) -> bytes:
@@ -45,22 +49,11 @@ class CompiledEmail:
     ) -> None:
         self.edition_id = edition_id
         self.list_key = list_key
-        self.sender = config.sender.address
-        self._domain = config.sender.domain
+        self.sender = envelope_sender(config)
+        self._domain = message_id_domain(config)
         self._unsubscribe_base = f"{config.site.url}unsubscribe/"
-        fixed = EmailMessage(policy=SMTP)
-        fixed["From"] = config.sender.from_
-        if config.sender.reply_to:
-            fixed["Reply-To"] = config.sender.reply_to
-        fixed["Subject"] = rendered.subject
-        fixed["List-Id"] = f"{mailing_list.name} <{list_key}.{self._domain}>"
-        fixed["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        fixed["Precedence"] = "bulk"
-        fixed["Auto-Submitted"] = "auto-generated"
-        fixed["MIME-Version"] = "1.0"
-        self._fixed_headers = b"".join(
-            fixed.policy.fold_binary(name, value) for name, value in fixed.items()
-        )
+        fields = edition_fields(config, rendered.subject, list_key, mailing_list.name)
+        self._fixed_headers = folded(fields)
         digest = hashlib.sha256(rendered.html.encode() + rendered.text.encode()).hexdigest()
         self._outer = f"alt-{digest[:24]}"
         self._inner = f"rel-{digest[24:48]}"
@@ -68,9 +61,9 @@ class CompiledEmail:
         self._html = [_qp(part) for part in rendered.html.split(UNSUBSCRIBE_PLACEHOLDER)]
         address = parseaddr(config.sender.reply_to or config.sender.from_)[1]
         self._mailto = f"mailto:{address}?subject="
-        emblems = {notice.cid: config.root / notice.emblem for notice in rendered.notices}
-        self._images = b"".join(self._image_part(path, cid) for cid, path in emblems.items())
         outer, inner = self._outer.encode(), self._inner.encode()
+        images = emblems(config, rendered.notices).items()
+        self._images = b"".join(emblem_part(inner, cid, path) for cid, path in images)
         self._fixed_headers += b"".join((
             b'Content-Type: multipart/alternative; boundary="' + outer + b'"' + CRLF,
             CRLF,
@@ -115,17 +108,6 @@ class CompiledEmail:
             pieces += parts[1:]
             pieces[-1] += after
         return dkim.template(self._fixed_headers[:end], pieces)
-
-    def _image_part(self, path: Path, cid: str) -> bytes:
-        body = base64.encodebytes(path.read_bytes()).replace(b"\n", CRLF)
-        return (
-            b"--" + self._inner.encode() + CRLF
-            + b"Content-Type: image/png" + CRLF
-            + b"Content-Transfer-Encoding: base64" + CRLF
-            + b"Content-ID: <" + cid.encode() + b">" + CRLF
-            + b'Content-Disposition: inline; filename="' + path.name.encode() + b'"' + CRLF
-            + CRLF + body
-        )  # fmt: skip
 
     def message_name(self, recipient: str) -> str:
         digest = hashlib.sha256(f"{self.list_key}\n{recipient.lower()}".encode()).hexdigest()

@@ -4,36 +4,38 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime, make_msgid
 
 from bulletin.config import Config
+from bulletin.errors import ConfigError
+from bulletin.mail.builder import compose
 from bulletin.mail.message import Message
 
 
 def failure_notice(config: Config, edition: str | None, headline: str, report: str) -> Message:
-    """An email to `[delivery] notify` saying what failed; `report` is the run's Markdown."""
+    """An email to `[delivery] notify` saying what failed; `report` is the run's Markdown.
+    DKIM-signed like editions when the site signs."""
     assert config.delivery.notify
-    email = EmailMessage(policy=SMTP)
-    email["From"] = config.sender.from_
-    email["To"] = config.delivery.notify
-    email["Subject"] = f"[{config.site.title}] publish failed: {headline}"
-    email["Date"] = format_datetime(dt.datetime.now(dt.UTC))
-    message_id = make_msgid(domain=config.sender.domain)
-    email["Message-ID"] = message_id
-    email["Auto-Submitted"] = "auto-generated"
-    email.set_content(
-        f"{headline}\n\nEdition: {edition or '(none)'}\n\n{report}\n"
-        "Run the same publish again once the cause is fixed: nothing is sent twice.\n"
-    )
-    return Message(
-        channel="email",
-        edition=edition or "no-edition",
-        target="notify",
-        recipient=config.delivery.notify,
-        data=email.as_bytes(),
-        name=f"notify-{uuid.uuid4().hex[:12]}",
-        sender=config.sender.address,
-        message_id=message_id,
-    )
+
+    def notice(sign: bool) -> Message:
+        return compose(
+            config,
+            to=config.delivery.notify or "",
+            subject=f"[{config.site.title}] publish failed: {headline}",
+            text=(
+                f"{headline}\n\nEdition: {edition or '(none)'}\n\n{report}\n"
+                "Run the same publish again once the cause is fixed: nothing is sent twice.\n"
+            ),
+            when=dt.datetime.now(dt.UTC),
+            edition=edition or "no-edition",
+            target="notify",
+            name=f"notify-{uuid.uuid4().hex[:12]}",
+            reply_to=False,  # it goes to the site's own people, not to readers
+            sign=sign,
+        )
+
+    try:
+        return notice(sign=True)
+    except ConfigError:
+        # The DKIM key may be what failed the run: the notice then goes unsigned rather
+        # than not at all.
+        return notice(sign=False)

@@ -18,6 +18,7 @@ from bulletin.content.approval import approval_problem, is_publishable
 from bulletin.content.entries import Entry, load_entries
 from bulletin.errors import ContentError, Problem, raise_for
 from bulletin.render.feeds import atom, filtered_feeds, rss
+from bulletin.render.notices import notices_for
 from bulletin.render.payloads import matching
 from bulletin.render.renderer import EditionInfo, RenderedEmail, Renderer
 from bulletin.store import ledger
@@ -192,7 +193,7 @@ def render(config: Config, edition: Plan, archive: Sequence[EditionInfo]) -> Non
 
 
 def _email_outputs(who: str, email: RenderedEmail, entries: list[Entry]) -> list[Output]:
-    cids = {(n.rule, n.language): f"cid:{n.cid}" for n in email.notices}
+    cids = {(n.rule, n.language): n.email_src for n in email.notices}
     return [
         Output(
             f"the email to {who} (HTML part)",
@@ -214,9 +215,7 @@ def _email_outputs(who: str, email: RenderedEmail, entries: list[Entry]) -> list
 
 
 def _page_output(config: Config, name: str, html: bytes, entries, depth: int) -> Output:
-    srcs = {
-        (e.funding, e.language): "../" * depth + config.funding[e.funding].emblem for e in entries
-    }
+    srcs = {(n.rule, n.language): n.page_src("../" * depth) for n in notices_for(config, entries)}
     return Output(name, True, html.decode(), tuple(entries), srcs, "templates/base.html.j2")
 
 
@@ -282,7 +281,7 @@ def email_previews(edition: Plan) -> dict[str, bytes]:
     for key, (email, _) in edition.emails.items():
         html = email.html
         for notice in email.notices:
-            html = html.replace(f"cid:{notice.cid}", "../../" + notice.emblem)
+            html = html.replace(notice.email_src, notice.page_src("../../"))
         files[f"preview/{key}/email.html"] = html.encode()
         files[f"preview/{key}/email.txt"] = email.text.encode()
     return files

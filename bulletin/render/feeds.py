@@ -12,28 +12,19 @@ from feedgen.feed import FeedGenerator
 from bulletin.config import Config
 from bulletin.content.entries import Entry
 from bulletin.content.markup import html_to_text
-from bulletin.render.renderer import Notice, entry_url, notices_for
+from bulletin.render.notices import feed_html, notices_for
+from bulletin.render.renderer import entry_url
 from bulletin.render.words import date_range
 
 #: The `updated` of a feed with no entries yet: a fixed time keeps rebuilds identical.
 EMPTY_FEED_UPDATED = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 
 
-def notice_html(config: Config, notice: Notice) -> str:
-    emblem = config.site.url + notice.emblem
-    return (
-        f'<p class="funding" lang="{notice.language}"><img src="{escape(emblem)}" '
-        f'alt="{escape(notice.statement)}" width="72" height="48"> '
-        f"<strong>{escape(notice.statement)}</strong></p>\n"
-        f'<p class="funding-disclaimer" lang="{notice.language}">{escape(notice.disclaimer)}</p>'
-    )
-
-
 def item_html(config: Config, entry: Entry) -> str:
     """An entry's full content as it stands in a feed item, funding notice included."""
     when = date_range(entry.date, entry.end_date, entry.language)
     meta = escape(when + (f" · {entry.location}" if entry.location else ""))
-    notices = "\n".join(notice_html(config, n) for n in notices_for(config, [entry]))
+    notices = "\n".join(feed_html(config, n) for n in notices_for(config, [entry]))
     return f"<p><em>{meta}</em></p>\n{entry.html}\n{notices}"
 
 

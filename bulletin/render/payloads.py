@@ -11,7 +11,8 @@ from importlib import resources
 from bulletin.config import Config, MailingList, Partner
 from bulletin.content.entries import Entry
 from bulletin.content.markup import html_to_text
-from bulletin.render.renderer import edition_url, entry_url, notices_for
+from bulletin.render.notices import notices_for
+from bulletin.render.renderer import edition_url, entry_url
 
 #: The versioned JSON Schemas of the events partners receive, shipped in the package.
 SCHEMAS = {"edition.published": "edition.published.v1.json", "ping": "ping.v1.json"}
@@ -81,7 +82,7 @@ def payload(
                     "rule": notice.rule,
                     "statement": notice.statement,
                     "disclaimer": notice.disclaimer,
-                    "emblem_url": config.site.url + notice.emblem,
+                    "emblem_url": notice.url(config),
                 },
             }
         )

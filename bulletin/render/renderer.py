@@ -3,46 +3,29 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email.utils import parseaddr
-from pathlib import Path
 from typing import Any
 
 import jinja2
-from mjml import mjml2html
 
 from bulletin.config import Config
 from bulletin.content.entries import Entry
 from bulletin.content.markup import html_to_text
 from bulletin.errors import RenderError
+from bulletin.render.notices import (
+    Notice,
+    email_values,
+    notices_for,
+    page_notices,
+    page_values,
+)
+from bulletin.render.templates import PUBLISHED, environment, mjml_to_html
 from bulletin.render.words import date_range, labels
 
 #: Stands in the rendered email for each recipient's own unsubscribe link.
 UNSUBSCRIBE_PLACEHOLDER = "https://unsubscribe.invalid/BULLETIN-RECIPIENT-TOKEN"
-# Installed from a wheel, the built-in templates sit in the package; in a checkout they
-# are the repository's templates/ folder, which is also the sample site's.
-_HERE = Path(__file__).resolve().parent.parent  # the bulletin package
-DEFAULT_TEMPLATES = next(
-    (p for p in (_HERE / "defaults", _HERE.parent / "templates") if p.is_dir()), _HERE
-)
-
-
-@dataclass(frozen=True)
-class Notice:
-    """A funding acknowledgement that an output must carry: emblem, statement, disclaimer."""
-
-    rule: str
-    language: str
-    statement: str
-    disclaimer: str
-    emblem: str  # path of the emblem image, relative to the site
-
-    @property
-    def cid(self) -> str:
-        """The Content-ID under which emails carry the emblem image."""
-        return f"emblem-{self.rule}@bulletin"
 
 
 @dataclass(frozen=True)
@@ -66,18 +49,6 @@ class EditionInfo:
     entries: tuple[Entry, ...]
 
 
-def notices_for(config: Config, entries: Sequence[Entry]) -> list[Notice]:
-    """The distinct funding notices that `entries` need, in order of first appearance."""
-    found: dict[tuple[str, str], Notice] = {}
-    for entry in entries:
-        key = (entry.funding, entry.language)
-        texts = config.funding_text(*key)
-        if key not in found and texts is not None:
-            emblem = config.funding[entry.funding].emblem
-            found[key] = Notice(*key, texts.statement.strip(), texts.disclaimer.strip(), emblem)
-    return list(found.values())
-
-
 def edition_language(config: Config, entries: Sequence[Entry]) -> str:
     languages = {entry.language for entry in entries}
     return languages.pop() if len(languages) == 1 else config.site.language
@@ -96,13 +67,7 @@ class Renderer:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        search = [config.root / "templates", DEFAULT_TEMPLATES]
-        self.env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader([str(p) for p in search if p.is_dir()]),
-            autoescape=jinja2.select_autoescape(["html", "mjml", "html.j2", "mjml.j2"]),
-            undefined=jinja2.StrictUndefined,
-            keep_trailing_newline=True,
-        )
+        self.env = environment(config, PUBLISHED, keep_trailing_newline=True)
 
     def _render(self, name: str, **context: Any) -> str:
         try:
@@ -146,17 +111,15 @@ class Renderer:
             "sender_name": parseaddr(self.config.sender.from_)[0] or self.config.sender.address,
         }
         subject = " ".join(self._render("subject.txt.j2", **context).split())
-        mjml_notices = [{**n.__dict__, "emblem_src": f"cid:{n.cid}"} for n in notices]
+        context["notices"] = email_values(notices)
         mjml = self._render(
             "email.mjml.j2",
             subject=subject,
             preview=entries[0].summary or entries[0].title,
-            notices=mjml_notices,
             **context,
         )
         html = mjml_to_html(mjml)
-        text_notices = [{**n.__dict__, "emblem_label": "EU"} for n in notices]
-        text = self._render("email.txt.j2", notices=text_notices, **context)
+        text = self._render("email.txt.j2", **context)
         return RenderedEmail(
             subject=subject,
             html=html,
@@ -168,14 +131,14 @@ class Renderer:
 
     def _page(self, template: str, entries: Sequence[Entry], depth: int, **context: Any) -> str:
         root = "../" * depth
-        notices = notices_for(self.config, entries) or notices_for_site(self.config)
+        notices = page_notices(self.config, entries)
         language = edition_language(self.config, entries) if entries else self.config.site.language
         return self._render(
             template,
             root=root,
             language=language,
             t=labels(language),
-            notices=[{**n.__dict__, "emblem_src": root + n.emblem} for n in notices],
+            notices=page_values(notices, root),
             entries=[self._entry_view(e, root) for e in entries],
             **context,
         )
@@ -208,22 +171,3 @@ class Renderer:
 
     def _local_date(self, when: dt.datetime) -> str:
         return when.astimezone(self.config.site.tz).date().isoformat()
-
-
-def notices_for_site(config: Config) -> list[Notice]:
-    """The notice in the site's own language, for pages that show no entry."""
-    rule = config.site.default_funding
-    texts = config.funding_text(rule, config.site.language)
-    if texts is None:
-        return []
-    emblem = config.funding[rule].emblem
-    return [Notice(rule, config.site.language, texts.statement, texts.disclaimer, emblem)]
-
-
-@functools.lru_cache(maxsize=64)
-def mjml_to_html(mjml: str) -> str:
-    """MJML → responsive HTML; MJML's complaints become RenderError."""
-    try:
-        return mjml2html(mjml, disable_comments=True, fonts={})
-    except ValueError as exc:
-        raise RenderError(f"templates/email.mjml.j2: MJML error: {exc}") from exc

@@ -5,7 +5,6 @@ routes     sign-up, confirmation, unsubscribe, preferences, not found
 service    the state and helpers the routes share: pages, form checks, emails
 security   security headers, rate limits, tokens kept out of the access log
 static     public/ served as the archive
-words      the service's fixed words in each language
 """
 
 from bulletin.web.app import create_app, serve

@@ -16,10 +16,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from bulletin.render.words import labels
 from bulletin.store import subscribers as subs
 from bulletin.store.subscribers import normalise_address
 from bulletin.web.service import CONFIRM_DAYS, PREFERENCES_DAYS, Service, list_title
-from bulletin.web.words import web_labels
 
 MAX_FORM_BYTES = 16 * 1024
 
@@ -62,7 +62,7 @@ async def subscribe(request: Request) -> Response:
             errors=errors, chosen=chosen, email=email,
         )  # fmt: skip
 
-    words = web_labels(shown)
+    words = labels(shown)
     if not service.csrf_ok(request, form):
         return again([words["error_form"]], 403)
     client = request.client.host if request.client else "unknown"
@@ -136,7 +136,7 @@ async def confirm(request: Request) -> Response:
     if not service.csrf_ok(request, form):
         return service.page(
             request, "confirm.html.j2", shown, status=403, address=address, chosen=chosen,
-            done=False, preferences="", errors=[web_labels(shown)["error_form"]],
+            done=False, preferences="", errors=[labels(shown)["error_form"]],
         )  # fmt: skip
     now = service.clock()
     await run_in_threadpool(
@@ -163,7 +163,7 @@ async def preferences_request(request: Request) -> Response:
     language = str(form.get("language", ""))
     language = language if language in service.languages else service.language(request)
     email = str(form.get("email", "")).strip()[:320]
-    words = web_labels(language)
+    words = labels(language)
 
     def again(errors: list[str], status: int, retry: float | None = None) -> Response:
         response = service.page(
@@ -267,7 +267,7 @@ async def preferences(request: Request) -> Response:
     if address is None:
         return service.invalid(request)
     form = await _form(request)
-    words = web_labels(service.language(request))
+    words = labels(service.language(request))
     if not service.csrf_ok(request, form):
         return await _preferences_page(
             request, service, address, status=403, errors=[words["error_form"]]

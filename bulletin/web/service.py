@@ -5,20 +5,14 @@ the confirmation and preferences emails.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import hmac
 import logging
 import re
 import secrets
 from collections.abc import Callable
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime, make_msgid
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import jinja2
 import sqlalchemy as sa
 from pydantic import SecretStr
 from starlette.datastructures import FormData
@@ -26,12 +20,13 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from bulletin.config import Config
-from bulletin.mail.message import Message as Mail
-from bulletin.render.renderer import DEFAULT_TEMPLATES
+from bulletin.mail.builder import compose
+from bulletin.render.notices import email_values, page_values, site_notices
+from bulletin.render.templates import SERVED, environment
+from bulletin.render.words import LANGUAGE_NAMES, labels
 from bulletin.store import subscribers as subs
 from bulletin.tokens import Signer
 from bulletin.web.security import RateLimit
-from bulletin.web.words import LANGUAGE_NAMES, web_labels
 
 log = logging.getLogger("bulletin.web")
 
@@ -66,12 +61,7 @@ class Service:
         self.languages = _site_languages(config)
         self.secure_cookie = config.site.url.startswith("https://")
         self.origin = _origin(config.site.url)
-        search = [config.root / "templates", DEFAULT_TEMPLATES]
-        self.env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader([str(p) for p in search if p.is_dir()]),
-            autoescape=jinja2.select_autoescape(["html", "html.j2"]),
-            undefined=jinja2.StrictUndefined,
-        )
+        self.env = environment(config, SERVED)
 
     # --- pages --------------------------------------------------------------------------
 
@@ -104,9 +94,9 @@ class Service:
         html = self.env.get_template(f"web/{template}").render(
             site=self.config.site,
             language=language,
-            t=web_labels(language),
+            t=labels(language),
             root=root,
-            notices=_notices(self.config, language, root),
+            notices=page_values(site_notices(self.config, language), root),
             csrf=self.signer.sign("csrf", nonce),
             languages={code: LANGUAGE_NAMES.get(code, code) for code in self.languages},
             lists=self.lists,
@@ -155,7 +145,7 @@ class Service:
         token = self.signer.sign_expiring(
             "confirm", expires, address, ",".join(list_keys), language
         )
-        t = web_labels(language)
+        t = labels(language)
         self._send(
             address, language, "confirmations",
             subject=t["confirm_email_subject"].format(site=self.config.site.title),
@@ -173,7 +163,7 @@ class Service:
             return  # nothing to manage; the page said the same as for a subscriber
         expires = self.clock() + dt.timedelta(days=PREFERENCES_DAYS)
         token = self.signer.sign_expiring("preferences", expires, address)
-        t = web_labels(language)
+        t = labels(language)
         self._send(
             address, language, "preferences",
             subject=t["preferences_email_subject"].format(site=self.config.site.title),
@@ -188,44 +178,19 @@ class Service:
     def _send(self, address: str, language: str, kind: str, **context: Any) -> None:
         """One transactional email (text, HTML with the emblem) through the site's transport;
         it lands in outbox/email/<kind>/ with the outbox transport."""
-        notices = _notices(self.config, language, "cid:")
-        context.update(site=self.config.site, language=language, notices=notices)
-        mail = EmailMessage(policy=SMTP)
-        mail["From"] = self.config.sender.from_
-        if self.config.sender.reply_to:
-            mail["Reply-To"] = self.config.sender.reply_to
-        mail["To"] = address
-        mail["Subject"] = context["subject"]
-        mail["Date"] = format_datetime(self.clock())
-        mail["Message-ID"] = make_msgid(kind, domain=self.config.sender.domain)
-        mail["Auto-Submitted"] = "auto-generated"
-        mail.set_content(self.env.get_template("web/email.txt.j2").render(**context))
-        html = self.env.get_template("web/email.html.j2").render(**context)
-        mail.add_alternative(html, subtype="html")
-        html_part = mail.get_payload()[1]
-        for notice in notices:
-            html_part.add_related(
-                (self.config.root / notice["emblem"]).read_bytes(),
-                "image",
-                "png",
-                cid=f"<{notice['cid']}>",
-                filename=Path(notice["emblem"]).name,
-            )
-        data = mail.as_bytes()
-        from bulletin.mail.dkim import DkimSigner
-
-        dkim = DkimSigner.for_config(self.config)
-        if dkim is not None:
-            data = dkim.sign(data)
-        message = Mail(
-            channel="email",
+        notices = site_notices(self.config, language)
+        context.update(site=self.config.site, language=language, notices=email_values(notices))
+        message = compose(
+            self.config,
+            to=address,
+            subject=context["subject"],
+            text=self.env.get_template("web/email.txt.j2").render(**context),
+            html=self.env.get_template("web/email.html.j2").render(**context),
+            notices=notices,
+            when=self.clock(),
             edition=kind,
             target="web",
-            recipient=address,
-            data=data,
-            name=f"{kind}-{hashlib.sha256(data).hexdigest()[:16]}",
-            sender=self.config.sender.address,
-            message_id=str(mail["Message-ID"]),
+            id_left=kind,
         )
         try:
             with self.transport() as transport:
@@ -249,29 +214,6 @@ def _site_languages(config: Config) -> list[str]:
     funding = config.funding.get(config.site.default_funding)
     codes = [config.site.language, *(funding.text if funding else {})]
     return list(dict.fromkeys(codes))
-
-
-def _notices(config: Config, language: str, root: str) -> list[dict[str, str]]:
-    """The funding notice (emblem, statement, disclaimer) in `language`, as the archive shows."""
-    rule = config.site.default_funding
-    funding = config.funding.get(rule)
-    if funding is None:
-        return []
-    texts = funding.text.get(language) or funding.text.get(config.site.language)
-    if texts is None:
-        return []
-    shown = language if language in funding.text else config.site.language
-    cid = f"emblem-{rule}@bulletin"
-    return [
-        {
-            "language": shown,
-            "statement": texts.statement.strip(),
-            "disclaimer": texts.disclaimer.strip(),
-            "emblem": funding.emblem,
-            "cid": cid,
-            "emblem_src": f"cid:{cid}" if root == "cid:" else root + funding.emblem,
-        }
-    ]
 
 
 def _origin(url: str) -> str:

@@ -1,0 +1,48 @@
+"""Finds a site's templates and compiles them: the one Jinja environment factory, and MJML."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from pathlib import Path
+
+import jinja2
+from mjml import mjml2html
+
+from bulletin.config import Config
+from bulletin.errors import RenderError
+
+# Installed from a wheel, the built-in templates sit in the package; in a checkout they
+# are the repository's templates/ folder, which is also the sample site's.
+_HERE = Path(__file__).resolve().parent.parent  # the bulletin package
+DEFAULT_TEMPLATES = next(
+    (p for p in (_HERE / "defaults", _HERE.parent / "templates") if p.is_dir()), _HERE
+)
+
+#: What the published outputs escape: web pages and the MJML of the email.
+PUBLISHED = ("html", "mjml", "html.j2", "mjml.j2")
+#: What the web service escapes: its pages and its emails' HTML.
+SERVED = ("html", "html.j2")
+
+
+def environment(
+    config: Config, autoescape: Sequence[str], *, keep_trailing_newline: bool = False
+) -> jinja2.Environment:
+    """A Jinja environment over the site's own templates/ first, then the built-in ones;
+    undefined names are errors. `autoescape` names the file endings escaped as HTML."""
+    search = [config.root / "templates", DEFAULT_TEMPLATES]
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader([str(p) for p in search if p.is_dir()]),
+        autoescape=jinja2.select_autoescape(list(autoescape)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=keep_trailing_newline,
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def mjml_to_html(mjml: str) -> str:
+    """MJML → responsive HTML; MJML's complaints become RenderError."""
+    try:
+        return mjml2html(mjml, disable_comments=True, fonts={})
+    except ValueError as exc:
+        raise RenderError(f"templates/email.mjml.j2: MJML error: {exc}") from exc
