@@ -121,7 +121,10 @@ def compose(
     email.set_content(text)
     if html is not None:
         email.add_alternative(html, subtype="html")
-        html_part = email.get_payload()[1]
+        # The alternative just added: the HTML part, which its images are related to.
+        html_part = next(
+            part for part in email.iter_parts() if part.get_content_subtype() == "html"
+        )
         for cid, path in emblems(config, notices).items():
             html_part.add_related(
                 path.read_bytes(), "image", "png", cid=f"<{cid}>", filename=path.name
