@@ -37,7 +37,7 @@ from bulletin.mail.notify import failure_notice
 from bulletin.pipeline import progress as progress_sink
 from bulletin.pipeline.report import Report
 from bulletin.pipeline.write import write_public
-from bulletin.store import ledger
+from bulletin.store import ledger, locks
 from bulletin.store.database import connect
 
 P = ParamSpec("P")
@@ -218,7 +218,7 @@ def _deliver(config: Config, edition: core.Plan) -> BulletinError | None:
     engine = _engine(config.database_url)
     # Only the driver holds the edition's lock; the batches take one lock each, and the
     # partners go from here, beside them.
-    with ledger.delivery_lock(engine, config):
+    with locks.delivery_lock(engine, config):
         partners = deliver_partners.submit(config, edition) if edition.partners else None
         with engine.connect() as db:
             batches = ledger.batches(db, edition.edition_id, config.delivery.batch_size)

@@ -24,8 +24,8 @@ import sqlalchemy as sa
 from bulletin.delivery.transports import Transport
 from bulletin.errors import DeliveryError, TransportUnavailable
 from bulletin.mail.message import Message
-from bulletin.store.database import deliveries, subscribers, suppressions
-from bulletin.store.ledger import Pending
+from bulletin.store.ledger import Claims, Pending
+from bulletin.store.statuses import DeliveryStatus
 
 Progress = Callable[[int, int], None]
 Clock = Callable[[], dt.datetime]
@@ -87,6 +87,7 @@ class Job:
 
 
 _DONE = None  # tells a worker to stop
+_ELSEWHERE = "elsewhere"  # an outcome never recorded: another run claimed the message
 
 
 def run(engine: sa.Engine, job: Job, progress: Progress | None = None, clock: Clock = None) -> None:
@@ -105,7 +106,7 @@ def run(engine: sa.Engine, job: Job, progress: Progress | None = None, clock: Cl
 
     def finished(row: Pending, outcome: Outcome, when: dt.datetime) -> None:
         with state:
-            if outcome.status == "pending":
+            if outcome.status == DeliveryStatus.PENDING:
                 delay = (outcome.retry_at - when).total_seconds() if outcome.retry_at else 0
                 heapq.heappush(retries, (time.monotonic() + delay, row.id, _retried(row)))
             else:
@@ -116,7 +117,7 @@ def run(engine: sa.Engine, job: Job, progress: Progress | None = None, clock: Cl
             state.notify_all()
 
     def worker() -> None:
-        ledger = _LedgerWriter(engine)
+        ledger = Claims(engine)
         transports: dict[str, Transport] = {}
         previous: tuple[Pending, Outcome] | None = None
         row: Pending | None = None
@@ -146,7 +147,7 @@ def run(engine: sa.Engine, job: Job, progress: Progress | None = None, clock: Cl
                     finished(*previous, when)
                 previous = None
                 if not claimed:  # another run sent it or holds it: not ours to send
-                    finished(row, Outcome("elsewhere"), when)
+                    finished(row, Outcome(_ELSEWHERE), when)
                     row = None
                     continue
                 if outcome is None:
@@ -164,7 +165,7 @@ def run(engine: sa.Engine, job: Job, progress: Progress | None = None, clock: Cl
             # The message in hand never left: it is due again, as are the unsent ones.
             ledger.record(previous, None, clock())
             if row is not None:
-                _release(engine, row)
+                ledger.release(row)
         except BaseException as exc:  # a crash: what is recorded stays; nothing is lost
             errors.append(exc)
             stop.set()
@@ -233,15 +234,6 @@ def run(engine: sa.Engine, job: Job, progress: Progress | None = None, clock: Cl
         raise errors[0]
 
 
-def _release(engine: sa.Engine, row: Pending) -> None:
-    with engine.begin() as db:
-        db.execute(
-            deliveries.update()
-            .where(deliveries.c.id == row.id, deliveries.c.status == "sending")
-            .values(status="pending")
-        )
-
-
 def _retried(row: Pending) -> Pending:
     return Pending(row.id, row.channel, row.target, row.recipient, row.attempts + 1, row.name)
 
@@ -264,87 +256,3 @@ def _attempt(job: Job, transports: dict, message: Message, row: Pending, when) -
         delay = job.retry.delay(attempt)
         return Outcome("pending", str(exc), retry_at=when + dt.timedelta(seconds=delay))
     return Outcome("sent", message_id=message.message_id or None)
-
-
-class _LedgerWriter:
-    """A worker's own connection to the ledger, with its two statements ready to run.
-
-    This is the per-message hot path: plain SQL on a held connection, no pool checkout
-    and no statement building per message.
-    """
-
-    def __init__(self, engine: sa.Engine) -> None:
-        self.engine = engine
-        self.raw = engine.raw_connection()  # the driver's own connection, from the pool
-        self.cursor = self.raw.cursor()
-        # Only the driver's placeholder is put into the SQL; every value is a parameter.
-        mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
-        self._outcome = (
-            "UPDATE deliveries SET status=?, attempts=?, detail=?, message_id=?, "
-            "next_attempt_at=?, updated_at=? WHERE id=?"
-        ).replace("?", mark)
-        # The claim: only a pending row is taken, so two runs never both send one message.
-        self._sending = (
-            "UPDATE deliveries SET status='sending', updated_at=? WHERE id=? AND status='pending'"
-        ).replace("?", mark)
-        self._sqlite = engine.dialect.name == "sqlite"
-
-    def _stamp(self, when: dt.datetime | None):
-        # SQLAlchemy keeps SQLite times as naive UTC text; PostgreSQL takes them as they are.
-        if when is None or not self._sqlite:
-            return when
-        return when.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ")
-
-    def record(
-        self,
-        previous: tuple[Pending, Outcome] | None,
-        sending: Pending | None,
-        when: dt.datetime,
-    ) -> bool:
-        """One transaction: the last message's outcome, and the next one marked in flight.
-
-        False when `sending` was no longer pending: someone else has claimed it.
-        """
-        claimed = True
-        if previous is None and sending is None:
-            return claimed
-        stamp = self._stamp(when)
-        try:
-            if previous is not None:
-                row, outcome = previous
-                self.cursor.execute(
-                    self._outcome,
-                    (outcome.status, row.attempts + 1, outcome.detail, outcome.message_id,
-                     self._stamp(outcome.retry_at), stamp, row.id),
-                )  # fmt: skip
-            if sending is not None:
-                self.cursor.execute(self._sending, (stamp, sending.id))
-                claimed = self.cursor.rowcount == 1
-            self.raw.commit()
-        except BaseException:
-            self.raw.rollback()
-            raise
-        if previous is not None and previous[1].suppress:
-            with self.engine.begin() as db:
-                _suppress(db, previous[0], previous[1], when)
-        return claimed
-
-    def close(self) -> None:
-        self.cursor.close()
-        self.raw.close()
-
-
-def _suppress(db: sa.Connection, row: Pending, outcome: Outcome, when: dt.datetime) -> None:
-    address = row.recipient.lower()
-    exists = db.execute(sa.select(suppressions.c.email).where(suppressions.c.email == address))
-    if exists.first() is None:
-        db.execute(
-            suppressions.insert().values(
-                email=address, reason=outcome.detail or "", edition_id=None, created_at=when
-            )
-        )
-    db.execute(
-        subscribers.update()
-        .where(sa.func.lower(subscribers.c.email) == address)
-        .values(status="suppressed", updated_at=when)
-    )

@@ -22,7 +22,8 @@ from bulletin.delivery.engine import Outcome, RetryPolicy
 from bulletin.delivery.transports import Transport
 from bulletin.errors import DeliveryError, TransportUnavailable
 from bulletin.mail.message import Message
-from bulletin.store.database import deliveries
+from bulletin.store import ledger
+from bulletin.store.statuses import DeliveryStatus
 
 #: Partners sent to at once; more wait for a free thread.
 MAX_THREADS = 64
@@ -39,11 +40,7 @@ class PartnerJob:
     deadline: dt.datetime | None = None  # the entries' earliest send_not_after
 
 
-@dataclass(frozen=True)
-class _Row:
-    id: int
-    target: str
-    attempts: int
+_Row = ledger.PartnerRow  # a partner's ledger row: id, partner key, attempts so far
 
 
 class _Stopped(Exception):
@@ -57,20 +54,6 @@ class _Unavailable(Exception):
         super().__init__(str(error))
         self.error = error
         self.attempts = attempts
-
-
-def pending(engine: sa.Engine, edition_id: str) -> list[_Row]:
-    with engine.connect() as db:
-        rows = db.execute(
-            sa.select(deliveries.c.id, deliveries.c.target, deliveries.c.attempts)
-            .where(
-                deliveries.c.edition_id == edition_id,
-                deliveries.c.channel == "partner",
-                deliveries.c.status == "pending",
-            )
-            .order_by(deliveries.c.id)
-        )
-        return [_Row(*r) for r in rows]
 
 
 def run(
@@ -89,15 +72,12 @@ def run(
     not go because the email server is down; the next run sends them again.
     """
     stop = stop or threading.Event()
-    rows = [row for row in pending(engine, edition_id) if row.target in jobs]
+    with engine.connect() as db:
+        rows = [row for row in ledger.pending_partners(db, edition_id) if row.target in jobs]
     if not rows:
         return
     with engine.begin() as db:
-        db.execute(
-            deliveries.update()
-            .where(deliveries.c.id.in_([row.id for row in rows]))
-            .values(status="sending", updated_at=clock())
-        )
+        ledger.mark_sending(db, rows, clock())
     errors: list[BaseException] = []
     with ThreadPoolExecutor(
         max_workers=min(MAX_THREADS, len(rows)), thread_name_prefix="partner"
@@ -118,7 +98,9 @@ def run(
                         continue
                     except _Unavailable as exc:
                         detail = str(exc.error)
-                        outcomes.append((futures[future], Outcome("pending", detail), exc.attempts))
+                        outcomes.append(
+                            (futures[future], Outcome(DeliveryStatus.PENDING, detail), exc.attempts)
+                        )
                         errors.append(exc.error)
                     except BaseException as exc:  # a crash: the row stays in flight
                         errors.append(exc)
@@ -175,16 +157,4 @@ def _record(engine: sa.Engine, outcomes: list[tuple[_Row, Outcome, int]], when) 
     if not outcomes:
         return
     with engine.begin() as db:
-        for row, outcome, attempts in outcomes:
-            db.execute(
-                deliveries.update()
-                .where(deliveries.c.id == row.id)
-                .values(
-                    status=outcome.status,
-                    attempts=attempts,
-                    detail=outcome.detail,
-                    message_id=outcome.message_id,
-                    next_attempt_at=None,
-                    updated_at=when,
-                )
-            )
+        ledger.record_partners(db, outcomes, when)

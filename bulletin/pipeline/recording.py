@@ -9,8 +9,10 @@ import sqlalchemy as sa
 from bulletin.config import Config
 from bulletin.pipeline.planning import Plan
 from bulletin.store import ledger
-from bulletin.store.database import suppressions
+from bulletin.store.statuses import Channel, DeliveryStatus
 from bulletin.store.subscribers import active
+
+UNSETTLED = (DeliveryStatus.PENDING, DeliveryStatus.SENDING)  # still to send, or in flight
 
 
 def recipients(
@@ -22,7 +24,7 @@ def recipients(
     inside the database.
     """
     found: list[tuple[str, str, str]] = []
-    suppressed = set(db.scalars(sa.select(suppressions.c.email)))
+    suppressed = ledger.suppressed(db)
     for key in edition.emails:
         mailing_list = config.lists[key]
         if mailing_list.external:
@@ -31,10 +33,10 @@ def recipients(
             addresses = [s.email for s in active(db, key)]
         else:
             continue
-        found += [("email", key, a) for a in addresses if a.lower() not in suppressed]
+        found += [(Channel.EMAIL, key, a) for a in addresses if a.lower() not in suppressed]
     for key in edition.partners:
         partner = config.partners[key]
-        found.append(("partner", key, partner.webhook or partner.email or key))
+        found.append((Channel.PARTNER, key, partner.webhook or partner.email or key))
     return found
 
 
@@ -65,7 +67,7 @@ def finish(engine: sa.Engine, edition: Plan) -> dict[tuple[str, str, str], int]:
     assert edition.edition_id
     with engine.begin() as db:
         tally = ledger.counts(db, edition.edition_id)
-        if not any(status in ("pending", "sending") for (_, _, status) in tally):
+        if not any(status in UNSETTLED for (_, _, status) in tally):
             ledger.finish(db, edition.edition_id, dt.datetime.now(dt.UTC))
     return tally
 

@@ -5,14 +5,20 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-PARTNER_STATUS = ("failed", "pending", "skipped", "sent")
+from bulletin.store.statuses import Channel, DeliveryStatus
+
+SENT, FAILED, SKIPPED, PENDING = (
+    DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.SKIPPED, DeliveryStatus.PENDING
+)  # fmt: skip
+#: A partner's status in the report: the worst of its deliveries, first here.
+PARTNER_STATUS = (FAILED, PENDING, SKIPPED, SENT)
 
 
 @dataclass
 class Report:
     edition: str | None
     entries: list[str]
-    email: dict[str, int] = field(default_factory=lambda: {"sent": 0, "failed": 0, "skipped": 0})
+    email: dict[str, int] = field(default_factory=lambda: {SENT: 0, FAILED: 0, SKIPPED: 0})
     per_list: dict[str, dict[str, int]] = field(default_factory=dict)
     partners: dict[str, str] = field(default_factory=dict)
     public: list[str] = field(default_factory=list)
@@ -27,7 +33,7 @@ class Report:
 
     @property
     def failed(self) -> bool:
-        return self.email["failed"] > 0 or "failed" in self.partners.values()
+        return self.email[FAILED] > 0 or FAILED in self.partners.values()
 
     def as_json(self) -> dict[str, object]:
         data: dict[str, object] = {
@@ -50,9 +56,9 @@ class Report:
 
     def add_tally(self, tally: Mapping[tuple[str, str, str], int]) -> None:
         for (channel, target, status), count in sorted(tally.items()):
-            if channel == "email":
-                key = status if status in self.email else "failed"
-                if status == "pending":
+            if channel == Channel.EMAIL:
+                key = status if status in self.email else FAILED
+                if status == PENDING:
                     continue
                 self.email[key] += count
                 self.per_list.setdefault(target, {})[status] = count
@@ -76,8 +82,8 @@ class Report:
         out += ["## Email", "", "| list | sent | failed | skipped |", "|---|---|---|---|"]
         for name, counts in self.per_list.items():
             out.append(
-                f"| {name} | {counts.get('sent', 0)} | {counts.get('failed', 0)} | "
-                f"{counts.get('skipped', 0)} |"
+                f"| {name} | {counts.get(SENT, 0)} | {counts.get(FAILED, 0)} | "
+                f"{counts.get(SKIPPED, 0)} |"
             )
         if self.would_send:
             out += ["", "## Recipients", "", "| list or partner | recipients |", "|---|---|"]
@@ -88,8 +94,8 @@ class Report:
             for name, status in self.partners.items():
                 counts = self.per_partner.get(name, {})
                 out.append(
-                    f"| {name} | {status} | {counts.get('sent', 0)} | "
-                    f"{counts.get('failed', 0)} | {counts.get('skipped', 0)} |"
+                    f"| {name} | {status} | {counts.get(SENT, 0)} | "
+                    f"{counts.get(FAILED, 0)} | {counts.get(SKIPPED, 0)} |"
                 )
         if self.failures:
             out += [
@@ -120,12 +126,12 @@ class Report:
         else:
             out.append(f"Edition {self.edition}: {len(self.entries)} entries")
             lists = ", ".join(
-                f"{name} {sum(c for s, c in counts.items() if s == 'sent')}"
+                f"{name} {sum(c for s, c in counts.items() if s == SENT)}"
                 for name, counts in self.per_list.items()
             )
             e = self.email
             out.append(
-                f"  email: {e['sent']} sent, {e['failed']} failed, {e['skipped']} "
+                f"  email: {e[SENT]} sent, {e[FAILED]} failed, {e[SKIPPED]} "
                 f"skipped" + (f" ({lists})" if lists else "")
             )
             if self.partners:

@@ -24,7 +24,7 @@ from bulletin.mail.dkim import DkimSigner
 from bulletin.mail.message import Message
 from bulletin.pipeline.planning import Plan
 from bulletin.render.payloads import payload, webhook_id
-from bulletin.store import ledger
+from bulletin.store import ledger, locks
 from bulletin.tokens import Signer, secret_key
 
 Progress = Callable[[int, int], None]
@@ -67,7 +67,7 @@ def deliver(
     retry = retry or RetryPolicy(config.delivery.retry_attempts,
                                  config.delivery.retry_backoff_seconds)  # fmt: skip
     locked = (
-        ledger.batch_lock(engine, config, batch) if batch else ledger.delivery_lock(engine, config)
+        locks.batch_lock(engine, config, batch) if batch else locks.delivery_lock(engine, config)
     )
     with locked:
         with engine.begin() as db:
@@ -137,7 +137,7 @@ def deliver_partners(
 ) -> None:
     """The partner phase alone, for runs that send the email in batches.
 
-    The caller holds the edition's delivery lock (`ledger.delivery_lock`): partners in
+    The caller holds the edition's delivery lock (`locks.delivery_lock`): partners in
     flight when a run died are due again, as `deliver` does for the whole edition.
     """
     assert edition.edition_id

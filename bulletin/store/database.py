@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
 from bulletin.errors import ConfigError
+from bulletin.store.statuses import DeliveryStatus, SubscriberStatus
 
 metadata = sa.MetaData()
 
@@ -23,8 +24,8 @@ subscribers = sa.Table(
     sa.Column("email", sa.String(320), nullable=False),
     sa.Column("name", sa.String(200), nullable=False, default=""),
     sa.Column("language", sa.String(20), nullable=False, default=""),
-    # active | unsubscribed | suppressed
-    sa.Column("status", sa.String(20), nullable=False, default="active"),
+    # pending | active | unsubscribed | suppressed (SubscriberStatus)
+    sa.Column("status", sa.String(20), nullable=False, default=SubscriberStatus.ACTIVE),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.UniqueConstraint("list_name", "email", name="uq_subscriber"),
@@ -35,7 +36,7 @@ editions = sa.Table(
     metadata,
     sa.Column("id", sa.String(40), primary_key=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    # prepared → done; an edition not done is resumed by the next publish
+    # prepared → done (EditionStatus); an edition not done is resumed by the next publish
     sa.Column("status", sa.String(20), nullable=False),
     sa.Column("finished_at", sa.DateTime(timezone=True)),
 )
@@ -54,13 +55,13 @@ deliveries = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("edition_id", sa.ForeignKey("editions.id"), nullable=False),
-    sa.Column("channel", sa.String(20), nullable=False),  # list | partner
+    sa.Column("channel", sa.String(20), nullable=False),  # email | partner (Channel)
     sa.Column("target", sa.String(100), nullable=False),  # list or partner key
     sa.Column("recipient", sa.String(320), nullable=False),
-    # pending → sending → sent | failed | skipped; a temporary failure goes back to
-    # pending with a later next_attempt_at. "sending" is the one message in flight on a
-    # connection: a run that dies leaves it so, and the next run sends it again.
-    sa.Column("status", sa.String(20), nullable=False, default="pending"),
+    # pending → sending → sent | failed | skipped (DeliveryStatus); a temporary failure goes
+    # back to pending with a later next_attempt_at. "sending" is the one message in flight on
+    # a connection: a run that dies leaves it so, and the next run sends it again.
+    sa.Column("status", sa.String(20), nullable=False, default=DeliveryStatus.PENDING),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("next_attempt_at", sa.DateTime(timezone=True)),
     sa.Column("message_id", sa.String(200)),

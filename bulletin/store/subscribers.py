@@ -15,9 +15,13 @@ from email_validator import EmailNotValidError, validate_email
 
 from bulletin.config import Config
 from bulletin.errors import ConfigError, Problem, display_path
-from bulletin.store.database import deliveries, editions, subscribers, suppressions
+from bulletin.store import ledger
+from bulletin.store.database import deliveries, subscribers, suppressions
+from bulletin.store.statuses import Channel, SubscriberStatus
 
 MAX_CSV_BYTES = 50 * 1024 * 1024
+PENDING, ACTIVE = SubscriberStatus.PENDING, SubscriberStatus.ACTIVE
+UNSUBSCRIBED, SUPPRESSED = SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.SUPPRESSED
 
 
 @dataclass(frozen=True)
@@ -139,7 +143,7 @@ def import_csv(engine: sa.Engine, config: Config, path: Path, list_key: str) -> 
                     subscribers.insert().values(
                         list_name=list_key,
                         email=subscriber.email,
-                        status="active",
+                        status=ACTIVE,
                         created_at=now,
                         **{"language": "", **values},
                     )
@@ -169,18 +173,15 @@ def active(db: sa.Connection, list_key: str) -> list[Subscriber]:
     """The subscribers of a list who receive editions, in a stable order."""
     rows = db.execute(
         sa.select(subscribers.c.email, subscribers.c.name, subscribers.c.language)
-        .where(subscribers.c.list_name == list_key, subscribers.c.status == "active")
+        .where(subscribers.c.list_name == list_key, subscribers.c.status == ACTIVE)
         .order_by(subscribers.c.id)
     )
     return [Subscriber(r.email, r.name, r.language) for r in rows]
 
 
 # --- The subscriber's own actions, from the web service (bulletin/web/) --------------------
-# Statuses: pending (signed up on the web, not confirmed yet) → active → unsubscribed;
-# suppressed (a permanent bounce) is set by delivery. Only active subscribers are frozen into
-# an edition's ledger, so a pending address receives nothing until it is confirmed.
-
-PENDING, ACTIVE, UNSUBSCRIBED, SUPPRESSED = "pending", "active", "unsubscribed", "suppressed"
+# Statuses (SubscriberStatus): pending (signed up on the web, not confirmed yet) → active →
+# unsubscribed; suppressed (a permanent bounce) is set by delivery.
 
 
 def open_lists(config: Config) -> dict[str, str]:
@@ -262,25 +263,7 @@ def unsubscribe(engine: sa.Engine, list_key: str, email: str, now: dt.datetime) 
             )
             .values(status=UNSUBSCRIBED, updated_at=now)
         )
-        _skip_pending(db, email, "unsubscribed", now, list_key)
-
-
-def _skip_pending(
-    db: sa.Connection, email: str, why: str, now: dt.datetime, list_key: str | None = None
-) -> None:
-    """Deliveries of unfinished editions not yet sent to `email` are skipped."""
-    where = [
-        # Only unfinished editions have pending deliveries: their ids keep this on the index.
-        deliveries.c.edition_id.in_(sa.select(editions.c.id).where(editions.c.status != "done")),
-        deliveries.c.channel == "email",
-        sa.func.lower(deliveries.c.recipient) == email.lower(),
-        deliveries.c.status == "pending",
-    ]
-    if list_key is not None:
-        where.append(deliveries.c.target == list_key)
-    db.execute(
-        deliveries.update().where(*where).values(status="skipped", detail=why, updated_at=now)
-    )
+        ledger.skip_pending_for(db, email, "unsubscribed", now, list_key)
 
 
 @dataclass(frozen=True)
@@ -317,7 +300,7 @@ def set_preferences(
                     .where(subscribers.c.id == row.id)
                     .values(status=UNSUBSCRIBED, language=language, updated_at=now)
                 )
-                _skip_pending(db, email, "unsubscribed", now, row.list_name)
+                ledger.skip_pending_for(db, email, "unsubscribed", now, row.list_name)
 
 
 def personal_data(engine: sa.Engine, config: Config, email: str) -> dict:
@@ -338,7 +321,7 @@ def personal_data(engine: sa.Engine, config: Config, email: str) -> dict:
                 deliveries.c.updated_at,
             )
             .where(
-                deliveries.c.channel == "email",
+                deliveries.c.channel == Channel.EMAIL,
                 sa.func.lower(deliveries.c.recipient) == email.lower(),
             )
             .order_by(deliveries.c.id)
@@ -381,21 +364,7 @@ def erase(engine: sa.Engine, email: str, stand_in: str, now: dt.datetime) -> Non
     address = email.lower()
     with engine.begin() as db:
         db.execute(subscribers.delete().where(sa.func.lower(subscribers.c.email) == address))
-        db.execute(suppressions.delete().where(suppressions.c.email == address))
-        mine = sa.func.lower(deliveries.c.recipient) == address
-        db.execute(
-            deliveries.update()
-            .where(mine, deliveries.c.status.in_(["pending", "sending"]))
-            .values(status="skipped", detail="erased at the subscriber's request", updated_at=now)
-        )
-        db.execute(
-            deliveries.update()
-            .where(mine)
-            .values(
-                recipient=stand_in,
-                detail=sa.func.replace(sa.func.coalesce(deliveries.c.detail, ""), email, stand_in),
-            )
-        )
+        ledger.forget_recipient(db, email, stand_in, now)
 
 
 def purge_unconfirmed(engine: sa.Engine, before: dt.datetime) -> int:

@@ -1,0 +1,72 @@
+"""The delivery ledger: records editions and every delivery, so that nothing is sent twice
+and a rerun resumes.
+
+The one owner of the tables `editions`, `edition_entries`, `deliveries` and
+`suppressions`: the publish pipeline, the delivery engine, the partner phase and the
+subscribers' own actions write them only through these names (a test holds every other
+module of bulletin to that).
+
+editions    each edition with its entries and frozen recipients; its tally; closing it
+claims      what is left to send; the claim on each message and its outcome (the engine's
+            hot path); the partners' rows; suppressing an address that bounced for good
+addresses   one address out of the unsent deliveries: leaving a list, being forgotten
+"""
+
+from bulletin.store.ledger.addresses import forget_recipient, skip_pending_for
+from bulletin.store.ledger.claims import (
+    Batch,
+    Claims,
+    PartnerRow,
+    Pending,
+    Settled,
+    batches,
+    count_pending,
+    mark_sending,
+    pending_page,
+    pending_partners,
+    record_partners,
+    reset_in_flight,
+    suppress,
+    suppressed,
+)
+from bulletin.store.ledger.editions import (
+    EditionRecord,
+    all_editions,
+    counts,
+    failures,
+    finish,
+    freeze_subscribers,
+    next_edition_id,
+    prepare,
+    published_slugs,
+    unfinished,
+)
+
+__all__ = [
+    "Batch",
+    "Claims",
+    "EditionRecord",
+    "PartnerRow",
+    "Pending",
+    "Settled",
+    "all_editions",
+    "batches",
+    "count_pending",
+    "counts",
+    "failures",
+    "finish",
+    "forget_recipient",
+    "freeze_subscribers",
+    "mark_sending",
+    "next_edition_id",
+    "pending_page",
+    "pending_partners",
+    "prepare",
+    "published_slugs",
+    "record_partners",
+    "reset_in_flight",
+    "skip_pending_for",
+    "suppress",
+    "suppressed",
+    "unfinished",
+]
