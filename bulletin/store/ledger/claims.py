@@ -128,13 +128,14 @@ def pending_page(
 def count_pending(
     db: sa.Connection, edition_id: str, batch: Batch | None = None, channel: str | None = None
 ) -> int:
-    return db.scalar(
+    count = db.scalar(
         sa.select(sa.func.count()).where(
             deliveries.c.edition_id == edition_id,
             deliveries.c.status == PENDING,
             *_in(batch, channel),
         )
     )
+    return count or 0
 
 
 # --- The delivery engine's hot path ----------------------------------------------------
