@@ -104,7 +104,8 @@ def rss(
     """public/feed.xml (or `folder`/feed.xml): RSS 2.0, newest first."""
     url = config.site.url + folder + "feed.xml"
     feed = _generator(config, entries, url, items or _Items(config), folder=folder, **names)
-    return feed.rss_str(pretty=True)
+    rss: bytes = feed.rss_str(pretty=True)
+    return rss
 
 
 def atom(
@@ -122,7 +123,8 @@ def atom(
     for item in feed.entry():
         # Atom carries HTML content as escaped text, not CDATA.
         item.content(items.html(by_url[item.id()]), type="html")
-    return feed.atom_str(pretty=True)
+    atom: bytes = feed.atom_str(pretty=True)
+    return atom
 
 
 def tag_folder(tag: str) -> str:

@@ -7,6 +7,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from importlib import resources
+from typing import Any
 
 from bulletin.config import Config, MailingList, Partner
 from bulletin.content.entries import Entry
@@ -35,17 +36,18 @@ def webhook_id(site_url: str, edition_id: str, partner: str) -> str:
     return f"msg_{digest[:32]}"
 
 
-def schema(event_type: str = "edition.published") -> dict:
+def schema(event_type: str = "edition.published") -> dict[str, Any]:
     """The JSON Schema of an event's body, as partners get it from docs/partners.md."""
     text = resources.files("bulletin").joinpath("schemas", SCHEMAS[event_type]).read_text("utf-8")
-    return json.loads(text)
+    found: dict[str, Any] = json.loads(text)
+    return found
 
 
 def _site(config: Config) -> dict[str, str]:
     return {"title": config.site.title, "url": config.site.url, "language": config.site.language}
 
 
-def _encode(event: dict) -> bytes:
+def _encode(event: dict[str, Any]) -> bytes:
     return json.dumps(event, ensure_ascii=False, indent=2).encode("utf-8")
 
 

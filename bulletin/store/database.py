@@ -7,11 +7,15 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
 from bulletin.errors import ConfigError
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
 from bulletin.store.statuses import DeliveryStatus, SubscriberStatus
 
 metadata = sa.MetaData()
@@ -123,7 +127,7 @@ def _with_driver(url: str) -> sa.URL:
     return parsed
 
 
-def alembic_config(url: str | None = None):
+def alembic_config(url: str | None = None) -> AlembicConfig:
     """Alembic's configuration, without an alembic.ini: the scripts ship in the package.
 
     For a new revision: `alembic_config()` into `alembic.command.revision(config, "what",
@@ -236,7 +240,7 @@ def _migration_lock(engine: sa.Engine) -> Iterator[sa.Connection]:
         locker.dispose()
 
 
-def _sqlite_own_transactions(connection, _record) -> None:
+def _sqlite_own_transactions(connection: sqlite3.Connection, _record: object) -> None:
     # Python's sqlite3 would neither begin before DDL nor let us say BEGIN IMMEDIATE.
     connection.isolation_level = None
 
@@ -245,7 +249,7 @@ def _sqlite_begin_immediate(db: sa.Connection) -> None:
     db.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def _sqlite_pragmas(connection, _record) -> None:
+def _sqlite_pragmas(connection: sqlite3.Connection, _record: object) -> None:
     cursor = connection.cursor()
     # A busy timeout rides out short locks; WAL lets `serve` read while a publish writes.
     cursor.execute("PRAGMA busy_timeout=10000")

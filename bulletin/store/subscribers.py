@@ -6,9 +6,10 @@ import csv
 import datetime as dt
 import io
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
@@ -148,7 +149,9 @@ def import_csv(engine: sa.Engine, config: Config, path: Path, list_key: str) -> 
                         **{"language": "", **values},
                     )
                 )
-                existing[key] = result.inserted_primary_key[0]
+                inserted = result.inserted_primary_key
+                assert inserted is not None  # an INSERT of one row always has its key
+                existing[key] = inserted[0]
                 added += 1
     return ImportReport(added, updated, problems)
 
@@ -189,7 +192,9 @@ def open_lists(config: Config) -> dict[str, str]:
     return {key: item.name for key, item in config.lists.items() if not item.external}
 
 
-def _rows_of(db: sa.Connection, email: str, list_keys=None) -> list[sa.Row]:
+def _rows_of(
+    db: sa.Connection, email: str, list_keys: Iterable[str] | None = None
+) -> list[sa.Row[Any]]:
     query = sa.select(subscribers).where(sa.func.lower(subscribers.c.email) == email.lower())
     if list_keys is not None:
         query = query.where(subscribers.c.list_name.in_(list(list_keys)))
@@ -227,7 +232,7 @@ def _join(
     language: str,
     now: dt.datetime,
     status: str,
-    changes: Callable[[sa.Row], dict | None],
+    changes: Callable[[sa.Row[Any]], dict[str, Any] | None],
 ) -> None:
     """Add the address to each list it is not on with `status`; change the rows it is on
     as `changes` says (None: leave the row as it is)."""
@@ -303,7 +308,7 @@ def set_preferences(
                 ledger.skip_pending_for(db, email, "unsubscribed", now, row.list_name)
 
 
-def personal_data(engine: sa.Engine, config: Config, email: str) -> dict:
+def personal_data(engine: sa.Engine, config: Config, email: str) -> dict[str, Any]:
     """Everything bulletin holds about the address (GDPR art. 15 and 20), as JSON data."""
 
     def when(value: dt.datetime | None) -> str | None:

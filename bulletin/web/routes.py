@@ -25,7 +25,8 @@ MAX_FORM_BYTES = 16 * 1024
 
 
 def _service(request: Request) -> Service:
-    return request.app.state.service
+    service: Service = request.app.state.service
+    return service
 
 
 async def _form(request: Request) -> FormData:

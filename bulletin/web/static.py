@@ -76,7 +76,11 @@ class PublicFiles(StaticFiles):
         return Response(body, headers=headers)
 
     def file_response(
-        self, full_path, stat_result: os.stat_result, scope: Scope, status_code: int = 200
+        self,
+        full_path: str | os.PathLike[str],
+        stat_result: os.stat_result,
+        scope: Scope,
+        status_code: int = 200,
     ) -> Response:
         response = super().file_response(full_path, stat_result, scope, status_code)
         name = os.path.basename(full_path)

@@ -175,7 +175,7 @@ class Claims:
         ).replace("?", mark)
         self._sqlite = engine.dialect.name == "sqlite"
 
-    def _stamp(self, when: dt.datetime | None):
+    def _stamp(self, when: dt.datetime | None) -> dt.datetime | str | None:
         # SQLAlchemy keeps SQLite times as naive UTC text; PostgreSQL takes them as they are.
         if when is None or not self._sqlite:
             return when

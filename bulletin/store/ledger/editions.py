@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -44,7 +45,7 @@ def all_editions(db: sa.Connection) -> list[EditionRecord]:
     return [_record(db, row) for row in rows]
 
 
-def _record(db: sa.Connection, row: sa.Row) -> EditionRecord:
+def _record(db: sa.Connection, row: sa.Row[Any]) -> EditionRecord:
     slugs = db.scalars(
         sa.select(edition_entries.c.slug)
         .where(edition_entries.c.edition_id == row.id)

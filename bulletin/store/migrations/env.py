@@ -40,7 +40,12 @@ elif (connection := config.attributes.get("connection")) is not None:
 else:
     from bulletin.store.database import connect
 
-    engine = connect(config.get_main_option("sqlalchemy.url"), create=False)
+    url = config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise SystemExit(
+            "alembic: set sqlalchemy.url (bulletin.store.database.alembic_config(url))"
+        )
+    engine = connect(url, create=False)
     try:
         with engine.connect() as connection:
             run_online(connection)
