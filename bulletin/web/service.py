@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from bulletin.config import Config
+from bulletin.delivery.transports import Sent
 from bulletin.mail.message import Message as Mail
 from bulletin.render.renderer import DEFAULT_TEMPLATES
 from bulletin.store import subscribers as subs
@@ -229,10 +230,12 @@ class Service:
         )
         try:
             with self.transport() as transport:
-                transport.send(message)
+                sent = transport.send(message)
         except Exception as exc:
+            sent = exc
+        if not isinstance(sent, Sent):
             # The address stays out of the log; the reader can ask again.
-            log.error("a %s email could not be sent: %s", kind, type(exc).__name__)
+            log.error("a %s email could not be sent: %s", kind, type(sent).__name__)
 
     def preferences_link(self, address: str) -> str:
         expires = self.clock() + dt.timedelta(days=PREFERENCES_DAYS)
