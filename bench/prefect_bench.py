@@ -49,22 +49,17 @@ def core(site: str, out: str) -> None:
     started = time.perf_counter()
     from bulletin import pipeline
     from bulletin.config import load_config
-    from bulletin.delivery.transports import OutboxTransport, from_config
-    from bulletin.pipeline.write import write_public
-    from bulletin.store.database import connect
+    from bulletin.delivery.transports import OutboxTransport, TransportFactory, from_config
 
     timings = {"imported": time.perf_counter() - started}
     timings["call_start"] = time.perf_counter() - started
     config = load_config(Path(site))
-    engine = connect(config.database_url)
-    edition = pipeline.plan(config, engine)
-    pipeline.record(engine, config, edition)
-    write_public(config, edition.files)
-    pipeline.deliver(
-        engine, config, edition, lambda: from_config(config),
-        partner_transport=OutboxTransport(config.outbox_dir),
-    )  # fmt: skip
-    pipeline.finish(engine, edition)
+    # Email as configured; partners into the outbox, as the flow's run would not reach them.
+    transports = TransportFactory(
+        from_config(config, partners=False).email, lambda key: OutboxTransport(config.outbox_dir)
+    )
+    result = pipeline.publish(site, steps=pipeline.Steps(transports))
+    assert result.ended is pipeline.Ended.COMPLETED, result.message
     timings["call_end"] = time.perf_counter() - started
     Path(out).write_text(json.dumps(timings))
 

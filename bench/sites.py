@@ -101,17 +101,7 @@ def make_site(dest: Path, count: int, seed: int = 1, words: int = 300) -> Path:
 def publish(site: Path) -> str:
     """Publish every approved entry as one edition through the core, without Prefect."""
     from bulletin import pipeline as core
-    from bulletin.config import load_config
-    from bulletin.delivery.transports import OutboxTransport
-    from bulletin.pipeline.write import write_public
-    from bulletin.store.database import connect
 
-    config = load_config(site)
-    engine = connect(config.database_url)
-    edition = core.plan(config, engine)
-    core.record(engine, config, edition)
-    write_public(config, edition.files)
-    core.deliver(engine, config, edition, OutboxTransport(config.outbox_dir))
-    core.finish(engine, edition)
-    assert edition.edition_id
-    return edition.edition_id
+    result = core.publish(site)  # the site's own transport: the outbox
+    assert result.ended is core.Ended.COMPLETED and result.report.edition, result.message
+    return result.report.edition

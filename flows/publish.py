@@ -1,14 +1,17 @@
-"""The publish flows: bulletin's pipeline as Prefect tasks, each a thin wrapper of the core.
+"""The publish flows: bulletin's conductor with its steps as Prefect tasks.
 
-`publish` runs on demand; `weekly_digest` (flows/digest.py) and `timed_entries`
-(flows/timed.py) are the same pipeline on a schedule. deployments/prefect.yaml holds the
-schedules; every parameter is checked against the signatures here.
+The library's conductor (bulletin.pipeline.conductor) runs the publish; `FlowSteps` runs
+each step as a task, leaves the report and the previews as artifacts, pauses for the
+confirmation, and sends in batches on a Dask cluster when configured; `run_pipeline` turns
+how the run ended into a Prefect state. `publish` runs on demand; `weekly_digest`
+(flows/digest.py) and `timed_entries` (flows/timed.py) are the same pipeline on a
+schedule. deployments/prefect.yaml holds the schedules; every parameter is checked
+against the signatures here.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import functools
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -31,12 +34,11 @@ from pydantic import Field
 
 from bulletin import pipeline as core
 from bulletin.config import Config, load_config
-from bulletin.delivery.transports import factory, from_config, partners_from_config
+from bulletin.delivery.transports import from_config
 from bulletin.errors import BulletinError, ConfigError
-from bulletin.mail.notify import failure_notice
 from bulletin.pipeline import progress as progress_sink
+from bulletin.pipeline.conductor import Ended, Steps
 from bulletin.pipeline.report import Report
-from bulletin.pipeline.write import write_public
 from bulletin.store import ledger, locks
 from bulletin.store.database import connect
 
@@ -81,19 +83,7 @@ def plan_edition(
 ) -> tuple[Config, core.Plan]:
     config = load_config(Path(site))
     engine = _engine(config.database_url)
-    now = dt.datetime.now(dt.UTC)
-    notes: list[str] = []
-    if timed:
-        entries, notes = core.due_slugs(config, engine, now)
-        with engine.connect() as db:
-            resuming = ledger.unfinished(db) is not None
-        if not entries and not resuming:
-            notes.append("no timed entry is due: nothing to send")
-            return config, core.Plan(None, [], now, notes=notes)
-    edition = core.plan(config, engine, entries, now, record=record)
-    edition.notes = notes + edition.notes
-    core.restrict(edition, channels)
-    return config, edition
+    return config, core.plan_run(config, engine, entries, record, channels, timed)
 
 
 @task(name="record edition", cache_policy=NO_CACHE)
@@ -103,14 +93,13 @@ def record_edition(config: Config, edition: core.Plan) -> int:
 
 @task(name="write public", cache_policy=NO_CACHE)
 def write_site(config: Config, edition: core.Plan) -> list[str]:
-    return write_public(config, edition.files)
+    return core.write_public(config, edition.files)
 
 
 @task(name="preview edition", cache_policy=NO_CACHE)
 def preview(config: Config, edition: core.Plan) -> dict[str, int]:
     """Email previews in public/preview/, and what the comms person reviews in the UI."""
-    write_public(config, core.email_previews(edition))
-    counts = core.would_send(_engine(config.database_url), config, edition)
+    counts = core.preview(config, _engine(config.database_url), edition)
     for key in edition.emails:
         create_link_artifact(
             key=f"preview-{key}".lower().replace("_", "-"),
@@ -144,10 +133,9 @@ def _send(config: Config, edition: core.Plan, batch: ledger.Batch | None = None)
         _engine(config.database_url),
         config,
         edition,
-        factory(config),
-        progress,
         # A batch is email only: its machine needs no partner secrets.
-        partner_transport=None if batch else partners_from_config(config),
+        from_config(config, partners=batch is None),
+        progress,
         batch=batch,
     )
 
@@ -161,13 +149,7 @@ def deliver(config: Config, edition: core.Plan) -> None:
 @task(name="deliver to partners", cache_policy=NO_CACHE)
 @_user_errors_returned
 def deliver_partners(config: Config, edition: core.Plan) -> None:
-    core.deliver_partners(
-        _engine(config.database_url),
-        config,
-        edition,
-        factory(config),
-        partner_transport=partners_from_config(config),
-    )
+    core.deliver_partners(_engine(config.database_url), config, edition, from_config(config))
 
 
 @task(name="deliver batch", cache_policy=NO_CACHE)
@@ -207,8 +189,7 @@ def _dask_runner(config: Config):
 
 @task(name="tally", cache_policy=NO_CACHE)
 def tally(config: Config, edition: core.Plan) -> tuple[dict, list]:
-    engine = _engine(config.database_url)
-    return core.finish(engine, edition), core.failures(engine, edition)
+    return core.tally(_engine(config.database_url), edition)
 
 
 def _deliver(config: Config, edition: core.Plan) -> BulletinError | None:
@@ -230,25 +211,6 @@ def _deliver(config: Config, edition: core.Plan) -> BulletinError | None:
             problem = deliver_batches.with_options(task_runner=runner)(config, slim, batches)
         partner_problem = partners.result() if partners is not None else None
         return problem or partner_problem
-
-
-def _leave_report(report: Report) -> None:
-    create_markdown_artifact(
-        key="publish-report", markdown=report.markdown(), description="What this run published"
-    )
-
-
-def _notify(config: Config, report: Report, headline: str) -> None:
-    """Tell the comms address; a notice that cannot go out is logged, not raised."""
-    if not config.delivery.notify:
-        return
-    try:
-        with from_config(config) as transport:
-            transport.send(failure_notice(config, report.edition, headline, report.markdown()))
-    except Exception as exc:  # the run has failed already; this must not hide why
-        get_run_logger().error("could not notify %s: %s", config.delivery.notify, exc)
-    else:
-        get_run_logger().info("notified %s", config.delivery.notify)
 
 
 def _confirmed(edition: core.Plan, timeout: int) -> Confirmation | None:
@@ -278,6 +240,46 @@ def _end_expired_pause(message: str) -> None:
         client.set_flow_run_state(context.flow_run.id, Cancelled(message=message), force=True)
 
 
+class FlowSteps(Steps):
+    """The conductor's steps as this flow's tasks, artifacts and pause."""
+
+    @property
+    def logger(self):
+        return get_run_logger()
+
+    def engine(self, config: Config) -> sa.Engine:
+        return _engine(config.database_url)
+
+    def plan(self, site, entries, record, channels, timed):
+        planned = plan_edition(site, entries, record, channels, timed)
+        if isinstance(planned, BulletinError):
+            raise planned
+        return planned
+
+    def preview(self, config, edition):
+        return preview(config, edition)
+
+    def confirm(self, edition, timeout):
+        return _confirmed(edition, timeout)
+
+    def record(self, config, edition):
+        return record_edition(config, edition)
+
+    def write_public(self, config, edition):
+        return write_site(config, edition)
+
+    def deliver(self, config, edition):
+        return _deliver(config, edition)
+
+    def tally(self, config, edition):
+        return tally(config, edition)
+
+    def leave_report(self, report: Report) -> None:
+        create_markdown_artifact(
+            key="publish-report", markdown=report.markdown(), description="What this run published"
+        )
+
+
 def run_pipeline(
     site: str,
     entries: Sequence[str] = (),
@@ -288,65 +290,19 @@ def run_pipeline(
     confirmation_timeout_seconds: int = 3600,
     timed: bool = False,
 ) -> Report | State:
-    """load → check → (confirm) → record → write public/ → deliver → report."""
-    channels = list(channels or core.CHANNELS)
-    planned = plan_edition(site, list(entries), not dry_run, channels, timed)
-    if isinstance(planned, BulletinError):
-        failed = Report(None, [], outcome=f"Nothing was sent: {planned}")
-        failed.notes = [str(p) for p in planned.problems]
-        _leave_report(failed)
-        return Failed(message=str(planned), data=planned)
-    config, edition = planned
-    report = Report(
-        edition.edition_id, [e.slug for e in edition.entries], notes=edition.notes,
-        dry_run=dry_run,
+    """The conductor's publish with this flow's steps; how it ended, as a Prefect state."""
+    result = core.publish(
+        site, entries, channels, dry_run=dry_run, require_confirmation=require_confirmation,
+        confirmation_timeout_seconds=confirmation_timeout_seconds, timed=timed,
+        steps=FlowSteps(),
     )  # fmt: skip
-    if edition.edition_id:
-        report.compliance = (
-            "Passed: every email, web page and feed item of this edition carries the "
-            "funding emblem, statement and disclaimer in its language."
-        )
-    if dry_run:
-        report.would_send = core.would_send(_engine(config.database_url), config, edition)
-        _leave_report(report)
-        return report
-    if not edition.edition_id:
-        _leave_report(report)
-        return report
-    if require_confirmation:
-        report.would_send = preview(config, edition)
-        answer = _confirmed(edition, confirmation_timeout_seconds)
-        if answer is None or not answer.approve:
-            who = f"rejected by {answer.name}" if answer else (
-                f"not confirmed within {confirmation_timeout_seconds} s"
-            )  # fmt: skip
-            report.outcome = f"Edition {edition.edition_id} {who}: nothing was sent."
-            _leave_report(report)
-            if answer is None:
-                _end_expired_pause(report.outcome)
-            return Cancelled(message=report.outcome, data=report)
-        report.notes.append(f"confirmed by {answer.name}")
-        report.would_send = {}
-    record_edition(config, edition)
-    report.public = write_site(config, edition)
-    try:
-        stopped = _deliver(config, edition)
-    except Exception as exc:  # a crashed batch or worker: the ledger says what is left
-        stopped = exc
-    counts, report.failures = tally(config, edition)
-    report.add_tally(counts)
-    if config.delivery.transport == "outbox":
-        report.outbox = f"outbox/email/{edition.edition_id}/"
-    if stopped is not None:
-        report.outcome = f"Sending stopped: {stopped}. Run it again to send the rest."
-        _leave_report(report)
-        _notify(config, report, f"edition {edition.edition_id}: sending stopped")
-        return Failed(message=report.outcome, data=stopped)
-    _leave_report(report)
-    if report.failed:
-        _notify(config, report, f"edition {edition.edition_id}: some deliveries failed for good")
-        return Failed(message="some deliveries failed for good", data=report)
-    return report
+    if result.ended is Ended.FAILED:
+        return Failed(message=result.message, data=result.cause)
+    if result.ended is Ended.CANCELLED:
+        if result.cause is None:  # no one answered: the pause expired
+            _end_expired_pause(result.message)
+        return Cancelled(message=result.message, data=result.report)
+    return result.report
 
 
 @flow(name="publish", log_prints=False)

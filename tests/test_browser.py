@@ -16,8 +16,6 @@ import pytest
 
 from bulletin import pipeline as core
 from bulletin.config import load_config
-from bulletin.delivery.transports import OutboxTransport
-from bulletin.pipeline.write import write_public
 from bulletin.store.database import connect
 from bulletin.store.subscribers import export_csv, import_csv
 from tests.web_server import free_port, serving
@@ -54,13 +52,10 @@ def live(site: Path):
     config = load_config(site)
     engine = connect(config.database_url)
     import_csv(engine, config, site / "subscribers.csv", "news")
-    edition = core.plan(config, engine)
-    core.record(engine, config, edition)
-    core.deliver(engine, config, edition, OutboxTransport(config.outbox_dir))
-    core.finish(engine, edition)
-    write_public(config, edition.files)
+    result = core.publish(site, steps=core.Steps(engine=engine))  # into the outbox
+    assert result.ended is core.Ended.COMPLETED, result.message
     with serving(site, port=port) as (url, _):
-        yield url, config, engine, edition.edition_id
+        yield url, config, engine, result.report.edition
 
 
 def _messages(folder: Path) -> list[email.message.EmailMessage]:

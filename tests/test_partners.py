@@ -27,10 +27,12 @@ from bulletin import pipeline as core
 from bulletin.config import load_config
 from bulletin.content.markup import html_to_text
 from bulletin.delivery.engine import RetryPolicy
-from bulletin.delivery.transports import MemoryTransport, partners_from_config
+from bulletin.delivery.transports import MemoryTransport, TransportFactory, from_config
 from bulletin.delivery.webhooks import RETRY_AFTER_CAP_SECONDS, WebhookTransport, retry_after
 from bulletin.errors import ConfigError, ContentError, TransportUnavailable, WebhookError
 from bulletin.mail.message import Message
+from bulletin.pipeline import Result
+from bulletin.pipeline.report import Report
 from bulletin.render.payloads import payload, ping, schema
 from bulletin.store.database import connect, deliveries
 from bulletin.store.subscribers import import_csv
@@ -67,31 +69,34 @@ def _secrets(monkeypatch, *keys: str, secret: str = WHSEC) -> None:
 
 
 def _prepare(site: Path):
+    """The site's configuration and database, with the subscribers of its list imported."""
     config = load_config(site)
     engine = connect(config.database_url)
     if "news" in config.lists:
         import_csv(engine, config, site / "subscribers.csv", "news")
-    edition = core.plan(config, engine)
-    core.record(engine, config, edition)
-    return config, engine, edition
+    return config, engine
 
 
-def _deliver(config, engine, edition, retry: RetryPolicy = FAST):
-    """Emails to memory, partners through the configured transports; the ledger's tally."""
+def _transports(config, emails: list[Message]) -> TransportFactory:
+    """Emails to `emails`, partners through the configured transports."""
+    return TransportFactory(lambda: MemoryTransport(emails.append), from_config(config).partner)
+
+
+def _publish(site: Path, engine=None, retry: RetryPolicy = FAST) -> tuple[list[Message], Result]:
+    """Publish the site's edition: emails to memory, partners through the configured
+    transports; the emails and how the run ended."""
+    config, prepared = _prepare(site) if engine is None else (load_config(site), engine)
     emails: list[Message] = []
-    core.deliver(
-        engine, config, edition, MemoryTransport(emails.append),
-        partner_transport=partners_from_config(config), retry=retry,
-    )  # fmt: skip
-    return emails, core.finish(engine, edition)
+    steps = core.Steps(_transports(config, emails), engine=prepared, retry=retry)
+    return emails, core.publish(site, steps=steps)
 
 
-def _status(tally, key: str) -> str:
-    return next(status for (channel, target, status) in tally if target == key)
+def _status(result: Result, key: str) -> str:
+    return result.report.partners[key]
 
 
-def _failure(engine, edition, key: str) -> str:
-    return next(why for target, _, why in core.failures(engine, edition) if target == key)
+def _failure(result: Result, key: str) -> str:
+    return next(why for target, _, why in result.report.failures if target == key)
 
 
 def _validate(body: bytes, event: str = "edition.published") -> dict:
@@ -111,19 +116,18 @@ def test_webhook_is_signed_so_that_standardwebhooks_verifies_it(site, monkeypatc
     with webhook_server(key) as server:
         _configure(site, {"interpol": {"webhook": server.url("/interpol")}})
         _secrets(monkeypatch, "interpol", secret=secret)
-        config, engine, edition = _prepare(site)
-        emails, tally = _deliver(config, engine, edition)
+        emails, result = _publish(site)
     [request] = server.received
     assert request.verified, request.error
     assert request.headers["webhook-id"].startswith("msg_")
     assert abs(int(request.headers["webhook-timestamp"]) - time.time()) < 60
     assert request.headers["webhook-signature"].startswith("v1,")
     assert request.headers["content-type"] == "application/json"
-    assert _status(tally, "interpol") == "sent"
+    assert _status(result, "interpol") == "sent"
     assert len(emails) == 3  # the lists still got theirs
     data = _validate(request.body)
     assert data["type"] == "edition.published"
-    assert data["data"]["edition"] == edition.edition_id
+    assert data["data"]["edition"] == result.report.edition
 
 
 def test_tampered_body_or_stale_timestamp_fails_verification(site, monkeypatch):
@@ -188,8 +192,7 @@ def test_partner_gets_only_matching_entries_and_nothing_when_none_match(site, mo
             },
         )
         _secrets(monkeypatch, "guns", "romania", "cyber")
-        config, engine, edition = _prepare(site)
-        _, tally = _deliver(config, engine, edition)
+        _, result = _publish(site)
 
     def slugs(path: str) -> list[list[str]]:
         return [[e["slug"] for e in _validate(b)["data"]["entries"]] for b in server.bodies(path)]
@@ -197,7 +200,7 @@ def test_partner_gets_only_matching_entries_and_nothing_when_none_match(site, mo
     assert slugs("/guns") == [[SOFIA]]
     assert slugs("/romania") == [[CURS]]
     assert server.bodies("/cyber") == []
-    assert "cyber" not in {target for (_, target, _) in tally}
+    assert "cyber" not in result.report.partners
 
 
 @pytest.mark.parametrize(
@@ -210,10 +213,9 @@ def test_temporary_failure_is_retried_with_the_same_webhook_id(site, monkeypatch
         _configure(site, {"interpol": {"webhook": server.url("/in"), "timeout": 1}})
         _secrets(monkeypatch, "interpol")
         server.plan("/in", [fault, "ok"])
-        config, engine, edition = _prepare(site)
-        _, tally = _deliver(config, engine, edition)
+        _, result = _publish(site)
     first, second = server.received
-    assert _status(tally, "interpol") == "sent"
+    assert _status(result, "interpol") == "sent"
     assert first.verified and second.verified
     assert first.headers["webhook-id"] == second.headers["webhook-id"]
     assert first.body == second.body
@@ -229,12 +231,11 @@ def test_client_error_is_permanent_reported_with_the_reply_and_blocks_no_one(sit
         )
         _secrets(monkeypatch, "broken", "fine")
         server.plan("/broken", ["422"])
-        config, engine, edition = _prepare(site)
-        emails, tally = _deliver(config, engine, edition)
+        emails, result = _publish(site)
     assert len(server.bodies("/broken")) == 1  # not retried
-    assert _status(tally, "broken") == "failed" and _status(tally, "fine") == "sent"
+    assert _status(result, "broken") == "failed" and _status(result, "fine") == "sent"
     assert len(emails) == 3
-    why = _failure(engine, edition, "broken")
+    why = _failure(result, "broken")
     assert "partner broken" in why and server.url("/broken") in why
     assert "HTTP 422" in why and "planned 422" in why
 
@@ -242,10 +243,10 @@ def test_client_error_is_permanent_reported_with_the_reply_and_blocks_no_one(sit
 def test_refused_connection_is_retried_then_fails_for_good(site, monkeypatch):
     _configure(site, {"down": {"webhook": refused_url()}})
     _secrets(monkeypatch, "down")
-    config, engine, edition = _prepare(site)
-    _, tally = _deliver(config, engine, edition)
-    assert _status(tally, "down") == "failed"
-    why = _failure(engine, edition, "down")
+    _, engine = _prepare(site)
+    _, result = _publish(site, engine)
+    assert _status(result, "down") == "failed"
+    why = _failure(result, "down")
     assert "gave up after 3 attempts" in why and "Connection refused" in why
     with engine.connect() as db:
         attempts = db.scalar(sa.select(deliveries.c.attempts).where(deliveries.c.target == "down"))
@@ -256,11 +257,10 @@ def test_self_signed_certificate_is_refused_naming_partner_and_url(site, monkeyp
     with webhook_server(WHSEC, tls=make_tls_files(tmp_path)) as server:
         _configure(site, {"secure": {"webhook": server.url("/in")}})
         _secrets(monkeypatch, "secure")
-        config, engine, edition = _prepare(site)
-        _, tally = _deliver(config, engine, edition)
+        _, result = _publish(site)
     assert server.received == []
-    assert _status(tally, "secure") == "failed"
-    why = _failure(engine, edition, "secure")
+    assert _status(result, "secure") == "failed"
+    why = _failure(result, "secure")
     assert f"partner secure ({server.url('/in')})" in why
     assert "TLS certificate was refused" in why and "certificate verify failed" in why
 
@@ -270,11 +270,16 @@ def test_partners_are_sent_at_once_so_the_phase_lasts_as_long_as_the_slowest(sit
     with webhook_server(WHSEC, default="slow:1") as server:
         _configure(site, {key: {"webhook": server.url(f"/{key}")} for key in keys})
         _secrets(monkeypatch, *keys)
-        config, engine, edition = _prepare(site)
+        config, engine = _prepare(site)
+        steps = core.Steps(_transports(config, []), engine=engine, retry=FAST)
+        config, edition = steps.plan(str(site), [], True, list(core.CHANNELS), False)
+        steps.record(config, edition)
         start = time.monotonic()
-        _, tally = _deliver(config, engine, edition)
+        steps.deliver(config, edition)  # the sending alone is timed
         elapsed = time.monotonic() - start
-    assert [_status(tally, key) for key in keys] == ["sent"] * 4
+        result = core.Result(Report(edition.edition_id, []))
+        result.report.add_tally(steps.tally(config, edition)[0])
+    assert [_status(result, key) for key in keys] == ["sent"] * 4
     assert elapsed < 2.5, f"4 partners answering in 1 s each took {elapsed:.1f} s"
 
 
@@ -284,14 +289,12 @@ KILLED_RUN = textwrap.dedent(
     from pathlib import Path
     from bulletin import pipeline as core
     from bulletin.config import load_config
-    from bulletin.store.database import connect
-    from bulletin.delivery.transports import MemoryTransport, partners_from_config
+    from bulletin.delivery.transports import MemoryTransport, TransportFactory, from_config
 
     config = load_config(Path(sys.argv[1]))
-    engine = connect(config.database_url)
-    edition = core.plan(config, engine)
-    core.deliver(engine, config, edition, MemoryTransport(lambda m: None),
-                 partner_transport=partners_from_config(config))
+    memory = lambda: MemoryTransport(lambda m: None)
+    transports = TransportFactory(memory, from_config(config).partner)
+    core.publish(sys.argv[1], steps=core.Steps(transports))
     """
 )
 
@@ -309,7 +312,7 @@ def test_rerun_after_a_kill_sends_only_to_the_partner_that_had_not_acknowledged(
             toml.write(f"[database]\nurl = {json.dumps(database_url)}\n")
         _secrets(monkeypatch, "quick", "stuck")
         server.plan("/stuck", ["hang:30"])
-        config, engine, _ = _prepare(site)
+        _, engine = _prepare(site)
         process = subprocess.Popen(
             [sys.executable, "-c", KILLED_RUN, str(site)], cwd=REPO, env=os.environ.copy()
         )
@@ -324,14 +327,13 @@ def test_rerun_after_a_kill_sends_only_to_the_partner_that_had_not_acknowledged(
             process.wait()
         assert _statuses(engine) == {"quick": "sent", "stuck": "sending"}
 
-        resumed = core.plan(config, engine)
-        assert resumed.resumed
-        _, tally = _deliver(config, engine, resumed)
+        _, result = _publish(site, engine)
+        assert any(note.startswith("resuming edition") for note in result.report.notes)
     engine.dispose()
     assert len(server.bodies("/quick")) == 1
     first, second = [r for r in server.received if r.path == "/stuck"]
     assert first.headers["webhook-id"] == second.headers["webhook-id"]
-    assert _status(tally, "quick") == _status(tally, "stuck") == "sent"
+    assert _status(result, "quick") == _status(result, "stuck") == "sent"
 
 
 def _statuses(engine) -> dict[str, str]:
@@ -347,12 +349,10 @@ def _statuses(engine) -> dict[str, str]:
 def test_partner_email_carries_the_emblem_statement_and_disclaimer(site):
     _configure(site, {"rilo": {"email": "desk@rilo.example", "languages": ["en"]}},
                delivery='transport = "outbox"')  # fmt: skip
-    config, engine, edition = _prepare(site)
-    core.deliver(engine, config, edition, MemoryTransport(lambda m: None),
-                 partner_transport=partners_from_config(config))  # fmt: skip
-    tally = core.finish(engine, edition)
-    assert _status(tally, "rilo") == "sent"
-    [path] = (config.outbox_dir / "email" / edition.edition_id).glob("rilo-*.eml")
+    _, result = _publish(site)
+    assert _status(result, "rilo") == "sent"
+    config = load_config(site)
+    [path] = (config.outbox_dir / "email" / result.report.edition).glob("rilo-*.eml")
     message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
     assert message["To"] == "desk@rilo.example"
     assert "RILO" in message["List-Id"]
@@ -370,19 +370,18 @@ def test_partner_email_waits_for_the_next_run_while_the_email_server_is_down(sit
     smtp = f'transport = "smtp"\n[delivery.smtp]\nhost = "127.0.0.1"\nport = {port}\ntimeout = 2'
     _configure(site, {"rilo": {"email": "desk@rilo.example"}}, delivery=smtp)
     _partners_only(site)
-    config, engine, edition = _prepare(site)
-    with pytest.raises(TransportUnavailable):  # the run stops, as for the lists' email
-        _deliver(config, engine, edition)
-    assert core.finish(engine, edition) == {("partner", "rilo", "pending"): 1}  # not failed
+    _, engine = _prepare(site)
+    _, stopped = _publish(site, engine)
+    # The run stops, as for the lists' email; the partner is due again, not failed.
+    assert stopped.ended is core.Ended.FAILED and isinstance(stopped.cause, TransportUnavailable)
+    assert stopped.report.per_partner == {"rilo": {"pending": 1}}
     with smtp_server() as server:
         text = (site / "bulletin.toml").read_text()
         (site / "bulletin.toml").write_text(text.replace(f"port = {port}", f"port = {server.port}"))
-        config = load_config(site)
-        resumed = core.plan(config, engine)
-        assert resumed.edition_id == edition.edition_id
-        _, tally = _deliver(config, engine, resumed)
+        _, result = _publish(site, engine)
+        assert result.report.edition == stopped.report.edition
         assert [r.recipients for r in server.received] == [("desk@rilo.example",)]
-    assert tally == {("partner", "rilo", "sent"): 1}
+    assert result.report.per_partner == {"rilo": {"sent": 1}}
 
 
 def test_partner_email_without_the_disclaimer_is_refused_before_anything_is_sent(site):
@@ -407,7 +406,7 @@ def test_missing_partner_secret_is_a_configuration_error_naming_the_variable(sit
     _configure(site, {"interpol": {"webhook": "https://partner.example/hook"}})
     config = load_config(site)
     with pytest.raises(ConfigError, match="TEST_PARTNER_INTERPOL_SECRET is not set"):
-        partners_from_config(config)
+        from_config(config)
 
 
 @pytest.mark.parametrize(
@@ -499,10 +498,9 @@ def test_webhook_secret_can_come_from_a_prefect_secret_block(site, prefect_harne
         )  # fmt: skip
         text = (site / "bulletin.toml").read_text()
         (site / "bulletin.toml").write_text(text.replace('secret_env = "', '# "'))
-        config, engine, edition = _prepare(site)
-        _, tally = _deliver(config, engine, edition)
+        _, result = _publish(site)
     [request] = server.received
-    assert request.verified and _status(tally, "interpol") == "sent"
+    assert request.verified and _status(result, "interpol") == "sent"
 
 
 @pytest.mark.parametrize(
@@ -545,7 +543,6 @@ def test_partner_is_skipped_once_send_not_after_has_passed(site, monkeypatch):
         entry, problems = load_entry(load_config(site), path)
         assert problems == []
         approve(entry, "Press Office", entry.approved_at)
-        config, engine, edition = _prepare(site)
-        _, tally = _deliver(config, engine, edition)
+        _, result = _publish(site)
     assert server.received == []
-    assert _status(tally, "interpol") == "skipped"
+    assert _status(result, "interpol") == "skipped"

@@ -11,8 +11,8 @@ import pytest
 from bulletin import pipeline as core
 from bulletin.config import load_config
 from bulletin.content.markup import html_to_text
-from bulletin.delivery.transports import MemoryTransport, OutboxTransport
-from bulletin.errors import ContentError, DeliveryError
+from bulletin.delivery.transports import MemoryTransport, Rejected, TransportFactory, from_config
+from bulletin.errors import ContentError
 from bulletin.mail.message import Message
 from bulletin.store.database import connect
 from bulletin.store.subscribers import import_csv
@@ -131,6 +131,10 @@ def test_entry_with_future_publish_at_waits(site):
     assert [e.slug for e in edition.entries] == ["2019-11-13-sofia-workshop"]
 
 
+def _memory(handler) -> TransportFactory:
+    return TransportFactory(lambda: MemoryTransport(handler))
+
+
 def test_interrupted_delivery_resumes_and_sends_everyone_exactly_once(site):
     config, engine, edition = _recorded(site)
     sent: list[Message] = []
@@ -141,40 +145,41 @@ def test_interrupted_delivery_resumes_and_sends_everyone_exactly_once(site):
         sent.append(message)
 
     with pytest.raises(KeyboardInterrupt):
-        core.deliver(engine, config, edition, MemoryTransport(crash_after_one))
+        core.deliver(engine, config, edition, _memory(crash_after_one))
     assert len(sent) == 1
 
-    resumed = core.plan(config, engine)
-    assert resumed.resumed and resumed.edition_id == edition.edition_id
-    core.deliver(engine, config, resumed, MemoryTransport(sent.append))
-    tally = core.finish(engine, resumed)
+    resumed = core.publish(site, steps=core.Steps(_memory(sent.append), engine=engine))
+    report = resumed.report
+    assert resumed.ended is core.Ended.COMPLETED and report.edition == edition.edition_id
+    assert f"resuming edition {edition.edition_id}, interrupted before it finished" in report.notes
     recipients = sorted(m.recipient for m in sent)
     assert len(recipients) == len(set(recipients)) == 4  # 2 subscribers, desk, partner
-    assert tally == {("email", "news", "sent"): 2, ("email", "desk", "sent"): 1,
-                     ("partner", "interpol", "sent"): 1}  # fmt: skip
+    assert report.per_list == {"news": {"sent": 2}, "desk": {"sent": 1}}
+    assert report.per_partner == {"interpol": {"sent": 1}}
     assert core.plan(config, engine).edition_id is None
 
 
 def test_permanent_failure_is_recorded_and_others_still_get_it(site):
-    config, engine, edition = _recorded(site)
+    _, engine = _import(site)
     delivered: list[str] = []
 
-    def reject_ana(message: Message) -> None:
+    def reject_ana(message: Message) -> Rejected | None:
         if message.recipient == "ana@example.org":
-            raise DeliveryError(
-                "550 mailbox unavailable", recipient=message.recipient, permanent=True
-            )
+            return Rejected("550 mailbox unavailable")
         delivered.append(message.recipient)
+        return None
 
-    core.deliver(engine, config, edition, MemoryTransport(reject_ana))
-    tally = core.finish(engine, edition)
-    assert tally[("email", "news", "failed")] == 1
+    result = core.publish(site, steps=core.Steps(_memory(reject_ana), engine=engine))
+    assert result.ended is core.Ended.FAILED
+    assert result.message == "some deliveries failed for good"
+    assert result.report.per_list["news"]["failed"] == 1
+    assert result.report.failures == [("news", "ana@example.org", "550 mailbox unavailable")]
     assert "john@example.com" in delivered
 
 
 def test_outbox_writes_are_stable_so_a_repeat_is_still_one_file(site):
     config, engine, edition = _recorded(site)
-    outbox = OutboxTransport(config.outbox_dir)
+    outbox = from_config(config)
     core.deliver(engine, config, edition, outbox)
     first = sorted(p.name for p in (config.outbox_dir / "email").rglob("*.eml"))
     with engine.begin() as db:  # as if the ledger update had been lost in a crash

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from bulletin import pipeline as core
 from bulletin.config import load_config
-from bulletin.delivery.transports import MemoryTransport
+from bulletin.delivery.transports import MemoryTransport, TransportFactory
 from bulletin.store import ledger
 from bulletin.store.database import deliveries
 from bulletin.store.subscribers import import_csv
@@ -59,7 +59,7 @@ def test_batches_cut_the_ledger_the_same_way_every_time(site, database_url):
     assert [b.unsettled for b in first] == [1000, 1000, total - 2000]
     assert all(a.last_id < b.first_id for a, b in itertools.pairwise(first))
     # Send the first batch: the others keep their bounds, and the first is left out.
-    core.deliver(engine, config, edition, MemoryTransport(lambda m: None), batch=first[0])
+    core.deliver(engine, config, edition, _memory(lambda m: None), batch=first[0])
     with engine.connect() as db:
         again = ledger.batches(db, edition.edition_id, 1000)
     assert again == first[1:]
@@ -80,7 +80,7 @@ def test_two_runs_of_one_batch_at_once_send_each_message_once(site, database_url
     runs = [
         threading.Thread(
             target=core.deliver,
-            args=(engine, config, edition, lambda: MemoryTransport(count)),
+            args=(engine, config, edition, _memory(count)),
             kwargs={"batch": batch, "connections": 3},
         )
         for _ in range(2)
@@ -115,11 +115,15 @@ def test_a_message_claimed_elsewhere_is_not_sent_again(site, database_url):
         rows=lambda after, limit: rows if after == 0 else [],
         total=len(rows),
         make=lambda row, when: (_message(row), None),
-        transport_for=lambda channel: lambda: MemoryTransport(lambda m: sent.append(m.recipient)),
+        transports=_memory(lambda m: sent.append(m.recipient)),
     )
     delivery.run(engine, job)
     assert "reader3@example.org" not in sent
     assert len(sent) == len(rows) - 1
+
+
+def _memory(handler) -> TransportFactory:
+    return TransportFactory(lambda: MemoryTransport(handler))
 
 
 def _message(row):

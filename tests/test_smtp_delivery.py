@@ -19,6 +19,7 @@ from bulletin.config import load_config
 from bulletin.config.secrets import smtp_credentials
 from bulletin.delivery.engine import RetryPolicy
 from bulletin.delivery.smtp import SmtpTransport
+from bulletin.delivery.transports import MemoryTransport, TransportFactory
 from bulletin.errors import TransportUnavailable
 from bulletin.store.database import connect, deliveries, subscribers
 from bulletin.store.subscribers import import_csv
@@ -45,36 +46,32 @@ def _prepare(site: Path):
     config = load_config(site)
     engine = connect(config.database_url)
     import_csv(engine, config, site / "subscribers.csv", "news")
-    edition = core.plan(config, engine)
-    core.record(engine, config, edition)
-    return config, engine, edition
+    return config, engine
 
 
-def _send(config, engine, edition):
-    smtp = config.delivery.smtp
-    core.deliver(engine, config, edition, lambda: SmtpTransport(smtp), retry=FAST,
-                 partner_transport=lambda: _NullTransport())  # fmt: skip
-    return core.finish(engine, edition)
+def _transports(smtp, credentials=None) -> TransportFactory:
+    """Email over SMTP; partners nowhere (tests/test_partners.py covers them)."""
+    return TransportFactory(
+        lambda: SmtpTransport(smtp, credentials), lambda key: MemoryTransport(lambda m: None)
+    )
 
 
-class _NullTransport:
-    def send(self, message) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
+def _send(site: Path, engine) -> core.Result:
+    """Publish the site's edition through the conductor, its email over SMTP."""
+    transports = _transports(load_config(site).delivery.smtp)
+    return core.publish(site, steps=core.Steps(transports, engine=engine, retry=FAST))
 
 
 def test_faults_are_retried_or_recorded_and_one_bad_address_stops_nothing(site):
     with smtp_server() as server:
         _smtp_site(site, server.port)
-        config, engine, edition = _prepare(site)
+        _, engine = _prepare(site)
         server.plan("john@example.com", ["451", "drop", "ok"])
         server.plan("ana@example.org", ["550 5.1.1 No such mailbox"])
-        tally = _send(config, engine, edition)
+        report = _send(site, engine).report
         to = Counter(r for m in server.received for r in m.recipients)
     assert to == {"john@example.com": 1, "desk@lists.example.org": 1}
-    assert tally[("email", "news", "failed")] == 1
+    assert report.per_list["news"]["failed"] == 1
     with engine.connect() as db:
         row = db.execute(
             sa.select(deliveries).where(deliveries.c.recipient == "ana@example.org")
@@ -90,9 +87,10 @@ def test_server_down_stops_the_run_and_the_next_run_sends_the_rest(site):
     with smtp_server() as server:
         port = server.port
     _smtp_site(site, port)  # nothing listens there any more
-    config, engine, edition = _prepare(site)
-    with pytest.raises(TransportUnavailable):
-        _send(config, engine, edition)
+    _, engine = _prepare(site)
+    stopped = _send(site, engine)
+    assert stopped.ended is core.Ended.FAILED and isinstance(stopped.cause, TransportUnavailable)
+    assert stopped.report.outcome.startswith("Sending stopped: cannot connect to the SMTP server")
     with engine.connect() as db:
         statuses = set(db.scalars(sa.select(deliveries.c.status)))
     assert "sending" not in statuses and "failed" not in statuses
@@ -101,10 +99,10 @@ def test_server_down_stops_the_run_and_the_next_run_sends_the_rest(site):
             (site / "bulletin.toml").read_text().replace(f"port = {port}", f"port = {server.port}")
         )
         (site / "bulletin.toml").write_text(text)
-        config = load_config(site)
-        tally = _send(config, engine, core.plan(config, engine))
+        report = _send(site, engine).report
         assert len(server.received) == 3
-    assert tally[("email", "news", "sent")] == 2
+    assert report.edition == stopped.report.edition
+    assert report.per_list["news"]["sent"] == 2
 
 
 _SEND_SCRIPT = textwrap.dedent(
@@ -113,17 +111,15 @@ _SEND_SCRIPT = textwrap.dedent(
     from pathlib import Path
     from bulletin import pipeline as core
     from bulletin.config import load_config
-    from bulletin.store.database import connect
     from bulletin.delivery.smtp import SmtpTransport
-    from bulletin.delivery.transports import OutboxTransport
+    from bulletin.delivery.transports import OutboxTransport, TransportFactory
 
     config = load_config(Path(sys.argv[1]))
-    engine = connect(config.database_url)
-    edition = core.plan(config, engine)
-    core.record(engine, config, edition)
-    core.deliver(engine, config, edition, lambda: SmtpTransport(config.delivery.smtp),
-                 partner_transport=OutboxTransport(config.outbox_dir))
-    core.finish(engine, edition)
+    transports = TransportFactory(
+        lambda: SmtpTransport(config.delivery.smtp), lambda key: OutboxTransport(config.outbox_dir)
+    )
+    result = core.publish(sys.argv[1], steps=core.Steps(transports))
+    assert result.ended is core.Ended.COMPLETED, result.message
     """
 )
 
@@ -183,10 +179,10 @@ def test_smtp_password_can_come_from_a_prefect_secret_block(site, prefect_harnes
                 'password_block = "bulletin-smtp-password"\n',
             )
         )
-        config, engine, edition = _prepare(site)
+        config, engine = _prepare(site)
         smtp = config.delivery.smtp
-        core.deliver(engine, config, edition, lambda: SmtpTransport(smtp, smtp_credentials(smtp)),
-                     retry=FAST, partner_transport=lambda: _NullTransport())  # fmt: skip
+        transports = _transports(smtp, smtp_credentials(smtp))
+        core.publish(site, steps=core.Steps(transports, engine=engine, retry=FAST))
         assert {m.login for m in server.received} == {"alice"}
         assert len(server.received) == 3
 
@@ -197,9 +193,11 @@ def test_rate_limit_spaces_messages_out(site):
         toml = site / "bulletin.toml"
         toml.write_text(toml.read_text().replace("connections = 2", "connections = 2\n"
                                                  "rate_per_second = 40"))  # fmt: skip
-        config, engine, edition = _prepare(site)
-        started = time.monotonic()
-        _send(config, engine, edition)
+        config, engine = _prepare(site)
+        edition = core.plan(config, engine)
+        core.record(engine, config, edition)
+        started = time.monotonic()  # the sending alone is timed
+        core.deliver(engine, config, edition, _transports(config.delivery.smtp), retry=FAST)
         elapsed = time.monotonic() - started
         assert len(server.received) == 23
     # 23 messages at 40 a second across both connections: at least 22 gaps of 25 ms.

@@ -17,8 +17,7 @@ from starlette.testclient import TestClient
 
 from bulletin import pipeline as core
 from bulletin.config import load_config
-from bulletin.delivery.transports import OutboxTransport
-from bulletin.pipeline.write import write_public
+from bulletin.pipeline.report import Report
 from bulletin.store.database import connect, deliveries, subscribers, suppressions
 from bulletin.store.subscribers import export_csv, import_csv
 from bulletin.tokens import Signer, secret_key
@@ -83,14 +82,11 @@ class Web:
         report = import_csv(self.engine, self.config, self.site / "subscribers.csv", "news")
         assert report.problems == []
 
-    def publish(self, *slugs: str):
-        """A publish as the flow runs it, into the outbox and public/."""
-        edition = core.plan(self.config, self.engine, slugs)
-        core.record(self.engine, self.config, edition)
-        core.deliver(self.engine, self.config, edition, OutboxTransport(self.config.outbox_dir))
-        core.finish(self.engine, edition)
-        write_public(self.config, edition.files)
-        return edition
+    def publish(self, *slugs: str) -> Report:
+        """A publish as the flow runs it, into the outbox and public/; its report."""
+        result = core.publish(self.site, slugs, steps=core.Steps(engine=self.engine))
+        assert result.ended is core.Ended.COMPLETED, result.message
+        return result.report
 
     def emails_to(self, address: str, edition: str) -> list[email.message.EmailMessage]:
         files = sorted((self.site / "outbox" / "email" / edition).glob("*.eml"))
@@ -168,13 +164,13 @@ def test_a_pending_address_gets_no_edition_and_a_confirmed_one_does(web):
     web.import_subscribers()
     web.subscribe("waiting@example.org")
     edition = web.publish(FIRST)
-    assert web.emails_to("waiting@example.org", edition.edition_id) == []
-    assert web.emails_to("ana@example.org", edition.edition_id)
+    assert web.emails_to("waiting@example.org", edition.edition) == []
+    assert web.emails_to("ana@example.org", edition.edition)
 
     link = web.confirmation_path(web.confirmations()[0])
     web.client.post(link, data={"csrf": web.csrf(link)})
     second = web.publish(SECOND)
-    assert len(web.emails_to("waiting@example.org", second.edition_id)) == 1
+    assert len(web.emails_to("waiting@example.org", second.edition)) == 1
 
 
 @pytest.mark.parametrize(
@@ -241,7 +237,7 @@ def test_subscribe_is_rate_limited_per_client_and_per_address(site):
 def test_one_click_unsubscribe_answers_200_and_the_next_publish_skips_the_address(web, encoding):
     web.import_subscribers()
     first = web.publish(FIRST)
-    (message,) = web.emails_to("ana@example.org", first.edition_id)
+    (message,) = web.emails_to("ana@example.org", first.edition)
     path = _unsubscribe_path(message)
     bare = TestClient(web.client.app, base_url=BASE, follow_redirects=False)  # no cookie
     if encoding == "urlencoded":
@@ -257,8 +253,8 @@ def test_one_click_unsubscribe_answers_200_and_the_next_publish_skips_the_addres
     assert web.statuses()["ana@example.org"] == "unsubscribed"
 
     second = web.publish(SECOND)
-    assert web.emails_to("ana@example.org", second.edition_id) == []
-    assert len(web.emails_to("john@example.com", second.edition_id)) == 1
+    assert web.emails_to("ana@example.org", second.edition) == []
+    assert len(web.emails_to("john@example.com", second.edition)) == 1
 
 
 def test_unsubscribing_while_an_edition_is_being_sent_skips_the_rest_of_it(web):
@@ -267,11 +263,11 @@ def test_unsubscribing_while_an_edition_is_being_sent_skips_the_rest_of_it(web):
     core.record(web.engine, web.config, edition)  # recipients frozen, nothing sent yet
     token = web.signer.unsubscribe_token("news", "ana@example.org")
     web.client.post(f"/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"})
-    core.deliver(web.engine, web.config, edition, OutboxTransport(web.config.outbox_dir))
-    tally = core.finish(web.engine, edition)
+    report = web.publish()  # the recorded edition is sent
+    assert report.edition == edition.edition_id
     assert web.emails_to("ana@example.org", edition.edition_id) == []
     assert len(web.emails_to("john@example.com", edition.edition_id)) == 1
-    assert tally[("email", "news", "skipped")] == 1
+    assert report.per_list["news"]["skipped"] == 1
 
 
 def test_opening_an_unsubscribe_link_shows_a_button_and_changes_nothing(web):
@@ -442,7 +438,7 @@ def test_export_gives_the_subscribers_data_as_json(web):
         ("news", "active", "Ana Popescu")
     ]
     assert data["deliveries"] == [
-        {"edition": edition.edition_id, "list": "news", "status": "sent",
+        {"edition": edition.edition, "list": "news", "status": "sent",
          "updated_at": data["deliveries"][0]["updated_at"]}
     ]  # fmt: skip
 
@@ -464,8 +460,7 @@ def test_erasure_forgets_the_address_and_nothing_is_sent_to_it_again(web):
     assert erased.status_code == 200 and "Your data is erased" in erased.text
     assert "ana@" not in web.everything_stored().lower()
 
-    core.deliver(web.engine, web.config, second, OutboxTransport(web.config.outbox_dir))
-    core.finish(web.engine, second)
+    assert web.publish().edition == second.edition_id  # the recorded edition is sent
     assert web.emails_to("ana@example.org", second.edition_id) == []
     assert len(web.emails_to("john@example.com", second.edition_id)) == 1
     with web.engine.connect() as db:
@@ -475,7 +470,7 @@ def test_erasure_forgets_the_address_and_nothing_is_sent_to_it_again(web):
                 sa.select(deliveries).where(deliveries.c.recipient.like("erased:%"))
             )
         }
-    assert ledger == {(first.edition_id, "sent"), (second.edition_id, "skipped")}
+    assert ledger == {(first.edition, "sent"), (second.edition_id, "skipped")}
     # Publishing again sends nothing to anyone: the ledger still knows the edition went out.
     again = core.plan(web.config, web.engine)
     assert again.edition_id is None
@@ -507,7 +502,7 @@ def test_archive_pages_and_feeds_are_served_with_their_types_and_caching(web):
     edition = web.publish()
     cases = {
         "/": "text/html",
-        f"/{edition.edition_id}/": "text/html",
+        f"/{edition.edition}/": "text/html",
         f"/entries/{FIRST}/": "text/html",
         "/feed.xml": "application/rss+xml",
         "/atom.xml": "application/atom+xml",
@@ -525,7 +520,7 @@ def test_archive_pages_and_feeds_are_served_with_their_types_and_caching(web):
             again = web.client.get(path, headers={"if-none-match": etag})
             assert again.status_code == 304 and again.content == b"", path
     assert "Fixture News" in web.client.get("/").text
-    assert web.client.get(f"/{edition.edition_id}").status_code in (301, 307)
+    assert web.client.get(f"/{edition.edition}").status_code in (301, 307)
 
 
 def test_a_page_rewritten_by_the_next_publish_is_served_new_at_once(web):

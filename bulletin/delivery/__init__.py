@@ -1,6 +1,6 @@
 """Delivers messages exactly once: transports, the sending engine and the partner phase.
 
-transports   the transport interface; outbox and in-memory transports; the factories
+transports   the Transport base class and its outcomes; outbox, in-memory; TransportFactory
 smtp         one persistent SMTP connection
 webhooks     signed partner webhooks (Standard Webhooks) over HTTPS
 engine       an edition's pending email over a pool of connections, with retries

@@ -21,11 +21,13 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from bulletin.delivery.transports import Transport
-from bulletin.errors import DeliveryError, TransportUnavailable
+from bulletin.delivery.transports import Deferred, Sent, Transport, TransportFactory
+from bulletin.errors import TransportUnavailable
 from bulletin.mail.message import Message
 from bulletin.store.ledger import Claims, Pending
-from bulletin.store.statuses import DeliveryStatus
+from bulletin.store.statuses import Channel, DeliveryStatus
+
+PENDING, SENT, FAILED = DeliveryStatus.PENDING, DeliveryStatus.SENT, DeliveryStatus.FAILED
 
 Progress = Callable[[int, int], None]
 Clock = Callable[[], dt.datetime]
@@ -44,8 +46,9 @@ class RetryPolicy:
         return base * random.uniform(0.8, 1.2)  # noqa: S311 -- jitter, not secrecy
 
 
-class RateLimit:
-    """A token bucket shared by every connection of a run; 0 means unlimited."""
+class SendRate:
+    """The most messages a run sends per second, over all its connections (a token bucket
+    they share); 0 means unlimited."""
 
     def __init__(self, per_second: float) -> None:
         self.per_second = per_second
@@ -79,10 +82,10 @@ class Job:
     rows: Callable[[int, int], list[Pending]]  # (after id, limit) → the next page
     total: int
     make: Callable[[Pending, dt.datetime], tuple[Message | None, Outcome | None]]
-    transport_for: Callable[[str], Callable[[], Transport]]  # channel → transport factory
+    transports: TransportFactory  # each worker opens its own email transport
     connections: int = 1
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-    rate: RateLimit = field(default_factory=lambda: RateLimit(0))
+    rate: SendRate = field(default_factory=lambda: SendRate(0))
     page: int = 2000
 
 
@@ -241,18 +244,16 @@ def _retried(row: Pending) -> Pending:
 def _attempt(job: Job, transports: dict, message: Message, row: Pending, when) -> Outcome:
     transport = transports.get(row.channel)
     if transport is None:
-        transport = transports[row.channel] = job.transport_for(row.channel)()
+        transport = transports[row.channel] = job.transports.email()
     job.rate.wait()
-    try:
-        transport.send(message)
-    except TransportUnavailable:
-        raise  # the whole run stops; this message was not sent and is due again
-    except DeliveryError as exc:
-        attempt = row.attempts + 1
-        if exc.permanent:
-            return Outcome("failed", str(exc), suppress=row.channel == "email")
-        if attempt >= job.retry.attempts:
-            return Outcome("failed", f"gave up after {attempt} attempts: {exc}")
-        delay = job.retry.delay(attempt)
-        return Outcome("pending", str(exc), retry_at=when + dt.timedelta(seconds=delay))
-    return Outcome("sent", message_id=message.message_id or None)
+    # TransportUnavailable passes: the whole run stops; this message is due again.
+    sent = transport.send(message)
+    if isinstance(sent, Sent):
+        return Outcome(SENT, message_id=sent.message_id or None)
+    attempt = row.attempts + 1
+    if not isinstance(sent, Deferred):  # rejected for good
+        return Outcome(FAILED, sent.detail, suppress=row.channel == Channel.EMAIL)
+    if attempt >= job.retry.attempts:
+        return Outcome(FAILED, f"gave up after {attempt} attempts: {sent.detail}")
+    delay = sent.retry_after if sent.retry_after is not None else job.retry.delay(attempt)
+    return Outcome(PENDING, sent.detail, retry_at=when + dt.timedelta(seconds=delay))

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from bulletin.delivery.engine import Outcome, RetryPolicy
-from bulletin.delivery.transports import Transport
-from bulletin.errors import DeliveryError, TransportUnavailable
+from bulletin.delivery.transports import Rejected, Sent, TransportFactory
+from bulletin.errors import TransportUnavailable
 from bulletin.mail.message import Message
 from bulletin.store import ledger
 from bulletin.store.statuses import DeliveryStatus
@@ -60,7 +60,7 @@ def run(
     engine: sa.Engine,
     edition_id: str,
     jobs: Mapping[str, PartnerJob],
-    transport_for: Callable[[str], Transport],
+    transports: TransportFactory,
     retry: RetryPolicy,
     clock: Clock = lambda: dt.datetime.now(dt.UTC),
     stop: threading.Event | None = None,
@@ -83,7 +83,7 @@ def run(
         max_workers=min(MAX_THREADS, len(rows)), thread_name_prefix="partner"
     ) as pool:
         futures = {
-            pool.submit(_deliver, jobs[row.target], row, transport_for, retry, clock, stop): row
+            pool.submit(_deliver, jobs[row.target], row, transports, retry, clock, stop): row
             for row in rows
         }
         waiting = set(futures)
@@ -116,13 +116,13 @@ def run(
 def _deliver(
     job: PartnerJob,
     row: _Row,
-    transport_for: Callable[[str], Transport],
+    transports: TransportFactory,
     retry: RetryPolicy,
     clock: Clock,
     stop: threading.Event,
 ) -> tuple[Outcome, int]:
     attempts = row.attempts
-    transport = transport_for(job.key)
+    transport = transports.partner(job.key)
     try:
         while True:
             if stop.is_set():
@@ -134,21 +134,21 @@ def _deliver(
             message = job.make(when)
             attempts += 1
             try:
-                transport.send(message)
+                sent = transport.send(message)
             except TransportUnavailable as exc:
                 # The email server is down or refuses us: not the partner's fault; the
                 # run stops as it does for the lists' email, and the next run sends it.
                 raise _Unavailable(exc, attempts) from exc
-            except DeliveryError as exc:
-                if exc.permanent:
-                    return Outcome("failed", str(exc)), attempts
-                if attempts >= retry.attempts:
-                    return Outcome("failed", f"gave up after {attempts} attempts: {exc}"), attempts
-                asked = getattr(exc, "retry_after", None)
-                if stop.wait(asked if asked is not None else retry.delay(attempts)):
-                    raise _Stopped from exc
-                continue
-            return Outcome("sent", message_id=message.message_id or None), attempts
+            if isinstance(sent, Sent):
+                return Outcome("sent", message_id=sent.message_id or None), attempts
+            if isinstance(sent, Rejected):
+                return Outcome("failed", sent.detail), attempts
+            if attempts >= retry.attempts:
+                gave_up = f"gave up after {attempts} attempts: {sent.detail}"
+                return Outcome("failed", gave_up), attempts
+            asked = sent.retry_after  # the partner's Retry-After, or our backoff
+            if stop.wait(asked if asked is not None else retry.delay(attempts)):
+                raise _Stopped
     finally:
         transport.close()
 

@@ -9,7 +9,8 @@ import ssl
 from pydantic import SecretStr
 
 from bulletin.config import Smtp
-from bulletin.errors import DeliveryError, TransportUnavailable
+from bulletin.delivery.transports import Deferred, Rejected, SendOutcome, Sent, Transport
+from bulletin.errors import TransportUnavailable
 from bulletin.mail.message import Message, wire_form
 
 log = logging.getLogger(__name__)
@@ -61,11 +62,13 @@ class SmtpConnectionError(TransportUnavailable):
     """The SMTP connection could not be set up as configured; no recipient is at fault."""
 
 
-class SmtpTransport:
+class SmtpTransport(Transport):
     """One persistent connection to the [delivery.smtp] server, for one thread at a time.
 
     It connects on the first send, and again on the first send after the connection broke.
-    It never retries on its own: every failure is raised and the caller decides.
+    It never retries on its own: a refused message is its outcome (Deferred for 4xx and a
+    lost connection, Rejected for 5xx) and the caller decides; a connection that cannot be
+    set up raises SmtpConnectionError.
     `connections` counts the connections opened, `accepted` the messages the server took
     on the current one.
     """
@@ -90,13 +93,7 @@ class SmtpTransport:
     def server(self) -> str:
         return f"{self.settings.host}:{self.settings.port}"
 
-    def __enter__(self) -> SmtpTransport:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def send(self, message: Message) -> None:
+    def send(self, message: Message) -> SendOutcome:
         smtp = self._connection()
         # Addresses outside ASCII need the server's SMTPUTF8; smtplib checks it offers it.
         options = [] if f"{message.sender}{message.recipient}".isascii() else ["SMTPUTF8"]
@@ -104,7 +101,7 @@ class SmtpTransport:
             _sendmail(smtp, message.sender, message.recipient, message.data, options, message.wire)
         except smtplib.SMTPRecipientsRefused as exc:
             code, reply = next(iter(exc.recipients.values()))
-            raise self._refused(message.recipient, code, reply) from exc
+            return self._refused(message.recipient, code, reply)
         except smtplib.SMTPSenderRefused as exc:
             # The envelope sender is the same for every message: a refusal (often "530
             # authentication required" or "553 not owned by user") is the run's problem.
@@ -116,22 +113,20 @@ class SmtpTransport:
                 misconfigured=500 <= exc.smtp_code < 600,
             ) from exc
         except smtplib.SMTPResponseException as exc:
-            raise self._refused(message.recipient, exc.smtp_code, exc.smtp_error) from exc
-        except smtplib.SMTPNotSupportedError as exc:
-            raise DeliveryError(
+            return self._refused(message.recipient, exc.smtp_code, exc.smtp_error)
+        except smtplib.SMTPNotSupportedError:
+            return Rejected(
                 f"{self.server} cannot take {message.recipient}: the address is not ASCII "
-                "and the server does not offer SMTPUTF8",
-                recipient=message.recipient,
-                permanent=True,
-            ) from exc
+                "and the server does not offer SMTPUTF8"
+            )
         except (smtplib.SMTPException, OSError) as exc:
             self._drop()
-            raise DeliveryError(
+            return Deferred(
                 f"lost the connection to {self.server} while sending to {message.recipient}: "
-                f"{self._reason(exc)}; the next send reconnects",
-                recipient=message.recipient,
-            ) from exc
+                f"{self._reason(exc)}; the next send reconnects"
+            )
         self.accepted += 1
+        return Sent(message.message_id)
 
     def close(self) -> None:
         smtp, self._smtp = self._smtp, None
@@ -144,16 +139,13 @@ class SmtpTransport:
         finally:
             smtp.close()
 
-    def _refused(self, recipient: str, code: int, reply: bytes | str) -> DeliveryError:
+    def _refused(self, recipient: str, code: int, reply: bytes | str) -> Deferred | Rejected:
         if self._smtp is not None and self._smtp.sock is None:
             self._drop()  # smtplib hangs up after a 421 "closing channel"
-        permanent = 500 <= code < 600
-        verb = "rejected" if permanent else "deferred"
-        return DeliveryError(
-            f"{self.server} {verb} the message to {recipient}: {code} {_text(reply)}",
-            recipient=recipient,
-            permanent=permanent,
-        )
+        said = f"the message to {recipient}: {code} {_text(reply)}"
+        if 500 <= code < 600:
+            return Rejected(f"{self.server} rejected {said}")
+        return Deferred(f"{self.server} deferred {said}")
 
     def _tls(self) -> ssl.SSLContext:
         if self._ssl_context is None:

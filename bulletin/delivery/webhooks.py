@@ -25,6 +25,7 @@ import requests
 from pydantic import SecretStr
 
 from bulletin import __version__
+from bulletin.delivery.transports import Deferred, Rejected, SendOutcome, Sent, Transport
 from bulletin.errors import ConfigError, WebhookError
 from bulletin.mail.message import Message
 
@@ -117,12 +118,13 @@ def _reason(exc: Exception) -> str:
     return found[-1].strip(" .:,") if found else type(exc).__name__
 
 
-class WebhookTransport:
+class WebhookTransport(Transport):
     """POSTs signed webhooks to one partner over one `requests.Session`.
 
-    TLS certificates are always verified and every request has a timeout. `send` raises
-    WebhookError: temporary for timeouts, refused or dropped connections, 408, 429 and 5xx
-    (with the partner's Retry-After), permanent for other answers and refused certificates.
+    TLS certificates are always verified and every request has a timeout. `post` raises
+    WebhookError, which `send` turns into its outcome: Deferred for timeouts, refused or
+    dropped connections, 408, 429 and 5xx (with the partner's Retry-After), Rejected for
+    other answers and refused certificates.
     """
 
     def __init__(
@@ -147,8 +149,14 @@ class WebhookTransport:
     def __repr__(self) -> str:  # never the secret
         return f"WebhookTransport({self.partner!r}, {self.url!r})"
 
-    def send(self, message: Message) -> None:
-        self.post(message.data, message.message_id)
+    def send(self, message: Message) -> SendOutcome:
+        try:
+            self.post(message.data, message.message_id)
+        except WebhookError as exc:
+            if exc.permanent:
+                return Rejected(str(exc))
+            return Deferred(str(exc), exc.retry_after)
+        return Sent(message.message_id)
 
     def post(self, body: bytes, msg_id: str) -> Reply:
         """Sign and POST `body`; the partner's 2xx reply, or WebhookError."""
@@ -213,9 +221,3 @@ class WebhookTransport:
 
     def close(self) -> None:
         self._session.close()
-
-    def __enter__(self) -> WebhookTransport:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

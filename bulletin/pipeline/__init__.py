@@ -1,5 +1,6 @@
 """The publish pipeline, step by step: plan → record → write public/ → deliver → finish.
 
+conductor runs a whole publish through the steps below (`publish`, `Steps`, `Result`)
 planning  validate, choose, render and check an edition; nothing is written yet
 recording the edition and its frozen recipients into the ledger; its tally
 write     public/: the only writer of the web archive
@@ -8,6 +9,7 @@ report    what a run did, as JSON, text and Markdown
 progress  where a long send reports its progress
 """
 
+from bulletin.pipeline.conductor import Ended, Result, Steps, plan_run, preview, publish, tally
 from bulletin.pipeline.planning import (
     CHANNELS,
     Plan,
@@ -20,10 +22,14 @@ from bulletin.pipeline.planning import (
 )
 from bulletin.pipeline.recording import failures, finish, recipients, record, would_send
 from bulletin.pipeline.sending import deliver, deliver_partners
+from bulletin.pipeline.write import write_public
 
 __all__ = [
     "CHANNELS",
+    "Ended",
     "Plan",
+    "Result",
+    "Steps",
     "check_entries",
     "deliver",
     "deliver_partners",
@@ -32,9 +38,14 @@ __all__ = [
     "failures",
     "finish",
     "plan",
+    "plan_run",
+    "preview",
+    "publish",
     "recipients",
     "record",
     "restrict",
+    "tally",
     "validate",
     "would_send",
+    "write_public",
 ]

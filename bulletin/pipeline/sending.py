@@ -1,12 +1,11 @@
 """Sends a recorded edition: the lists' email through the delivery engine, partners beside it.
 
-Only the transports given here send anything.
+Only the transports the given factory makes send anything.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import inspect
 import threading
 from collections.abc import Callable, Sequence
 
@@ -16,8 +15,8 @@ from bulletin.config import Config, MailingList
 from bulletin.content.entries import Entry
 from bulletin.delivery import engine as delivery
 from bulletin.delivery import partners as syndication
-from bulletin.delivery.engine import Job, Outcome, RateLimit, RetryPolicy
-from bulletin.delivery.transports import Transport
+from bulletin.delivery.engine import Job, Outcome, RetryPolicy, SendRate
+from bulletin.delivery.transports import TransportFactory
 from bulletin.errors import DeliveryError
 from bulletin.mail.compiled import CompiledEmail
 from bulletin.mail.dkim import DkimSigner
@@ -34,22 +33,19 @@ def deliver(
     engine: sa.Engine,
     config: Config,
     edition: Plan,
-    transport: Transport | Callable[[], Transport],
+    transports: TransportFactory,
     progress: Progress | None = None,
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     *,
-    partner_transport: Transport | Callable[[str], Transport] | None = None,
     connections: int | None = None,
     retry: RetryPolicy | None = None,
     batch: ledger.Batch | None = None,
 ) -> None:
     """Send every pending delivery of the edition once, recording each in the ledger.
 
-    `transport` is a transport, or a function that makes one per connection. Partners go
-    at the same time, each in a thread of its own (`syndication`), through
-    `partner_transport`: a transport, or a function that makes one for a partner's key
-    (the email transport when not given). A failing partner holds up neither the email
-    nor the other partners.
+    Each connection sends through its own `transports.email()`. Partners go at the same
+    time, each in a thread of its own (`syndication`), through `transports.partner(key)`.
+    A failing partner holds up neither the email nor the other partners.
 
     With `batch`, only that slice of the email is sent, under the batch's own lock, so
     batches can run at once on several machines; partners are then `deliver_partners`'s,
@@ -89,10 +85,10 @@ def deliver(
             rows=rows,
             total=total,
             make=make,
-            transport_for={"email": _factory(transport)}.__getitem__,
+            transports=transports,
             connections=connections or config.delivery.connections,
             retry=retry,
-            rate=RateLimit(config.delivery.rate_per_second),
+            rate=SendRate(config.delivery.rate_per_second),
         )
         if batch is not None:
             delivery.run(engine, job, progress, now)
@@ -103,9 +99,8 @@ def deliver(
         def partner_phase() -> None:
             try:
                 _send_to_partners(
-                    engine, config, edition, partner_transport, transport, retry, now, stop,
-                    signer, dkim,
-                )  # fmt: skip
+                    engine, config, edition, transports, retry, now, stop, signer, dkim
+                )
             except BaseException as exc:
                 partner_errors.append(exc)
 
@@ -128,10 +123,9 @@ def deliver_partners(
     engine: sa.Engine,
     config: Config,
     edition: Plan,
-    transport: Transport | Callable[[], Transport],
+    transports: TransportFactory,
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     *,
-    partner_transport: Transport | Callable[[str], Transport] | None = None,
     retry: RetryPolicy | None = None,
     stop: threading.Event | None = None,
 ) -> None:
@@ -147,7 +141,7 @@ def deliver_partners(
         ledger.reset_in_flight(db, edition.edition_id, channel="partner")
     signer = Signer(secret_key(config.state_dir))
     _send_to_partners(
-        engine, config, edition, partner_transport, transport, retry, now,
+        engine, config, edition, transports, retry, now,
         stop or threading.Event(), signer, DkimSigner.for_config(config),
     )  # fmt: skip
 
@@ -156,8 +150,7 @@ def _send_to_partners(
     engine: sa.Engine,
     config: Config,
     edition: Plan,
-    partner_transport: Transport | Callable[[str], Transport] | None,
-    transport: Transport | Callable[[], Transport],
+    transports: TransportFactory,
     retry: RetryPolicy,
     now: Callable[[], dt.datetime],
     stop: threading.Event,
@@ -167,7 +160,7 @@ def _send_to_partners(
     assert edition.edition_id
     syndication.run(
         engine, edition.edition_id, _partner_jobs(config, edition, signer, dkim),
-        _partner_factory(partner_transport, transport), retry, now, stop,
+        transports, retry, now, stop,
     )  # fmt: skip
 
 
@@ -203,42 +196,6 @@ def _partner_jobs(
 
         jobs[key] = syndication.PartnerJob(key, make, deadline)
     return jobs
-
-
-def _partner_factory(
-    partner_transport: Transport | Callable[[str], Transport] | None,
-    transport: Transport | Callable[[], Transport],
-) -> Callable[[str], Transport]:
-    if partner_transport is None:
-        email = _factory(transport)
-        return lambda key: email()
-    if hasattr(partner_transport, "send"):
-        shared = partner_transport
-        return lambda key: _Unclosed(shared)
-    if not inspect.signature(partner_transport).parameters:
-        make = partner_transport  # a factory that ignores the partner, as the email's
-        return lambda key: make()
-    return partner_transport
-
-
-def _factory(transport: Transport | Callable[[], Transport]) -> Callable[[], Transport]:
-    if hasattr(transport, "send"):
-        shared = transport
-        return lambda: _Unclosed(shared)
-    return transport
-
-
-class _Unclosed:
-    """A transport shared by the whole run: the run's caller closes it, not each worker."""
-
-    def __init__(self, transport: Transport) -> None:
-        self._transport = transport
-
-    def send(self, message: Message) -> None:
-        self._transport.send(message)
-
-    def close(self) -> None:
-        pass
 
 
 def _deadline(entries: Sequence[Entry]) -> dt.datetime | None:

@@ -34,6 +34,7 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp
 
 from bulletin.config import Config
+from bulletin.delivery.transports import TransportFactory, from_config
 from bulletin.web.routes import (
     confirm,
     confirm_page,
@@ -57,23 +58,20 @@ def create_app(
     engine: sa.Engine,
     key: SecretStr,
     *,
-    transport: Callable[[], Any] | None = None,
+    transport: TransportFactory | None = None,
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     dev: bool = False,
     per_client: RateLimit | None = None,
     per_address: RateLimit | None = None,
 ) -> ASGIApp:
-    """The web service for one site. `transport` makes the transport confirmation emails go
-    through (the site's configured one by default)."""
-    if transport is None:
-        from bulletin.delivery.transports import from_config
-
-        def transport() -> Any:
-            return from_config(config)
-
+    """The web service for one site. `transport` makes the transports confirmation emails go
+    through (the site's configured ones by default)."""
+    if transport is None:  # the configuration is read at each email, as it stands then
+        transport = TransportFactory(lambda: from_config(config, partners=False).email())
     service = Service(
-        config, engine, key, transport, clock, per_client=per_client, per_address=per_address
-    )
+        config, engine, key, transport.email, clock, per_client=per_client,
+        per_address=per_address,
+    )  # fmt: skip
 
     def emblem(path: str) -> Callable[[Request], Any]:
         async def serve(request: Request) -> Response:

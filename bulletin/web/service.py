@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from bulletin.config import Config
+from bulletin.delivery.transports import Sent, Transport
 from bulletin.mail.builder import compose
 from bulletin.render.notices import email_values, page_values, site_notices
 from bulletin.render.templates import SERVED, environment
@@ -44,7 +45,7 @@ class Service:
         config: Config,
         engine: sa.Engine,
         key: SecretStr,
-        transport: Callable[[], Any],
+        transport: Callable[[], Transport],
         clock: Callable[[], dt.datetime],
         *,
         per_client: RateLimit | None = None,
@@ -192,12 +193,15 @@ class Service:
             target="web",
             id_left=kind,
         )
+        # The address stays out of the log; the reader can ask again.
         try:
             with self.transport() as transport:
-                transport.send(message)
-        except Exception as exc:
-            # The address stays out of the log; the reader can ask again.
+                sent = transport.send(message)
+        except Exception as exc:  # the server is down or refuses us
             log.error("a %s email could not be sent: %s", kind, type(exc).__name__)
+            return
+        if not isinstance(sent, Sent):
+            log.error("a %s email could not be sent: %s", kind, type(sent).__name__)
 
     def preferences_link(self, address: str) -> str:
         expires = self.clock() + dt.timedelta(days=PREFERENCES_DAYS)

@@ -1,0 +1,280 @@
+"""Runs a whole publish: plan → (confirmation) → record → write public/ → deliver → tally → report.
+
+    result = publish(site, steps=Steps(transports))
+    result.ended        Ended.COMPLETED, FAILED or CANCELLED
+    result.report       what the run did (pipeline.report.Report)
+
+`Steps` says how each step is done; its defaults call the step functions in this process.
+The Prefect flows (flows/publish.py) subclass it to run the steps as tasks, pause for the
+confirmation and leave the report as an artifact, then turn the `Result` into a state.
+Nothing here imports Prefect.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Protocol
+
+import sqlalchemy as sa
+
+from bulletin.config import Config, load_config
+from bulletin.delivery.engine import RetryPolicy
+from bulletin.delivery.transports import Sent, TransportFactory, from_config
+from bulletin.errors import BulletinError
+from bulletin.mail.notify import failure_notice
+from bulletin.pipeline import sending
+from bulletin.pipeline.planning import CHANNELS, Plan, due_slugs, email_previews, plan, restrict
+from bulletin.pipeline.recording import failures, finish, record, would_send
+from bulletin.pipeline.report import Report
+from bulletin.pipeline.write import write_public
+from bulletin.store import ledger
+from bulletin.store.database import connect
+
+Tally = dict[tuple[str, str, str], int]
+COMPLIANCE_PASSED = (
+    "Passed: every email, web page and feed item of this edition carries the "
+    "funding emblem, statement and disclaimer in its language."
+)
+
+
+class Ended(StrEnum):
+    COMPLETED = "completed"
+    FAILED = "failed"  # the plan was refused, sending stopped, or a delivery failed for good
+    CANCELLED = "cancelled"  # the edition was not confirmed: nothing was recorded or sent
+
+
+@dataclass(frozen=True)
+class Result:
+    """How a publish ended: its report, and for a run that did not complete, why."""
+
+    report: Report
+    ended: Ended = Ended.COMPLETED
+    message: str = ""
+    #: What failed the run: the error, or the report when deliveries failed for good.
+    cause: object = None
+
+
+class Answer(Protocol):
+    """A person's answer to a publish waiting for confirmation."""
+
+    approve: bool
+    name: str
+
+
+class Steps:
+    """How a publish does each step; these defaults do it in this process.
+
+    `transports` makes the run's transports (the configured ones when not given); `engine`
+    is the ledger's database (the configured one when not given). `retry`, `connections`
+    and `progress` go to the delivery engine.
+    """
+
+    def __init__(
+        self,
+        transports: TransportFactory | None = None,
+        *,
+        engine: sa.Engine | None = None,
+        retry: RetryPolicy | None = None,
+        connections: int | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> None:
+        self._transports = transports
+        self._engine = engine
+        self.retry = retry
+        self.connections = connections
+        self.progress = progress
+
+    @property
+    def logger(self) -> logging.Logger | logging.LoggerAdapter:
+        return logging.getLogger("bulletin.publish")
+
+    def engine(self, config: Config) -> sa.Engine:
+        if self._engine is None:
+            self._engine = connect(config.database_url)
+        return self._engine
+
+    def transports(self, config: Config) -> TransportFactory:
+        return self._transports or from_config(config)
+
+    def plan(
+        self, site: str, entries: list[str], record: bool, channels: list[str], timed: bool
+    ) -> tuple[Config, Plan]:
+        """The site's configuration and the edition to send; raises BulletinError."""
+        config = load_config(Path(site))
+        return config, plan_run(config, self.engine(config), entries, record, channels, timed)
+
+    def would_send(self, config: Config, edition: Plan) -> dict[str, int]:
+        return would_send(self.engine(config), config, edition)
+
+    def preview(self, config: Config, edition: Plan) -> dict[str, int]:
+        """What a person confirms: the email previews in public/preview/, and who gets it."""
+        return preview(config, self.engine(config), edition)
+
+    def confirm(self, edition: Plan, timeout: int) -> Answer | None:
+        """Ask a person to confirm the edition; None when no one answered within `timeout`
+        seconds. Nobody is asked in this process."""
+        return None
+
+    def record(self, config: Config, edition: Plan) -> int:
+        return record(self.engine(config), config, edition)
+
+    def write_public(self, config: Config, edition: Plan) -> list[str]:
+        return write_public(config, edition.files)
+
+    def deliver(self, config: Config, edition: Plan) -> BaseException | None:
+        """Send the edition; the error that stopped sending, returned or raised, or None."""
+        sending.deliver(
+            self.engine(config), config, edition, self.transports(config), self.progress,
+            connections=self.connections, retry=self.retry,
+        )  # fmt: skip
+        return None
+
+    def tally(self, config: Config, edition: Plan) -> tuple[Tally, list[tuple[str, str, str]]]:
+        return tally(self.engine(config), edition)
+
+    def leave_report(self, report: Report) -> None:
+        """Keep the run's report where people look for it; nowhere by default."""
+
+    def notify(self, config: Config, report: Report, headline: str) -> None:
+        notify(config, self._transports, report, headline, self.logger)
+
+
+def publish(
+    site: str | Path,
+    entries: Sequence[str] = (),
+    channels: Sequence[str] | None = None,
+    *,
+    dry_run: bool = False,
+    require_confirmation: bool = False,
+    confirmation_timeout_seconds: int = 3600,
+    timed: bool = False,
+    steps: Steps | None = None,
+) -> Result:
+    """Publish the site's approved entries (or `entries`, or with `timed` those due now)
+    to `channels` (email, partners; both by default).
+
+    With `dry_run` nothing is recorded, written or sent: the report says who would get
+    it. With `require_confirmation` the run shows a preview and sends nothing until a
+    person confirms (`steps.confirm`). The comms address hears of a run that failed.
+    """
+    steps = steps or Steps()
+    channels = list(channels or CHANNELS)
+    try:
+        config, edition = steps.plan(str(site), list(entries), not dry_run, channels, timed)
+    except BulletinError as exc:
+        refused = Report(None, [], outcome=f"Nothing was sent: {exc}")
+        refused.notes = [str(p) for p in exc.problems]
+        steps.leave_report(refused)
+        return Result(refused, Ended.FAILED, str(exc), exc)
+    report = Report(
+        edition.edition_id, [e.slug for e in edition.entries], notes=edition.notes,
+        dry_run=dry_run,
+    )  # fmt: skip
+    if edition.edition_id:
+        report.compliance = COMPLIANCE_PASSED
+    if dry_run:
+        report.would_send = steps.would_send(config, edition)
+        steps.leave_report(report)
+        return Result(report)
+    if not edition.edition_id:
+        steps.leave_report(report)
+        return Result(report)
+    if require_confirmation:
+        report.would_send = steps.preview(config, edition)
+        answer = steps.confirm(edition, confirmation_timeout_seconds)
+        if answer is None or not answer.approve:
+            who = f"rejected by {answer.name}" if answer else (
+                f"not confirmed within {confirmation_timeout_seconds} s"
+            )  # fmt: skip
+            report.outcome = f"Edition {edition.edition_id} {who}: nothing was sent."
+            steps.leave_report(report)
+            return Result(report, Ended.CANCELLED, report.outcome, answer)
+        report.notes.append(f"confirmed by {answer.name}")
+        report.would_send = {}
+    steps.record(config, edition)
+    report.public = steps.write_public(config, edition)
+    try:
+        stopped = steps.deliver(config, edition)
+    except Exception as exc:  # a crashed batch or worker: the ledger says what is left
+        stopped = exc
+    counts, report.failures = steps.tally(config, edition)
+    report.add_tally(counts)
+    if config.delivery.transport == "outbox":
+        report.outbox = f"outbox/email/{edition.edition_id}/"
+    if stopped is not None:
+        report.outcome = f"Sending stopped: {stopped}. Run it again to send the rest."
+        steps.leave_report(report)
+        steps.notify(config, report, f"edition {edition.edition_id}: sending stopped")
+        return Result(report, Ended.FAILED, report.outcome, stopped)
+    steps.leave_report(report)
+    if report.failed:
+        headline = f"edition {edition.edition_id}: some deliveries failed for good"
+        steps.notify(config, report, headline)
+        return Result(report, Ended.FAILED, "some deliveries failed for good", report)
+    return Result(report)
+
+
+def plan_run(
+    config: Config,
+    engine: sa.Engine,
+    entries: list[str],
+    record: bool,
+    channels: list[str],
+    timed: bool = False,
+) -> Plan:
+    """The edition a run sends: `entries` (or every approved one not yet published), or
+    with `timed` those due now, restricted to `channels`."""
+    now = dt.datetime.now(dt.UTC)
+    notes: list[str] = []
+    if timed:
+        entries, notes = due_slugs(config, engine, now)
+        with engine.connect() as db:
+            resuming = ledger.unfinished(db) is not None
+        if not entries and not resuming:
+            notes.append("no timed entry is due: nothing to send")
+            return Plan(None, [], now, notes=notes)
+    edition = plan(config, engine, entries, now, record=record)
+    edition.notes = notes + edition.notes
+    restrict(edition, channels)
+    return edition
+
+
+def preview(config: Config, engine: sa.Engine, edition: Plan) -> dict[str, int]:
+    """Write the email previews into public/preview/; how many each list and partner gets."""
+    write_public(config, email_previews(edition))
+    return would_send(engine, config, edition)
+
+
+def tally(engine: sa.Engine, edition: Plan) -> tuple[Tally, list[tuple[str, str, str]]]:
+    """Close the edition if nothing is left; the ledger's counts and failures."""
+    return finish(engine, edition), failures(engine, edition)
+
+
+def notify(
+    config: Config,
+    transports: TransportFactory | None,
+    report: Report,
+    headline: str,
+    logger: logging.Logger | logging.LoggerAdapter,
+) -> None:
+    """Tell the comms address; a notice that cannot go out is logged, not raised."""
+    if not config.delivery.notify:
+        return
+    try:
+        made = transports or from_config(config, partners=False)
+        with made.email() as transport:
+            sent = transport.send(
+                failure_notice(config, report.edition, headline, report.markdown())
+            )
+    except Exception as exc:  # the run has failed already; this must not hide why
+        logger.error("could not notify %s: %s", config.delivery.notify, exc)
+        return
+    if not isinstance(sent, Sent):
+        logger.error("could not notify %s: %s", config.delivery.notify, sent.detail)
+        return
+    logger.info("notified %s", config.delivery.notify)
