@@ -9,7 +9,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bulletin.errors import (
     EXIT_CONTENT,
@@ -21,6 +21,10 @@ from bulletin.errors import (
     in_order,
 )
 
+if TYPE_CHECKING:
+    from bulletin.config import Config
+    from bulletin.content.entries import Entry
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
@@ -30,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     root = Path(args.site)
     try:
-        return args.run(root, args)
+        status: int = args.run(root, args)
+        return status
     except BulletinError as exc:
         return _fail(args, exc)
     except KeyboardInterrupt:
@@ -70,7 +75,7 @@ def _print_json(data: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
 
 
-def _config(root: Path):
+def _config(root: Path) -> Config:
     from bulletin.config import load_config
 
     return load_config(root)
@@ -148,7 +153,7 @@ def cmd_approve(root: Path, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _announce_approvals(config, entries: list, by: str) -> None:
+def _announce_approvals(config: Config, entries: list[Entry], by: str) -> None:
     """Prefect events for the approvals (a deployment may publish on them); the approvals
     stand whether or not the server hears of them."""
     from bulletin.content.entries import load_entry
@@ -273,7 +278,8 @@ def cmd_partners(root: Path, args: argparse.Namespace) -> int:
     ) as transport:
         try:
             reply = transport.post(body, msg_id)
-            status, ok, detail = reply.status, True, reply.excerpt
+            status: int | None = reply.status
+            ok, detail = True, reply.excerpt
         except WebhookError as exc:
             status, ok, detail = exc.status, False, str(exc)
     latency = (time.perf_counter() - start) * 1000

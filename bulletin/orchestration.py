@@ -100,7 +100,8 @@ def load_secret(name: str, key: str) -> SecretStr:
     try:
         from prefect.blocks.system import Secret
 
-        value = Secret.load(name).get()
+        block: Any = Secret.load(name)  # a sync call here: Prefect types it sync-or-async
+        value = block.get()
     except Exception as exc:  # Prefect raises ValueError, httpx errors, ...
         raise ConfigError(
             f"{key}: cannot load the Prefect Secret block {name!r} ({type(exc).__name__}); "
@@ -123,18 +124,20 @@ def emit_approvals(site_title: str, approvals: Sequence[tuple[str, str, str, str
     prepare_prefect_environment()
     import asyncio
 
-    from prefect.events import Event
+    from prefect.events import Event, Resource
     from prefect.events.clients import get_events_client
 
     events = [
         Event(
             event=APPROVED_EVENT,
-            resource={
-                "prefect.resource.id": f"bulletin.entry.{slug}",
-                "prefect.resource.name": title,
-                "bulletin.slug": slug,
-                "bulletin.site": site_title,
-            },
+            resource=Resource.model_validate(
+                {
+                    "prefect.resource.id": f"bulletin.entry.{slug}",
+                    "prefect.resource.name": title,
+                    "bulletin.slug": slug,
+                    "bulletin.site": site_title,
+                }
+            ),
             payload={"approved_by": by, "approval": approval},
         )
         for slug, title, by, approval in approvals

@@ -15,7 +15,7 @@ import dataclasses
 import functools
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Literal, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 from prefect import flow, get_client, get_run_logger, task
@@ -25,11 +25,12 @@ from prefect.artifacts import (
     create_table_artifact,
 )
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State
 from prefect.context import FlowRunContext
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
-from prefect.states import Cancelled, Failed, State
+from prefect.states import Cancelled, Failed
 from pydantic import Field
 
 from bulletin import pipeline as core
@@ -37,10 +38,13 @@ from bulletin.config import Config, load_config
 from bulletin.delivery.transports import from_config
 from bulletin.errors import BulletinError, ConfigError
 from bulletin.pipeline import progress as progress_sink
-from bulletin.pipeline.conductor import Ended, Steps
+from bulletin.pipeline.conductor import Ended, Logger, Steps, Tally
 from bulletin.pipeline.report import Report
 from bulletin.store import ledger, locks
 from bulletin.store.database import connect
+
+if TYPE_CHECKING:
+    from prefect_dask.task_runners import DaskTaskRunner
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -168,9 +172,9 @@ def deliver_batches(
     return next((p for p in problems if isinstance(p, BulletinError)), None)
 
 
-def _dask_runner(config: Config):
+def _dask_runner(config: Config) -> DaskTaskRunner:
     try:
-        from prefect_dask import DaskTaskRunner
+        from prefect_dask.task_runners import DaskTaskRunner
     except ImportError as exc:
         raise ConfigError(
             'delivery.task_runner = "dask" needs prefect-dask; install bulletin[dask]'
@@ -188,7 +192,7 @@ def _dask_runner(config: Config):
 
 
 @task(name="tally", cache_policy=NO_CACHE)
-def tally(config: Config, edition: core.Plan) -> tuple[dict, list]:
+def tally(config: Config, edition: core.Plan) -> tuple[Tally, list[tuple[str, str, str]]]:
     return core.tally(_engine(config.database_url), edition)
 
 
@@ -199,6 +203,7 @@ def _deliver(config: Config, edition: core.Plan) -> BulletinError | None:
     engine = _engine(config.database_url)
     # Only the driver holds the edition's lock; the batches take one lock each, and the
     # partners go from here, beside them.
+    assert edition.edition_id  # only recorded editions are delivered
     with locks.delivery_lock(engine, config):
         partners = deliver_partners.submit(config, edition) if edition.partners else None
         with engine.connect() as db:
@@ -208,7 +213,9 @@ def _deliver(config: Config, edition: core.Plan) -> BulletinError | None:
             slim = dataclasses.replace(edition, files={})  # public/ is written already
             runner = _dask_runner(config)
             get_run_logger().info("sending %d batches on %s", len(batches), runner)
-            problem = deliver_batches.with_options(task_runner=runner)(config, slim, batches)
+            # Prefect types a runner by its futures; Dask's are PrefectFutures all the same.
+            with_runner = deliver_batches.with_options(task_runner=runner)  # type: ignore[arg-type]
+            problem = with_runner(config, slim, batches)
         partner_problem = partners.result() if partners is not None else None
         return problem or partner_problem
 
@@ -234,7 +241,7 @@ def _end_expired_pause(message: str) -> None:
     resumed") rather than let it end as it chooses; an unanswered confirmation is no
     failure, so the run is cancelled first, with the reason."""
     context = FlowRunContext.get()
-    if context is None:
+    if context is None or context.flow_run is None:
         return
     with get_client(sync_client=True) as client:
         client.set_flow_run_state(context.flow_run.id, Cancelled(message=message), force=True)
@@ -244,34 +251,36 @@ class FlowSteps(Steps):
     """The conductor's steps as this flow's tasks, artifacts and pause."""
 
     @property
-    def logger(self):
+    def logger(self) -> Logger:
         return get_run_logger()
 
     def engine(self, config: Config) -> sa.Engine:
         return _engine(config.database_url)
 
-    def plan(self, site, entries, record, channels, timed):
+    def plan(
+        self, site: str, entries: list[str], record: bool, channels: list[str], timed: bool
+    ) -> tuple[Config, core.Plan]:
         planned = plan_edition(site, entries, record, channels, timed)
         if isinstance(planned, BulletinError):
             raise planned
         return planned
 
-    def preview(self, config, edition):
+    def preview(self, config: Config, edition: core.Plan) -> dict[str, int]:
         return preview(config, edition)
 
-    def confirm(self, edition, timeout):
+    def confirm(self, edition: core.Plan, timeout: int) -> Confirmation | None:
         return _confirmed(edition, timeout)
 
-    def record(self, config, edition):
+    def record(self, config: Config, edition: core.Plan) -> int:
         return record_edition(config, edition)
 
-    def write_public(self, config, edition):
+    def write_public(self, config: Config, edition: core.Plan) -> list[str]:
         return write_site(config, edition)
 
-    def deliver(self, config, edition):
+    def deliver(self, config: Config, edition: core.Plan) -> BaseException | None:
         return _deliver(config, edition)
 
-    def tally(self, config, edition):
+    def tally(self, config: Config, edition: core.Plan) -> tuple[Tally, list[tuple[str, str, str]]]:
         return tally(config, edition)
 
     def leave_report(self, report: Report) -> None:
@@ -289,7 +298,7 @@ def run_pipeline(
     require_confirmation: bool = False,
     confirmation_timeout_seconds: int = 3600,
     timed: bool = False,
-) -> Report | State:
+) -> Report | State[Any]:
     """The conductor's publish with this flow's steps; how it ended, as a Prefect state."""
     result = core.publish(
         site, entries, channels, dry_run=dry_run, require_confirmation=require_confirmation,
@@ -313,7 +322,7 @@ def publish(
     dry_run: bool = False,
     require_confirmation: bool = False,
     confirmation_timeout_seconds: int = 3600,
-) -> Report:
+) -> Report | State[Any]:
     """Publish approved entries: render, check the EU notice, write public/, deliver once.
 
     `entries`: slugs, or every approved entry not yet published. `channels`: email,

@@ -42,7 +42,7 @@ class RetryPolicy:
     max_backoff_seconds: float = 300.0
 
     def delay(self, attempt: int) -> float:
-        base = min(self.max_backoff_seconds, self.backoff_seconds * 2 ** (attempt - 1))
+        base: float = min(self.max_backoff_seconds, self.backoff_seconds * 2.0 ** (attempt - 1))
         return base * random.uniform(0.8, 1.2)  # noqa: S311 -- jitter, not secrecy
 
 
@@ -93,7 +93,9 @@ _DONE = None  # tells a worker to stop
 _ELSEWHERE = "elsewhere"  # an outcome never recorded: another run claimed the message
 
 
-def run(engine: sa.Engine, job: Job, progress: Progress | None = None, clock: Clock = None) -> None:
+def run(
+    engine: sa.Engine, job: Job, progress: Progress | None = None, clock: Clock | None = None
+) -> None:
     """Send every row of `job` until each is sent, skipped or failed for good.
 
     Rows stream in pages, so memory stays flat however long the list; a pool of
@@ -241,7 +243,9 @@ def _retried(row: Pending) -> Pending:
     return Pending(row.id, row.channel, row.target, row.recipient, row.attempts + 1, row.name)
 
 
-def _attempt(job: Job, transports: dict, message: Message, row: Pending, when) -> Outcome:
+def _attempt(
+    job: Job, transports: dict[str, Transport], message: Message, row: Pending, when: dt.datetime
+) -> Outcome:
     transport = transports.get(row.channel)
     if transport is None:
         transport = transports[row.channel] = job.transports.email()

@@ -153,7 +153,9 @@ def _deliver(
         transport.close()
 
 
-def _record(engine: sa.Engine, outcomes: list[tuple[_Row, Outcome, int]], when) -> None:
+def _record(
+    engine: sa.Engine, outcomes: list[tuple[_Row, Outcome, int]], when: dt.datetime
+) -> None:
     if not outcomes:
         return
     with engine.begin() as db:

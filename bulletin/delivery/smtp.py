@@ -55,7 +55,7 @@ def _abandon(smtp: smtplib.SMTP, code: int) -> None:
     if code == 421:
         smtp.close()
     else:
-        smtp._rset()  # sendmail's own reset: it swallows a broken connection
+        smtp._rset()  # type: ignore[attr-defined]  # sendmail's own reset: it swallows a broken connection
 
 
 class SmtpConnectionError(TransportUnavailable):

@@ -16,11 +16,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from bulletin.errors import ConfigError
 from bulletin.files import write_atomically
 from bulletin.mail.message import Message
+
+if TYPE_CHECKING:
+    from bulletin.config import Config
 
 
 @dataclass(slots=True)
@@ -124,7 +127,7 @@ class TransportFactory:
         return self._partner(key) if self._partner is not None else self._email()
 
 
-def from_config(config, *, partners: bool = True) -> TransportFactory:
+def from_config(config: Config, *, partners: bool = True) -> TransportFactory:
     """The transports `[delivery] transport` names: the outbox, or SMTP for email and
     signed webhooks over HTTPS for webhook partners (their email partners go by SMTP).
 
@@ -158,7 +161,7 @@ def from_config(config, *, partners: bool = True) -> TransportFactory:
     return TransportFactory(email, _partners(config, email))
 
 
-def _partners(config, email: Callable[[], Transport]) -> Callable[[str], Transport]:
+def _partners(config: Config, email: Callable[[], Transport]) -> Callable[[str], Transport]:
     from bulletin.config.secrets import partner_secret
     from bulletin.delivery.webhooks import WebhookTransport
 

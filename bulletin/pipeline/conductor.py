@@ -36,6 +36,7 @@ from bulletin.store import ledger
 from bulletin.store.database import connect
 
 Tally = dict[tuple[str, str, str], int]
+Logger = logging.Logger | logging.LoggerAdapter[logging.Logger]
 COMPLIANCE_PASSED = (
     "Passed: every email, web page and feed item of this edition carries the "
     "funding emblem, statement and disclaimer in its language."
@@ -90,7 +91,7 @@ class Steps:
         self.progress = progress
 
     @property
-    def logger(self) -> logging.Logger | logging.LoggerAdapter:
+    def logger(self) -> Logger:
         return logging.getLogger("bulletin.publish")
 
     def engine(self, config: Config) -> sa.Engine:
@@ -260,7 +261,7 @@ def notify(
     transports: TransportFactory | None,
     report: Report,
     headline: str,
-    logger: logging.Logger | logging.LoggerAdapter,
+    logger: Logger,
 ) -> None:
     """Tell the comms address; a notice that cannot go out is logged, not raised."""
     if not config.delivery.notify:

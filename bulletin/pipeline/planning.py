@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -24,7 +25,7 @@ from bulletin.render.renderer import EditionInfo, RenderedEmail, Renderer
 from bulletin.store import ledger
 
 
-def validate(config: Config, paths: Sequence = ()) -> tuple[list[Entry], list[Problem]]:
+def validate(config: Config, paths: Sequence[Path] = ()) -> tuple[list[Entry], list[Problem]]:
     """Load the entries and find every problem: content, approval, near-miss disclaimers."""
     loaded = load_entries(config, paths)
     problems = list(loaded.problems)
@@ -214,12 +215,14 @@ def _email_outputs(who: str, email: RenderedEmail, entries: list[Entry]) -> list
     ]
 
 
-def _page_output(config: Config, name: str, html: bytes, entries, depth: int) -> Output:
+def _page_output(
+    config: Config, name: str, html: bytes, entries: Sequence[Entry], depth: int
+) -> Output:
     srcs = {(n.rule, n.language): n.page_src("../" * depth) for n in notices_for(config, entries)}
     return Output(name, True, html.decode(), tuple(entries), srcs, "templates/base.html.j2")
 
 
-def check_entries(config: Config, paths: Sequence = ()) -> tuple[list[Entry], list[Problem]]:
+def check_entries(config: Config, paths: Sequence[Path] = ()) -> tuple[list[Entry], list[Problem]]:
     """`bulletin check`: every problem in the entries and in what they render to."""
     entries, problems = validate(config, paths)
     bad = {p.path for p in problems}

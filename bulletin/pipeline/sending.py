@@ -6,6 +6,7 @@ Only the transports the given factory makes send anything.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import threading
 from collections.abc import Callable, Sequence
 
@@ -74,7 +75,7 @@ def deliver(
             with engine.connect() as db:
                 return ledger.pending_page(db, edition_id, after_id, limit, batch, "email")
 
-        def make(row: ledger.Pending, when: dt.datetime):
+        def make(row: ledger.Pending, when: dt.datetime) -> tuple[Message | None, Outcome | None]:
             deadline = deadlines.get(row.target)
             if deadline and when > deadline:
                 return None, Outcome("skipped", f"send_not_after {deadline.isoformat()} passed")
@@ -181,8 +182,7 @@ def _partner_jobs(
             )
             token = signer.unsubscribe_token(key, str(partner.email))
 
-            def make(when, compiled=compiled, token=token, address=str(partner.email)):
-                return compiled.personalise(address, token, when)
+            make = functools.partial(_personalised, compiled, str(partner.email), token)
 
         else:
             body = payload(config, edition_id, entries, edition.published, key)
@@ -191,11 +191,18 @@ def _partner_jobs(
                 message_id=webhook_id(config.site.url, edition_id, key),
             )  # fmt: skip
 
-            def make(when, message=message):
-                return message
+            make = functools.partial(_same, message)
 
         jobs[key] = syndication.PartnerJob(key, make, deadline)
     return jobs
+
+
+def _personalised(compiled: CompiledEmail, address: str, token: str, when: dt.datetime) -> Message:
+    return compiled.personalise(address, token, when)
+
+
+def _same(message: Message, when: dt.datetime) -> Message:
+    return message
 
 
 def _deadline(entries: Sequence[Entry]) -> dt.datetime | None:

@@ -127,6 +127,7 @@ def serve(config: Config, host: str, port: int, *, dev: bool = False) -> None:
             "was missing; use a reverse proxy with HTTPS in front of serve in production.",
             flush=True,
         )
+    assert key is not None  # refused above, or made for --dev
     engine = connect(config.database_url)
     app = create_app(config, engine, key, dev=dev)
     settings = uvicorn.Config(
