@@ -78,7 +78,8 @@ def _site(dest: Path, urls: list[str]) -> Path:
 def _phase(site: Path) -> float:
     from bulletin import pipeline as core
     from bulletin.config import load_config
-    from bulletin.delivery.transports import MemoryTransport, TransportFactory, from_config
+    from bulletin.delivery.configured import from_config
+    from bulletin.delivery.transports import MemoryTransport, TransportFactory
     from bulletin.store.database import connect
 
     config = load_config(site)

@@ -49,7 +49,8 @@ def core(site: str, out: str) -> None:
     started = time.perf_counter()
     from bulletin import pipeline
     from bulletin.config import load_config
-    from bulletin.delivery.transports import OutboxTransport, TransportFactory, from_config
+    from bulletin.delivery.configured import from_config
+    from bulletin.delivery.transports import OutboxTransport, TransportFactory
 
     timings = {"imported": time.perf_counter() - started}
     timings["call_start"] = time.perf_counter() - started

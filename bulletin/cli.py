@@ -22,7 +22,7 @@ from bulletin.errors import (
 )
 
 if TYPE_CHECKING:
-    from bulletin.config import Config
+    from bulletin.config.model import Config
     from bulletin.content.entries import Entry
 
 
@@ -76,7 +76,7 @@ def _print_json(data: dict[str, Any]) -> None:
 
 
 def _config(root: Path) -> Config:
-    from bulletin.config import load_config
+    from bulletin.config.loading import load_config
 
     return load_config(root)
 

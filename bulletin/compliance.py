@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
-from bulletin.config import Config
+from bulletin.config.model import Config
 from bulletin.content.entries import Entry
 from bulletin.content.markup import html_to_text, normalise_space
 from bulletin.errors import Problem

@@ -34,8 +34,9 @@ from prefect.states import Cancelled, Failed
 from pydantic import Field
 
 from bulletin import pipeline as core
-from bulletin.config import Config, load_config
-from bulletin.delivery.transports import from_config
+from bulletin.config.loading import load_config
+from bulletin.config.model import Config
+from bulletin.delivery.configured import from_config
 from bulletin.errors import BulletinError, ConfigError
 from bulletin.pipeline import progress as progress_sink
 from bulletin.pipeline.conductor import Ended, Logger, Steps, Tally

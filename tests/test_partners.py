@@ -26,8 +26,9 @@ from standardwebhooks.webhooks import WebhookVerificationError
 from bulletin import pipeline as core
 from bulletin.config import load_config
 from bulletin.content.markup import html_to_text
+from bulletin.delivery.configured import from_config
 from bulletin.delivery.engine import RetryPolicy
-from bulletin.delivery.transports import MemoryTransport, TransportFactory, from_config
+from bulletin.delivery.transports import MemoryTransport, TransportFactory
 from bulletin.delivery.webhooks import RETRY_AFTER_CAP_SECONDS, WebhookTransport, retry_after
 from bulletin.errors import ConfigError, ContentError, TransportUnavailable, WebhookError
 from bulletin.mail.message import Message
@@ -289,7 +290,8 @@ KILLED_RUN = textwrap.dedent(
     from pathlib import Path
     from bulletin import pipeline as core
     from bulletin.config import load_config
-    from bulletin.delivery.transports import MemoryTransport, TransportFactory, from_config
+    from bulletin.delivery.transports import MemoryTransport, TransportFactory
+    from bulletin.delivery.configured import from_config
 
     config = load_config(Path(sys.argv[1]))
     memory = lambda: MemoryTransport(lambda m: None)

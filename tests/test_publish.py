@@ -11,7 +11,8 @@ import pytest
 from bulletin import pipeline as core
 from bulletin.config import load_config
 from bulletin.content.markup import html_to_text
-from bulletin.delivery.transports import MemoryTransport, Rejected, TransportFactory, from_config
+from bulletin.delivery.configured import from_config
+from bulletin.delivery.transports import MemoryTransport, Rejected, TransportFactory
 from bulletin.errors import ContentError
 from bulletin.mail.message import Message
 from bulletin.store.database import connect

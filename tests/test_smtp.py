@@ -10,8 +10,9 @@ import pytest
 
 from bulletin.config import Smtp
 from bulletin.config.secrets import smtp_credentials
+from bulletin.delivery.configured import from_config
 from bulletin.delivery.smtp import SmtpConnectionError, SmtpTransport
-from bulletin.delivery.transports import Deferred, Rejected, Sent, from_config
+from bulletin.delivery.transports import Deferred, Rejected, Sent
 from bulletin.mail.message import Message
 from tests.smtp_server import SmtpServer, make_tls_files, smtp_server
 

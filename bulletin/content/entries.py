@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from bulletin.config import Config
+from bulletin.config.model import Config
 from bulletin.content.fields import FrontMatter, read_fields
 from bulletin.content.markup import find_unsafe_html, render_markdown
 from bulletin.errors import Problem, display_path

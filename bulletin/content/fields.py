@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bulletin.config import Config
+from bulletin.config.model import Config
 from bulletin.errors import Problem
 
 STATUSES = ("draft", "approved", "withdrawn")

@@ -130,7 +130,7 @@ def _deliver(
             when = clock()
             if job.deadline and when > job.deadline:
                 expired = f"send_not_after {job.deadline.isoformat()} passed"
-                return Outcome("skipped", expired), attempts
+                return Outcome(DeliveryStatus.SKIPPED, expired), attempts
             message = job.make(when)
             attempts += 1
             try:
@@ -140,12 +140,12 @@ def _deliver(
                 # run stops as it does for the lists' email, and the next run sends it.
                 raise _Unavailable(exc, attempts) from exc
             if isinstance(sent, Sent):
-                return Outcome("sent", message_id=sent.message_id or None), attempts
+                return Outcome(DeliveryStatus.SENT, message_id=sent.message_id or None), attempts
             if isinstance(sent, Rejected):
-                return Outcome("failed", sent.detail), attempts
+                return Outcome(DeliveryStatus.FAILED, sent.detail), attempts
             if attempts >= retry.attempts:
                 gave_up = f"gave up after {attempts} attempts: {sent.detail}"
-                return Outcome("failed", gave_up), attempts
+                return Outcome(DeliveryStatus.FAILED, gave_up), attempts
             asked = sent.retry_after  # the partner's Retry-After, or our backoff
             if stop.wait(asked if asked is not None else retry.delay(attempts)):
                 raise _Stopped

@@ -8,7 +8,7 @@ import ssl
 
 from pydantic import SecretStr
 
-from bulletin.config import Smtp
+from bulletin.config.model import Smtp
 from bulletin.delivery.transports import Deferred, Rejected, SendOutcome, Sent, Transport
 from bulletin.errors import TransportUnavailable
 from bulletin.mail.message import Message, wire_form

@@ -18,12 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
-from bulletin.errors import ConfigError
 from bulletin.files import write_atomically
 from bulletin.mail.message import Message
 
 if TYPE_CHECKING:
-    from bulletin.config import Config
+    pass
 
 
 @dataclass(slots=True)
@@ -125,60 +124,3 @@ class TransportFactory:
 
     def partner(self, key: str) -> Transport:
         return self._partner(key) if self._partner is not None else self._email()
-
-
-def from_config(config: Config, *, partners: bool = True) -> TransportFactory:
-    """The transports `[delivery] transport` names: the outbox, or SMTP for email and
-    signed webhooks over HTTPS for webhook partners (their email partners go by SMTP).
-
-    The SMTP credentials (perhaps a Prefect Secret block) are read, and the TLS context
-    made, once for all of the run's connections. Every partner's secret is read here,
-    before anything is sent, so a missing one stops the run with a configuration error
-    rather than failing a partner for good; `partners=False` (a batch of email only, on a
-    machine that holds no partner secrets) reads none.
-    """
-    if config.delivery.transport == "outbox":
-        return TransportFactory(lambda: OutboxTransport(config.outbox_dir))
-    if config.delivery.transport != "smtp":
-        raise ConfigError(
-            f"delivery.transport = {config.delivery.transport!r} is not available in this "
-            'version; use "outbox"'
-        )
-    import ssl
-
-    from bulletin.config.secrets import smtp_credentials
-    from bulletin.delivery.smtp import SmtpTransport
-
-    settings = config.delivery.smtp
-    credentials = smtp_credentials(settings)
-    context = ssl.create_default_context() if settings.security != "none" else None
-
-    def email() -> Transport:
-        return SmtpTransport(settings, credentials, ssl_context=context)
-
-    if not partners:
-        return TransportFactory(email, _no_partners)
-    return TransportFactory(email, _partners(config, email))
-
-
-def _partners(config: Config, email: Callable[[], Transport]) -> Callable[[str], Transport]:
-    from bulletin.config.secrets import partner_secret
-    from bulletin.delivery.webhooks import WebhookTransport
-
-    secrets = {
-        key: partner_secret(partner, key)
-        for key, partner in config.partners.items()
-        if partner.webhook
-    }
-
-    def partner(key: str) -> Transport:
-        found = config.partners[key]
-        if found.webhook:
-            return WebhookTransport(key, found.webhook, secrets[key], timeout=found.timeout)
-        return email()
-
-    return partner
-
-
-def _no_partners(key: str) -> Transport:
-    raise ConfigError(f"partner {key}: this run was set up to send email only")

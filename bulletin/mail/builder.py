@@ -17,7 +17,7 @@ from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
-from bulletin.config import Config
+from bulletin.config.model import Config
 from bulletin.mail.dkim import DkimSigner
 from bulletin.mail.message import CRLF, Message
 from bulletin.render.notices import Notice

@@ -13,7 +13,7 @@ from email.utils import format_datetime, formataddr, parseaddr
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from bulletin.config import Config, MailingList
+from bulletin.config.model import Config, MailingList
 from bulletin.mail.builder import (
     edition_fields,
     emblem_part,

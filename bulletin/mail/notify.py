@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from bulletin.config import Config
+from bulletin.config.model import Config
 from bulletin.errors import ConfigError
 from bulletin.mail.builder import compose
 from bulletin.mail.message import Message

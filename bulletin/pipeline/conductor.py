@@ -22,15 +22,17 @@ from typing import Protocol
 
 import sqlalchemy as sa
 
-from bulletin.config import Config, load_config
+from bulletin.config.loading import load_config
+from bulletin.config.model import Config
+from bulletin.delivery.configured import from_config
 from bulletin.delivery.engine import RetryPolicy
-from bulletin.delivery.transports import Sent, TransportFactory, from_config
+from bulletin.delivery.transports import Sent, TransportFactory
 from bulletin.errors import BulletinError
 from bulletin.mail.notify import failure_notice
-from bulletin.pipeline import sending
 from bulletin.pipeline.planning import CHANNELS, Plan, due_slugs, email_previews, plan, restrict
 from bulletin.pipeline.recording import failures, finish, record, would_send
 from bulletin.pipeline.report import Report
+from bulletin.pipeline.sending import deliver
 from bulletin.pipeline.write import write_public
 from bulletin.store import ledger
 from bulletin.store.database import connect
@@ -129,7 +131,7 @@ class Steps:
 
     def deliver(self, config: Config, edition: Plan) -> BaseException | None:
         """Send the edition; the error that stopped sending, returned or raised, or None."""
-        sending.deliver(
+        deliver(
             self.engine(config), config, edition, self.transports(config), self.progress,
             connections=self.connections, retry=self.retry,
         )  # fmt: skip

@@ -14,7 +14,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from bulletin.compliance import Output, check_outputs, feed_outputs, near_misses
-from bulletin.config import Config
+from bulletin.config.model import Config
 from bulletin.content.approval import approval_problem, is_publishable
 from bulletin.content.entries import Entry, load_entries
 from bulletin.errors import ContentError, Problem, raise_for
@@ -23,6 +23,7 @@ from bulletin.render.notices import notices_for
 from bulletin.render.payloads import matching
 from bulletin.render.renderer import EditionInfo, RenderedEmail, Renderer
 from bulletin.store import ledger
+from bulletin.store.statuses import EditionStatus
 
 
 def validate(config: Config, paths: Sequence[Path] = ()) -> tuple[list[Entry], list[Problem]]:
@@ -138,7 +139,7 @@ def plan(
         raise_for(slug_problems)
         edition = Plan(next_id if chosen else None, chosen, now)
     edition.notes = notes
-    shown = [h for h in history if h.status == "done"]
+    shown = [h for h in history if h.status == EditionStatus.DONE]
     archive = [
         EditionInfo(h.id, h.created_at, tuple(by_slug[s] for s in h.slugs if s in by_slug))
         for h in shown

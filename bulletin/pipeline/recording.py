@@ -6,7 +6,7 @@ import datetime as dt
 
 import sqlalchemy as sa
 
-from bulletin.config import Config
+from bulletin.config.model import Config
 from bulletin.pipeline.planning import Plan
 from bulletin.store import ledger
 from bulletin.store.statuses import Channel, DeliveryStatus

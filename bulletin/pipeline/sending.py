@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 
 import sqlalchemy as sa
 
-from bulletin.config import Config, MailingList
+from bulletin.config.model import Config, MailingList
 from bulletin.content.entries import Entry
 from bulletin.delivery import engine as delivery
 from bulletin.delivery import partners as syndication
@@ -25,6 +25,7 @@ from bulletin.mail.message import Message
 from bulletin.pipeline.planning import Plan
 from bulletin.render.payloads import payload, webhook_id
 from bulletin.store import ledger, locks
+from bulletin.store.statuses import Channel, DeliveryStatus
 from bulletin.tokens import Signer, secret_key
 
 Progress = Callable[[int, int], None]
@@ -69,16 +70,18 @@ def deliver(
     with locked:
         with engine.begin() as db:
             ledger.reset_in_flight(db, edition_id, batch)
-            total = ledger.count_pending(db, edition_id, batch, channel="email")
+            total = ledger.count_pending(db, edition_id, batch, channel=Channel.EMAIL)
 
         def rows(after_id: int, limit: int) -> list[ledger.Pending]:
             with engine.connect() as db:
-                return ledger.pending_page(db, edition_id, after_id, limit, batch, "email")
+                return ledger.pending_page(db, edition_id, after_id, limit, batch, Channel.EMAIL)
 
         def make(row: ledger.Pending, when: dt.datetime) -> tuple[Message | None, Outcome | None]:
             deadline = deadlines.get(row.target)
             if deadline and when > deadline:
-                return None, Outcome("skipped", f"send_not_after {deadline.isoformat()} passed")
+                return None, Outcome(
+                    DeliveryStatus.SKIPPED, f"send_not_after {deadline.isoformat()} passed"
+                )
             token = signer.unsubscribe_token(row.target, row.recipient)
             return compiled[row.target].personalise(row.recipient, token, when, row.name), None
 

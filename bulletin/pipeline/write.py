@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Mapping
 
-from bulletin.config import Config
+from bulletin.config.model import Config
 from bulletin.files import write_if_changed
 
 

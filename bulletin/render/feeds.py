@@ -9,7 +9,7 @@ from html import escape
 
 from feedgen.feed import FeedGenerator
 
-from bulletin.config import Config
+from bulletin.config.model import Config
 from bulletin.content.entries import Entry
 from bulletin.content.markup import html_to_text
 from bulletin.render.notices import feed_html, notices_for

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
-from bulletin.config import Config
+from bulletin.config.model import Config
 from bulletin.content.entries import Entry
 
 #: What the text part of an email shows where the HTML part shows the emblem.

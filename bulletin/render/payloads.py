@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
-from bulletin.config import Config, MailingList, Partner
+from bulletin.config.model import Config, MailingList, Partner
 from bulletin.content.entries import Entry
 from bulletin.content.markup import html_to_text
 from bulletin.render.notices import notices_for

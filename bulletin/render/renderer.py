@@ -10,7 +10,7 @@ from typing import Any
 
 import jinja2
 
-from bulletin.config import Config
+from bulletin.config.model import Config
 from bulletin.content.entries import Entry
 from bulletin.content.markup import html_to_text
 from bulletin.errors import RenderError

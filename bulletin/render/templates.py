@@ -9,7 +9,7 @@ from pathlib import Path
 import jinja2
 from mjml import mjml2html
 
-from bulletin.config import Config
+from bulletin.config.model import Config
 from bulletin.errors import RenderError
 
 # Installed from a wheel, the built-in templates sit in the package; in a checkout they

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from bulletin.config import Config
+from bulletin.config.model import Config
 
 if TYPE_CHECKING:
     from bulletin.store.ledger import Batch

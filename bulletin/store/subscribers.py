@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 
-from bulletin.config import Config
+from bulletin.config.model import Config
 from bulletin.errors import ConfigError, Problem, display_path
 from bulletin.store import ledger
 from bulletin.store.database import deliveries, subscribers, suppressions

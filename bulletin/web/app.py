@@ -33,8 +33,9 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp
 
-from bulletin.config import Config
-from bulletin.delivery.transports import TransportFactory, from_config
+from bulletin.config.model import Config
+from bulletin.delivery.configured import from_config
+from bulletin.delivery.transports import TransportFactory
 from bulletin.web.routes import (
     confirm,
     confirm_page,

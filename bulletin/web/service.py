@@ -19,7 +19,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from bulletin.config import Config
+from bulletin.config.model import Config
 from bulletin.delivery.transports import Sent, Transport
 from bulletin.mail.builder import compose
 from bulletin.render.notices import email_values, page_values, site_notices
