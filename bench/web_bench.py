@@ -177,9 +177,3 @@ def _unsubscribed(site: Path) -> int:
     rows = export_csv(connect(config.database_url), config, "news").splitlines()[1:]
     return sum(row.endswith(",unsubscribed") for row in rows)
 
-
-if __name__ == "__main__":
-    from run import table
-
-    print(table(web("--quick" in sys.argv)))
-    print(f"wrk, 1 thread, {CONNECTIONS} connections on loopback; each server one uvicorn process.")
