@@ -176,4 +176,3 @@ def _unsubscribed(site: Path) -> int:
     config = load_config(site)
     rows = export_csv(connect(config.database_url), config, "news").splitlines()[1:]
     return sum(row.endswith(",unsubscribed") for row in rows)
-
