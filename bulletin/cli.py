@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from bulletin.commands import load_site_config, print_json, site_path
 from bulletin.errors import (
     EXIT_CONTENT,
     EXIT_DELIVERY,
@@ -56,7 +56,7 @@ def _fail(args: argparse.Namespace, exc: BulletinError) -> int:
 
         traceback.print_exception(exc, file=sys.stderr)
     if getattr(args, "json", False):
-        _print_json(
+        print_json(
             {"ok": False, "error": str(exc), "problems": [p.as_json() for p in exc.problems]}
         )
     else:
@@ -71,33 +71,15 @@ def _print_problems(problems: list[Problem], headline: str) -> None:
         print(("error: " if not problems else "") + headline, file=sys.stderr)
 
 
-def _print_json(data: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
-
-
-def _config(root: Path) -> Config:
-    from bulletin.config.loading import load_config
-
-    return load_config(root)
-
-
-def _site_path(root: Path, name: str) -> Path:
-    """A path as given, or else inside the site: `--site DIR approve content/x.md` works."""
-    path = Path(name)
-    if not path.exists() and not path.is_absolute() and (root / path).exists():
-        return root / path
-    return path
-
-
 def cmd_check(root: Path, args: argparse.Namespace) -> int:
     from bulletin.errors import ConfigError
     from bulletin.pipeline.planning import check_entries
 
     try:
-        config = _config(root)
+        config = load_site_config(root)
     except ConfigError as exc:
         if args.json:
-            _print_json(
+            print_json(
                 {
                     "ok": False,
                     "problems": [p.as_json() for p in exc.problems]
@@ -106,14 +88,14 @@ def cmd_check(root: Path, args: argparse.Namespace) -> int:
             )
             return exc.exit_status
         raise
-    paths = [_site_path(root, p) for p in args.paths]
+    paths = [site_path(root, p) for p in args.paths]
     missing = [p for p in paths if not p.exists()]
     if missing:
         raise ConfigError(f"{missing[0]}: no such file or folder")
     entries, problems = check_entries(config, paths)
     problems = in_order(problems)
     if args.json:
-        _print_json({"ok": not problems, "problems": [p.as_json() for p in problems]})
+        print_json({"ok": not problems, "problems": [p.as_json() for p in problems]})
     else:
         for problem in problems:
             print(problem, file=sys.stderr)
@@ -129,11 +111,11 @@ def cmd_approve(root: Path, args: argparse.Namespace) -> int:
     from bulletin.content.entries import load_entry
     from bulletin.errors import ContentError
 
-    config = _config(root)
+    config = load_site_config(root)
     loaded = []
     problems: list[Problem] = []
     for name in args.paths:
-        path = _site_path(root, name)
+        path = site_path(root, name)
         if not path.is_file():
             problems.append(Problem(name, "file-missing", "no such entry file"))
             continue
@@ -181,14 +163,14 @@ def cmd_build(root: Path, args: argparse.Namespace) -> int:
     from bulletin.pipeline.write import clear_previews, write_public
     from bulletin.store.database import connect
 
-    config = _config(root)
+    config = load_site_config(root)
     edition = plan(config, connect(config.database_url), record=False)
     files = {**edition.files, **email_previews(edition)}
     clear_previews(config)
     report = Report(edition.edition_id, [e.slug for e in edition.entries], notes=edition.notes)
     report.public = write_public(config, files)
     if args.json:
-        _print_json(report.as_json())
+        print_json(report.as_json())
     else:
         pending = (
             f"next edition: {len(report.entries)} entries, previews in public/preview/"
@@ -212,7 +194,7 @@ def cmd_publish(root: Path, args: argparse.Namespace) -> int:
             publish, Report, site=str(root), entries=list(args.slugs), dry_run=args.dry_run
         )
     if args.json:
-        _print_json(report.as_json())
+        print_json(report.as_json())
     else:
         for line in report.lines():
             print(line)
@@ -223,12 +205,12 @@ def cmd_subscribers(root: Path, args: argparse.Namespace) -> int:
     from bulletin.store.database import connect
     from bulletin.store.subscribers import export_csv, import_csv
 
-    config = _config(root)
+    config = load_site_config(root)
     engine = connect(config.database_url)
     if args.action == "export":
         sys.stdout.write(export_csv(engine, config, args.list))
         return EXIT_OK
-    path = _site_path(root, args.csv)
+    path = site_path(root, args.csv)
     if not path.is_file():
         from bulletin.errors import ConfigError
 
@@ -249,7 +231,7 @@ def cmd_serve(root: Path, args: argparse.Namespace) -> int:
     from bulletin.web.app import serve
 
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C is how a server stops
-        serve(_config(root), args.host, args.port, dev=args.dev)
+        serve(load_site_config(root), args.host, args.port, dev=args.dev)
     return EXIT_OK
 
 
@@ -259,7 +241,7 @@ def cmd_partners(root: Path, args: argparse.Namespace) -> int:
     from bulletin.errors import ConfigError, WebhookError
     from bulletin.render.payloads import ping
 
-    config = _config(root)
+    config = load_site_config(root)
     partner = config.partners.get(args.name)
     if partner is None:
         known = ", ".join(sorted(config.partners)) or "none: add a [partners.NAME] table"
@@ -284,7 +266,7 @@ def cmd_partners(root: Path, args: argparse.Namespace) -> int:
             status, ok, detail = exc.status, False, str(exc)
     latency = (time.perf_counter() - start) * 1000
     if args.json:
-        _print_json(
+        print_json(
             {"partner": args.name, "url": partner.webhook, "ok": ok, "status": status,
              "latency_ms": round(latency, 1), "detail": detail}
         )  # fmt: skip
@@ -363,6 +345,8 @@ def _parser() -> argparse.ArgumentParser:
     test.add_argument("name", metavar="NAME")
     test.add_argument("--json", action="store_true")
     partners.set_defaults(run=cmd_partners)
+
+    # Command families in bulletin.commands: one `register` each.
     return parser
 
 
