@@ -142,6 +142,18 @@ class Dkim(_Section):
         return value
 
 
+class Feeds(_Section):
+    #: a WebSub hub (https URL): every feed names it and a publish pings it
+    websub_hub: str | None = None
+
+    @field_validator("websub_hub")
+    @classmethod
+    def _hub(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"https?://[^/\s]+\S*", value):
+            raise ValueError("must be the hub's absolute http(s) URL, such as https://hub.example/")
+        return value
+
+
 class Delivery(_Section):
     transport: Literal["outbox", "smtp"] = "outbox"
     rate_per_second: float = Field(default=0, ge=0)
@@ -212,6 +224,7 @@ class Config(_Section):
     funding: dict[str, Funding] = Field(default_factory=dict)
     database: Database = Field(default_factory=Database)
     delivery: Delivery = Field(default_factory=Delivery)
+    feeds: Feeds = Field(default_factory=Feeds)
     lists: dict[str, MailingList] = Field(default_factory=dict)
     partners: dict[str, Partner] = Field(default_factory=dict)
 

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 
 from bulletin.config.loading import load_config
 from bulletin.config.model import Config
+from bulletin.delivery import websub
 from bulletin.delivery.configured import from_config
 from bulletin.delivery.engine import RetryPolicy
 from bulletin.delivery.transports import Sent, TransportFactory
@@ -40,7 +41,7 @@ from bulletin.store.database import connect
 Tally = dict[tuple[str, str, str], int]
 Logger = logging.Logger | logging.LoggerAdapter[logging.Logger]
 COMPLIANCE_PASSED = (
-    "Passed: every email, web page and feed item of this edition carries the "
+    "Passed: every email, web page, feed item and calendar event of this edition carries the "
     "funding emblem, statement and disclaimer in its language."
 )
 
@@ -201,12 +202,15 @@ def publish(
         report.would_send = {}
     steps.record(config, edition)
     report.public = steps.write_public(config, edition)
+    pinging = websub.start(config, report.public)  # beside the email, never before it
     try:
         stopped = steps.deliver(config, edition)
     except Exception as exc:  # a crashed batch or worker: the ledger says what is left
         stopped = exc
     counts, report.failures = steps.tally(config, edition)
     report.add_tally(counts)
+    if pinging is not None:
+        report.notes += pinging.wait()
     if config.delivery.transport == "outbox":
         report.outbox = f"outbox/email/{edition.edition_id}/"
     if stopped is not None:
