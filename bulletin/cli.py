@@ -158,14 +158,15 @@ def _announce_approvals(config: Config, entries: list[Entry], by: str) -> None:
 
 
 def cmd_build(root: Path, args: argparse.Namespace) -> int:
-    from bulletin.pipeline.planning import email_previews, plan
+    from bulletin.pipeline.confirmation import preview_files
+    from bulletin.pipeline.planning import plan
     from bulletin.pipeline.report import Report
     from bulletin.pipeline.write import clear_previews, write_public
     from bulletin.store.database import connect
 
     config = load_site_config(root)
     edition = plan(config, connect(config.database_url), record=False)
-    files = {**edition.files, **email_previews(edition)}
+    files = {**edition.files, **preview_files(edition)}
     clear_previews(config)
     report = Report(edition.edition_id, [e.slug for e in edition.entries], notes=edition.notes)
     report.public = write_public(config, files)

@@ -305,15 +305,3 @@ def restrict(edition: Plan, channels: Sequence[str]) -> None:
         edition.emails.clear()
     if "partners" not in channels:
         edition.partners.clear()
-
-
-def email_previews(edition: Plan) -> dict[str, bytes]:
-    """Each list's email as files for public/preview/<list>/, the emblem linked, not attached."""
-    files: dict[str, bytes] = {}
-    for key, (email, _) in edition.emails.items():
-        html = email.html
-        for notice in email.notices:
-            html = html.replace(notice.email_src, notice.page_src("../../"))
-        files[f"preview/{key}/email.html"] = html.encode()
-        files[f"preview/{key}/email.txt"] = email.text.encode()
-    return files
