@@ -205,6 +205,10 @@ def _text(parts: list[Message]) -> str:
     chunks: list[str] = []
     size = 0
     for part in parts:
+        body = part.get_payload()
+        if part.get_content_maintype() == "multipart" and isinstance(body, str):
+            chunks.append(body[:_TEXT_LIMIT])  # its boundary never came: all of it is text
+            continue
         if (
             part.get_content_maintype() != "text"
             or part.get_content_type() == "text/rfc822-headers"
