@@ -3,6 +3,7 @@ real SMTP publish act on the right address, once; forged and foreign reports cha
 
 from __future__ import annotations
 
+import imaplib
 import json
 import re
 from pathlib import Path
@@ -21,8 +22,9 @@ from bulletin.store import ledger
 from bulletin.store.database import connect, subscribers
 from bulletin.store.subscribers import import_csv
 from tests.conftest import run_cli
+from tests.imap_server import dovecot
 from tests.inbound_mail import arf, dsn, plain, sent_to, to_maildir, to_mbox
-from tests.smtp_server import smtp_server
+from tests.smtp_server import make_tls_files, smtp_server
 
 READERS = ["ana@example.org", "john@example.com", "mara@example.org"]
 
@@ -196,3 +198,78 @@ def test_process_without_a_mailbox_says_what_to_configure(site):
 def test_an_unreadable_source_exits_3(site, tmp_path):
     done = run_cli("inbound", "process", "--maildir", str(tmp_path / "nowhere"), site=site)
     assert done.returncode == 3 and "not a Maildir" in done.stderr
+
+
+# --- IMAP: Debian's Dovecot, started by the test ------------------------------------------
+
+
+def _imap_site(site: Path, server, security: str = "none") -> dict[str, str]:
+    text = (site / "bulletin.toml").read_text()
+    text = text.replace(
+        "max_message_bytes = 200000\n",
+        "max_message_bytes = 200000\n[inbound.imap]\n"
+        f'host = "{server.host}"\nport = {server.port}\nsecurity = "{security}"\n',
+    )
+    (site / "bulletin.toml").write_text(text)
+    return {"BULLETIN_IMAP_USERNAME": server.user, "BULLETIN_IMAP_PASSWORD": server.password}
+
+
+def _mailbox(server, security: str = "none", context=None):
+    if security == "ssl":
+        imap = imaplib.IMAP4_SSL(server.host, server.port, ssl_context=context)
+    else:
+        imap = imaplib.IMAP4(server.host, server.port)
+    imap.login(server.user, server.password)
+    return imap
+
+
+def _count(imap, folder: str) -> int:
+    status, data = imap.select(f'"{folder}"', readonly=True)
+    return int(data[0]) if status == "OK" else -1
+
+
+def test_imap_messages_are_moved_to_the_done_folder_after_acting(published):
+    config, engine, received = published
+    ana = sent_to(received, "ana@example.org")
+    with dovecot() as server:
+        env = _imap_site(config.root, server)
+        imap = _mailbox(server)
+        for data in (
+            dsn(ana.sender, "ana@example.org", "5.1.1"),
+            dsn("bounces@example.org", "john@example.com", "5.1.1"),
+            plain("bounces@example.org", "x@example.net", "Out of office"),
+        ):
+            imap.append("INBOX", None, None, data)
+        done = run_cli("inbound", "process", "--json", site=config.root, env=env)
+        assert done.returncode == 0, done.stderr
+        report = json.loads(done.stdout)
+        assert (report["processed"], report["suppressed"], report["unmatched"]) == (
+            3, ["ana@example.org"], 1,
+        )  # fmt: skip
+        assert (_count(imap, "INBOX"), _count(imap, "bulletin-done")) == (0, 3)
+        again = run_cli("inbound", "process", "--json", site=config.root, env=env)
+        assert json.loads(again.stdout)["processed"] == 0
+        wrong = run_cli("inbound", "process", site=config.root,
+                        env={**env, "BULLETIN_IMAP_PASSWORD": "wrong"})  # fmt: skip
+        assert wrong.returncode == 3 and "login refused" in wrong.stderr
+        assert "wrong" not in wrong.stderr
+        imap.logout()
+    assert statuses(engine)["ana@example.org"] == "suppressed"
+
+
+def test_imap_over_tls_checks_the_certificate(published, tmp_path):
+    config, _, received = published
+    (tmp_path / "tls").mkdir()
+    tls = make_tls_files(tmp_path / "tls")
+    with dovecot(tls=(tls.certfile, tls.keyfile)) as server:
+        env = _imap_site(config.root, server, "ssl")
+        imap = _mailbox(server, "ssl", tls.client_context())
+        ana = sent_to(received, "ana@example.org")
+        imap.append("INBOX", None, None, dsn(ana.sender, "ana@example.org", "5.1.1"))
+        untrusted = run_cli("inbound", "process", site=config.root, env=env)
+        assert untrusted.returncode == 3 and "CERTIFICATE_VERIFY_FAILED" in untrusted.stderr
+        trusted = run_cli("inbound", "process", "--json", site=config.root,
+                          env={**env, "SSL_CERT_FILE": str(tls.cafile)})  # fmt: skip
+        assert trusted.returncode == 0, trusted.stderr
+        assert json.loads(trusted.stdout)["suppressed"] == ["ana@example.org"]
+        imap.logout()

@@ -137,7 +137,9 @@ class ImapSource(Source):
                 f"{settings.username_env} / {settings.password_env or settings.password_block}"
             ) from exc
         self._command("select", _quoted(settings.folder))
-        self._moves = "MOVE" in self._imap.capabilities
+        # The capabilities after login, which name extensions such as MOVE (RFC 6851).
+        listed = b" ".join(self._command("capability")).upper().split()
+        self._moves = b"MOVE" in listed
         for folder in filter(None, (settings.done_folder, settings.error_folder)):
             self._imap.create(_quoted(folder))  # an error when it exists: that is fine
 
