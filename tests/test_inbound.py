@@ -273,3 +273,24 @@ def test_imap_over_tls_checks_the_certificate(published, tmp_path):
         assert trusted.returncode == 0, trusted.stderr
         assert json.loads(trusted.stdout)["suppressed"] == ["ana@example.org"]
         imap.logout()
+
+
+# --- The process-inbound flow, against the session's Prefect server --------------------------
+
+
+def test_process_inbound_flow_reports_as_an_artifact(published, tmp_path, prefect_harness):
+    from bulletin.flows.inbound import process_inbound
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    config, engine, received = published
+    ana = sent_to(received, "ana@example.org")
+    inbox = to_maildir(tmp_path / "Maildir", [dsn(ana.sender, "ana@example.org", "5.1.1")])
+    result = process_inbound(site=str(config.root), maildir=str(inbox))
+    assert result["suppressed"] == ["ana@example.org"]
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["inbound-report"]))
+        )
+    assert any("ana@example.org" in str(a.data) for a in artifacts)
+    assert statuses(engine)["ana@example.org"] == "suppressed"
