@@ -47,21 +47,24 @@ def _accounts() -> tuple[str, str, str]:
 
 
 @contextlib.contextmanager
-def dovecot(tls: tuple[Path, Path] | None = None) -> Iterator[ImapServer]:
+def dovecot(tls: tuple[Path, Path] | None = None, implicit: bool = True) -> Iterator[ImapServer]:
     """A running Dovecot with one user (USER, PASSWORD); with `tls` (cert, key) it serves
-    implicit TLS (imaps) instead of plain IMAP. Its folder is one of its own that Dovecot's
-    unprivileged processes can enter (pytest's are private to the test's user)."""
+    implicit TLS (imaps), or with `implicit=False` IMAP that requires STARTTLS. Its folder
+    is one of its own that Dovecot's unprivileged processes can enter (pytest's are private
+    to the test's user)."""
     directory = Path(tempfile.mkdtemp(prefix="bulletin-dovecot-"))
     directory.chmod(0o755)
     try:
-        with _running(directory, tls) as server:
+        with _running(directory, tls, implicit) as server:
             yield server
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 
 
 @contextlib.contextmanager
-def _running(directory: Path, tls: tuple[Path, Path] | None) -> Iterator[ImapServer]:
+def _running(
+    directory: Path, tls: tuple[Path, Path] | None, implicit: bool
+) -> Iterator[ImapServer]:
     if not Path(DOVECOT).exists():
         if os.environ.get("CI", "").lower() in ("true", "1"):
             pytest.fail("dovecot is not installed; scripts/test installs dovecot-imapd")
@@ -75,7 +78,7 @@ def _running(directory: Path, tls: tuple[Path, Path] | None) -> Iterator[ImapSer
         os.chown(home, mail_owner.pw_uid, mail_owner.pw_gid)
     (directory / "passwd").write_text(f"{USER}:{{PLAIN}}{PASSWORD}\n")
     port = free_port()
-    listener = "imaps" if tls else "imap"
+    listener = "imaps" if tls and implicit else "imap"
     ssl_settings = (
         f"ssl = required\nssl_cert = <{tls[0]}\nssl_key = <{tls[1]}\n" if tls else "ssl = no\n"
     )
@@ -95,8 +98,8 @@ def _running(directory: Path, tls: tuple[Path, Path] | None) -> Iterator[ImapSer
         f"gid={mail_owner.pw_gid} home={home}/%u\n}}\n"
         "mail_location = maildir:~/Maildir\n"
         "service imap-login {\n"
-        f"  inet_listener imap {{\n    port = {0 if tls else port}\n  }}\n"
-        f"  inet_listener imaps {{\n    port = {port if tls else 0}\n  }}\n"
+        f"  inet_listener imap {{\n    port = {port if listener == 'imap' else 0}\n  }}\n"
+        f"  inet_listener imaps {{\n    port = {port if listener == 'imaps' else 0}\n  }}\n"
         "}\n"
         "service anvil {\n  chroot =\n}\nservice imap-login {\n  chroot =\n}\n"
     )
@@ -118,7 +121,7 @@ def _running(directory: Path, tls: tuple[Path, Path] | None) -> Iterator[ImapSer
                 output = output_file.read_text(errors="replace")
                 raise RuntimeError(f"dovecot did not start ({listener}): {output}\n{log}")
             time.sleep(0.1)
-        yield ImapServer("127.0.0.1", port, USER, PASSWORD, tls is not None)
+        yield ImapServer("127.0.0.1", port, USER, PASSWORD, listener == "imaps")
     finally:
         process.terminate()
         try:

@@ -219,6 +219,8 @@ def _mailbox(server, security: str = "none", context=None):
         imap = imaplib.IMAP4_SSL(server.host, server.port, ssl_context=context)
     else:
         imap = imaplib.IMAP4(server.host, server.port)
+        if security == "starttls":
+            imap.starttls(context)
     imap.login(server.user, server.password)
     return imap
 
@@ -257,13 +259,14 @@ def test_imap_messages_are_moved_to_the_done_folder_after_acting(published):
     assert statuses(engine)["ana@example.org"] == "suppressed"
 
 
-def test_imap_over_tls_checks_the_certificate(published, tmp_path):
+@pytest.mark.parametrize("security", ["ssl", "starttls"])
+def test_imap_over_tls_checks_the_certificate(published, tmp_path, security):
     config, _, received = published
     (tmp_path / "tls").mkdir()
     tls = make_tls_files(tmp_path / "tls")
-    with dovecot(tls=(tls.certfile, tls.keyfile)) as server:
-        env = _imap_site(config.root, server, "ssl")
-        imap = _mailbox(server, "ssl", tls.client_context())
+    with dovecot(tls=(tls.certfile, tls.keyfile), implicit=security == "ssl") as server:
+        env = _imap_site(config.root, server, security)
+        imap = _mailbox(server, security, tls.client_context())
         ana = sent_to(received, "ana@example.org")
         imap.append("INBOX", None, None, dsn(ana.sender, "ana@example.org", "5.1.1"))
         untrusted = run_cli("inbound", "process", site=config.root, env=env)
