@@ -297,3 +297,54 @@ def test_process_inbound_flow_reports_as_an_artifact(published, tmp_path, prefec
         )
     assert any("ana@example.org" in str(a.data) for a in artifacts)
     assert statuses(engine)["ana@example.org"] == "suppressed"
+
+
+# --- DKIM covers the tokenised mailto ------------------------------------------------------
+
+
+def test_dkim_signature_covers_the_tokenised_mailto(site, monkeypatch):
+    import base64
+    import datetime as dt
+
+    import dkim
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from pydantic import SecretStr
+
+    from bulletin.content.entries import load_entries
+    from bulletin.mail.compiled import CompiledEmail
+    from bulletin.mail.dkim import DkimSigner
+    from bulletin.mail.verp import Verp
+    from bulletin.render.renderer import Renderer
+    from bulletin.tokens import Signer
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    monkeypatch.setenv("BULLETIN_TEST_DKIM_KEY", pem.decode())
+    with (site / "bulletin.toml").open("a") as toml:
+        toml.write(
+            '\n[delivery.dkim]\ndomain = "example.org"\nselector = "s1"\n'
+            'private_key_env = "BULLETIN_TEST_DKIM_KEY"\n'
+            '\n[inbound]\nreturn_path = "bounces@example.org"\n'
+        )
+    config = load_config(site)
+    rendered = Renderer(config).email(load_entries(config).entries, "2019-11-20-1", "News")
+    verp = Verp.for_config(config, Signer(SecretStr("test-key")))
+    compiled = CompiledEmail(config, rendered, "2019-11-20-1", "news", config.lists["news"],
+                             dkim=DkimSigner.for_config(config), verp=verp)  # fmt: skip
+    when = dt.datetime(2019, 11, 20, 9, 0, tzinfo=dt.UTC)
+    message = compiled.personalise("ana@example.org", "tok-abc", when)
+    public = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+
+    def dns(query, timeout=5):
+        return record if query == b"s1._domainkey.example.org." else None
+
+    assert message.sender.startswith("bounces+") and b"mailto:unsubscribe+" in message.data
+    assert dkim.verify(message.data, dnsfunc=dns)
+    forged = re.sub(rb"mailto:unsubscribe\+[a-z0-9.-]+", b"mailto:unsubscribe+x.y.z", message.data)
+    assert forged != message.data and not dkim.verify(forged, dnsfunc=dns)
