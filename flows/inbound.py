@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
@@ -21,6 +21,10 @@ def process_source(site: Path, maildir: str | None, mbox: str | None) -> Inbound
     """Each message not done yet, once. No retries: the next scheduled run takes up what a
     mailbox that could not be reached left."""
     config = load_config(site)
+    if not (maildir or mbox) and (config.inbound is None or config.inbound.imap is None):
+        # The deployment runs for every site; one without a mailbox has nothing to read.
+        get_run_logger().info("no [inbound.imap] in bulletin.toml: nothing to read")
+        return InboundReport()
     engine = connect(config.database_url)
     try:
         with open_source(

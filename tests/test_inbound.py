@@ -348,3 +348,9 @@ def test_dkim_signature_covers_the_tokenised_mailto(site, monkeypatch):
     assert dkim.verify(message.data, dnsfunc=dns)
     forged = re.sub(rb"mailto:unsubscribe\+[a-z0-9.-]+", b"mailto:unsubscribe+x.y.z", message.data)
     assert forged != message.data and not dkim.verify(forged, dnsfunc=dns)
+
+
+def test_process_inbound_flow_without_a_mailbox_reads_nothing(site, prefect_harness):
+    from bulletin.flows.inbound import process_inbound
+
+    assert process_inbound(site=str(site))["processed"] == 0
