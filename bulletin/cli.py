@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bulletin.commands import load_site_config, print_json, site_path
+from bulletin.commands import inbound, load_site_config, print_json, site_path
 from bulletin.errors import (
     EXIT_CONTENT,
     EXIT_DELIVERY,
@@ -348,6 +348,7 @@ def _parser() -> argparse.ArgumentParser:
     partners.set_defaults(run=cmd_partners)
 
     # Command families in bulletin.commands: one `register` each.
+    inbound.register(commands)
     return parser
 
 

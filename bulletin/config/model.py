@@ -218,6 +218,56 @@ class Partner(_Section):
         return value
 
 
+class Imap(_Section):
+    """[inbound.imap]: the mailbox bounces, complaints and unsubscribes arrive in."""
+
+    host: str
+    port: int | None = None  # 993 with ssl, else 143
+    security: Literal["none", "starttls", "ssl"] = "ssl"
+    username_env: str = "BULLETIN_IMAP_USERNAME"
+    password_env: str | None = "BULLETIN_IMAP_PASSWORD"  # noqa: S105 (a variable name)
+    #: the name of a Prefect Secret block holding the password, instead of password_env
+    password_block: str | None = None
+    folder: str = "INBOX"
+    #: where a message goes once its outcome is recorded; "" flags it there instead
+    done_folder: str = "bulletin-done"
+    #: where a message that cannot be processed goes; "" leaves it in place
+    error_folder: str = ""
+    timeout: float = Field(default=30.0, gt=0)
+
+    @property
+    def server_port(self) -> int:
+        return self.port or (993 if self.security == "ssl" else 143)
+
+
+class Inbound(_Section):
+    """[inbound]: VERP envelope senders and the processing of what comes back to them."""
+
+    return_path: str
+    #: the tokenised mailto of List-Unsubscribe; default unsubscribe@ the return_path's domain
+    unsubscribe_address: str | None = None
+    soft_bounce_limit: int = Field(default=3, ge=1)
+    soft_bounce_days: int = Field(default=30, ge=1)
+    max_message_bytes: int = Field(default=10 * 2**20, ge=1024)
+    imap: Imap | None = None
+
+    @field_validator("return_path", "unsubscribe_address")
+    @classmethod
+    def _bare_address(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(
+            r"[A-Za-z0-9._-]+@[A-Za-z0-9.-]+\.[A-Za-z]+", value
+        ):
+            raise ValueError(
+                f"{value!r} is not a bare address like bounces@example.org (no name, no '+')"
+            )
+        return value
+
+    @property
+    def unsubscribe(self) -> str:
+        domain = self.return_path.rpartition("@")[2]
+        return self.unsubscribe_address or f"unsubscribe@{domain}"
+
+
 class Config(_Section):
     site: Site
     sender: Sender
@@ -227,6 +277,7 @@ class Config(_Section):
     feeds: Feeds = Field(default_factory=Feeds)
     lists: dict[str, MailingList] = Field(default_factory=dict)
     partners: dict[str, Partner] = Field(default_factory=dict)
+    inbound: Inbound | None = None
 
     root: Path = Field(default=Path("."), exclude=True)
 
