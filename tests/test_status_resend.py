@@ -20,6 +20,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from bulletin import pipeline as core
 from bulletin.config import load_config
@@ -336,3 +337,53 @@ def test_the_run_lock_on_postgresql_stops_a_second_run(site, database_url):
     with locks.site_run(engine, config, "resend", wait=False):
         pass  # the holder's session ended with it: the lock is free
     engine.dispose()
+
+
+def test_the_resend_flow_leaves_a_report_and_runs_in_the_sites_slot(
+    site, monkeypatch, prefect_harness
+):
+    from bulletin.flows.resend import resend_edition
+    from bulletin.flows.sites import limit_name
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    with smtp_server() as server, webhook_server(WHSEC) as hook:
+        _site(site, server.port, hook.url("/hook"))
+        server.plan("reader2@example.org", NOT_YET)
+        edition = _publish(site, monkeypatch).report.edition
+        state = resend_edition(edition=edition, site=str(site), return_state=True)
+        assert _received(server)["reader2@example.org"] == 1
+    assert state.is_completed(), state.message
+    with get_client(sync_client=True) as client:
+        (report,) = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])
+            )
+        )
+        slot = client.read_global_concurrency_limit_by_name(limit_name(str(site)))
+    assert report.key == "resend-report"
+    assert f"# Resend of edition {edition}" in str(report.data)
+    assert f"`bulletin status {edition}`" in str(report.data)
+    assert (slot.limit, slot.active_slots) == (1, 0)  # held for the run, free after it
+
+
+def test_erasing_an_address_erases_it_from_the_attempt_history_too(site, monkeypatch):
+    from bulletin.store.subscribers import erase
+
+    with smtp_server() as server, webhook_server(WHSEC) as hook:
+        _site(site, server.port, hook.url("/hook"))
+        server.plan("reader2@example.org", ["452 4.2.2 <reader2@example.org> is over quota"] * 2)
+        edition = _publish(site, monkeypatch).report.edition
+    config = load_config(site)
+    engine = connect(config.database_url)
+    with engine.connect() as db:
+        (failure,) = ledger.failed_deliveries(db, edition)
+    assert "reader2@example.org" in failure.reason and failure.attempts == 2
+    erase(engine, "reader2@example.org", "erased:abc", dt.datetime.now(dt.UTC))
+    with engine.connect() as db:
+        (failure,) = ledger.failed_deliveries(db, edition)
+        kept = db.execute(sa.text("SELECT detail FROM delivery_attempts")).scalars().all()
+    engine.dispose()
+    assert failure.recipient == "erased:abc"
+    assert not [detail for detail in kept if detail and "reader2@example.org" in detail]
+    assert sum("erased:abc" in (detail or "") for detail in kept) == 2
