@@ -160,7 +160,8 @@ def _print_edition(summary: dict[str, object], failures: list[Failure]) -> None:
     entries = summary["entries"]
     assert isinstance(entries, list)
     print(
-        f"Edition {summary['edition']}, published {str(summary['published_at'])[:16]} "
+        f"Edition {summary['edition']}, published "
+        f"{str(summary['published_at'])[:16].replace('T', ' ')} "
         f"({summary['state']}): {len(entries)} entries"
     )
     print("  email: " + ", ".join(f"{email[s]} {s}" for s in STATUSES))
