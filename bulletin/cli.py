@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bulletin.commands import inbound, load_site_config, print_json, site_path
+from bulletin.commands import status as status_commands
 from bulletin.errors import (
     EXIT_CONTENT,
     EXIT_DELIVERY,
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"error: {type(exc).__name__}: {exc} (run with --verbose for details)", file=sys.stderr
         )
-        return EXIT_DELIVERY if args.command == "publish" else EXIT_CONTENT
+        return EXIT_DELIVERY if args.command in ("publish", "resend") else EXIT_CONTENT
 
 
 def _fail(args: argparse.Namespace, exc: BulletinError) -> int:
@@ -186,14 +187,21 @@ def cmd_publish(root: Path, args: argparse.Namespace) -> int:
     from bulletin import orchestration
     from bulletin.pipeline.progress import progress_bar
     from bulletin.pipeline.report import Report
+    from bulletin.store.database import connect
+    from bulletin.store.locks import site_run
 
-    orchestration.start_server(args.verbose)
-    from bulletin.flows.publish import publish
+    config = load_site_config(root)
+    engine = connect(config.database_url)
+    # Another run of the site under way: say so at once (exit 4) rather than wait, or
+    # take its edition for an interrupted one. The flow below runs under this lock.
+    with site_run(engine, config, "publish", wait=False):
+        orchestration.start_server(args.verbose)
+        from bulletin.flows.publish import publish
 
-    with progress_bar(enabled=not args.json):
-        report = orchestration.run_flow(
-            publish, Report, site=str(root), entries=list(args.slugs), dry_run=args.dry_run
-        )
+        with progress_bar(enabled=not args.json):
+            report = orchestration.run_flow(
+                publish, Report, site=str(root), entries=list(args.slugs), dry_run=args.dry_run
+            )
     if args.json:
         print_json(report.as_json())
     else:
@@ -349,6 +357,7 @@ def _parser() -> argparse.ArgumentParser:
 
     # Command families in bulletin.commands: one `register` each.
     inbound.register(commands)
+    status_commands.register(commands)
     return parser
 
 

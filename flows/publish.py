@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, ParamSpec, TypeVar
 
 import sqlalchemy as sa
+from bulletin.flows.sites import one_run_per_site
 from prefect import flow, get_client, get_run_logger, task
 from prefect.artifacts import (
     create_link_artifact,
@@ -333,12 +334,17 @@ def run_pipeline(
     confirmation_timeout_seconds: int = 3600,
     timed: bool = False,
 ) -> Report | State[Any]:
-    """The conductor's publish with this flow's steps; how it ended, as a Prefect state."""
-    result = core.publish(
-        site, entries, channels, dry_run=dry_run, require_confirmation=require_confirmation,
-        confirmation_timeout_seconds=confirmation_timeout_seconds, timed=timed,
-        steps=FlowSteps(),
-    )  # fmt: skip
+    """The conductor's publish with this flow's steps; how it ended, as a Prefect state.
+
+    One run of the site at a time: the site's Prefect slot, then its run lock (the
+    conductor's), are held for the whole run.
+    """
+    with one_run_per_site(site):
+        result = core.publish(
+            site, entries, channels, dry_run=dry_run, require_confirmation=require_confirmation,
+            confirmation_timeout_seconds=confirmation_timeout_seconds, timed=timed,
+            steps=FlowSteps(),
+        )  # fmt: skip
     if result.ended is Ended.FAILED:
         return Failed(message=result.message, data=result.cause)
     if result.ended is Ended.CANCELLED:

@@ -102,19 +102,34 @@ inbound_events = sa.Table(
 )
 
 sa.Index("ix_deliveries_pending", deliveries.c.edition_id, deliveries.c.status)
+
+# --- 0005: every attempt at a delivery, not only the last (bulletin status, resend) ------
+delivery_attempts = sa.Table(
+    "delivery_attempts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("delivery_id", sa.Integer, sa.ForeignKey("deliveries.id"), nullable=False),
+    sa.Column("attempted_at", sa.DateTime(timezone=True), nullable=False),
+    # what the attempt came to: sent | failed | skipped | pending (deferred, due again)
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("detail", sa.Text),
+    # the server refused for good (a 5xx, a partner's 4xx): trying again cannot help
+    sa.Column("permanent", sa.Boolean, nullable=False, default=False),
+)
+sa.Index("ix_delivery_attempts_delivery", delivery_attempts.c.delivery_id)
+# --- end 0005 ---------------------------------------------------------------------------
 sa.Index("ix_edition_entries_slug", edition_entries.c.slug)
 sa.Index("ix_inbound_events_email", inbound_events.c.email, inbound_events.c.kind)
 
 
 #: The newest migration in bulletin/migrations/versions; a test checks that they agree. It
 #: lets `connect` see that a database is up to date without importing Alembic (~0.2 s).
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0005"
 #: The first migration: a database made before migrations (by create_all) is stamped with it.
 BASELINE_REVISION = "0001"
-#: The tables of the baseline; later revisions create the others.
-BASELINE_TABLES = frozenset(
-    ("subscribers", "editions", "edition_entries", "deliveries", "suppressions")
-)
+#: The tables of the baseline revision: `_adopt` completes only these; later revisions add
+#: the others when the adopted database is upgraded.
+BASELINE_TABLES = ("subscribers", "editions", "edition_entries", "deliveries", "suppressions")
 MIGRATIONS = Path(__file__).with_name("migrations")
 _MIGRATION_LOCK_KEY = 0x62756C6C6D696772  # "bullmigr": PostgreSQL advisory lock of migrations
 
@@ -210,14 +225,15 @@ def _adopt(db: sa.Connection) -> None:
     """Bring a database made by create_all before migrations up to the baseline revision.
 
     Such a database can lack tables and nullable columns added since it was made; they are
-    added here from `metadata`. That is the baseline's schema while the newest revision is
-    the baseline; a later revision that adds a column must freeze this list first (the
-    test of an old database then fails with a duplicate column).
+    added here from `metadata`, for the baseline's tables only (later revisions make
+    their own tables on the upgrade that follows). A later revision that adds a column to
+    a baseline table must freeze this list first (the test of an old database then fails
+    with a duplicate column).
     """
     from alembic.operations import Operations
     from alembic.runtime.migration import MigrationContext
 
-    baseline = [table for table in metadata.sorted_tables if table.name in BASELINE_TABLES]
+    baseline = [metadata.tables[name] for name in BASELINE_TABLES]
     metadata.create_all(db, tables=baseline)
     operations = Operations(MigrationContext.configure(db))
     inspector = sa.inspect(db)
