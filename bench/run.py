@@ -44,7 +44,18 @@ PREFECT_PROBE = (
 )
 
 Row = tuple[str, str, str, str, str]
-SECTIONS = ("cold", "build", "messages", "dkim", "smtp", "partners", "web", "prefect", "inbound", "ledger")
+SECTIONS = (
+    "cold",
+    "build",
+    "messages",
+    "dkim",
+    "smtp",
+    "partners",
+    "web",
+    "prefect",
+    "inbound",
+    "ledger",
+)
 # cold-start runs, entries, build runs, messages, baseline messages, message runs
 SIZES = {"quick": (3, 20, 1, 500, 50, 3), "full": (7, 1_000, 3, 20_000, 2_000, 3)}
 
