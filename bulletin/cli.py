@@ -92,11 +92,20 @@ def cmd_check(root: Path, args: argparse.Namespace) -> int:
     missing = [p for p in paths if not p.exists()]
     if missing:
         raise ConfigError(f"{missing[0]}: no such file or folder")
-    entries, problems = check_entries(config, paths)
+    warnings: list[str] = []
+    entries, problems = check_entries(config, paths, warnings)
     problems = in_order(problems)
     if args.json:
-        print_json({"ok": not problems, "problems": [p.as_json() for p in problems]})
+        print_json(
+            {
+                "ok": not problems,
+                "problems": [p.as_json() for p in problems],
+                "warnings": warnings,
+            }
+        )
     else:
+        for warning in warnings:
+            print(f"warning: {warning}", file=sys.stderr)
         for problem in problems:
             print(problem, file=sys.stderr)
         files = len({e.slug for e in entries})

@@ -206,6 +206,11 @@ class Partner(_Section):
         return value
 
 
+class Accessibility(_Section):
+    #: rule → the written reason why it is only a warning on this site (shown in reports)
+    warnings: dict[str, str] = Field(default_factory=dict)
+
+
 class Config(_Section):
     site: Site
     sender: Sender
@@ -214,6 +219,7 @@ class Config(_Section):
     delivery: Delivery = Field(default_factory=Delivery)
     lists: dict[str, MailingList] = Field(default_factory=dict)
     partners: dict[str, Partner] = Field(default_factory=dict)
+    accessibility: Accessibility = Field(default_factory=Accessibility)
 
     root: Path = Field(default=Path("."), exclude=True)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from bulletin.accessibility import check_accessibility
 from bulletin.compliance import Output, check_outputs, feed_outputs, near_misses
 from bulletin.config.model import Config
 from bulletin.content.approval import approval_problem, is_publishable
@@ -191,7 +192,9 @@ def render(config: Config, edition: Plan, archive: Sequence[EditionInfo]) -> Non
         name = f"entries/{entry.slug}/index.html"
         files[name] = renderer.entry_page(entry).encode()
         outputs.append(_page_output(config, f"public/{name}", files[name], (entry,), 2))
-    raise_for(check_outputs(config, outputs))
+    verdict = check_accessibility(config, outputs)
+    edition.notes += verdict.warnings
+    raise_for(check_outputs(config, outputs) + verdict.problems)
 
 
 def _email_outputs(who: str, email: RenderedEmail, entries: list[Entry]) -> list[Output]:
@@ -204,6 +207,7 @@ def _email_outputs(who: str, email: RenderedEmail, entries: list[Entry]) -> list
             tuple(entries),
             cids,
             "templates/email.mjml.j2",
+            email=True,
         ),
         Output(
             f"the email to {who} (text part)",
@@ -212,6 +216,7 @@ def _email_outputs(who: str, email: RenderedEmail, entries: list[Entry]) -> list
             tuple(entries),
             None,
             "templates/email.txt.j2",
+            email=True,
         ),
     ]
 
@@ -223,8 +228,11 @@ def _page_output(
     return Output(name, True, html.decode(), tuple(entries), srcs, "templates/base.html.j2")
 
 
-def check_entries(config: Config, paths: Sequence[Path] = ()) -> tuple[list[Entry], list[Problem]]:
-    """`bulletin check`: every problem in the entries and in what they render to."""
+def check_entries(
+    config: Config, paths: Sequence[Path] = (), warnings: list[str] | None = None
+) -> tuple[list[Entry], list[Problem]]:
+    """`bulletin check`: every problem in the entries and in what they render to; the
+    warnings of rules the site downgraded go into `warnings`."""
     entries, problems = validate(config, paths)
     bad = {p.path for p in problems}
     candidates = [e for e in entries if e.status != "withdrawn" and e.display not in bad]
@@ -235,6 +243,8 @@ def check_entries(config: Config, paths: Sequence[Path] = ()) -> tuple[list[Entr
             render(config, preview, [info])
         except ContentError as exc:
             problems += exc.problems
+        if warnings is not None:
+            warnings += preview.notes
     return entries, problems
 
 
