@@ -203,7 +203,7 @@ class _Walker(HTMLParser):
         if weight:
             bold = weight == "bold" or (weight.isdigit() and int(weight) >= 700)
         size = _size(style.get("font-size", ""), parent.size) or _heading_size(tag, parent.size)
-        lang = parent.lang or (self.in_body and bool(a.get("lang")))
+        lang = parent.lang or (self.in_body and a.get("lang", "") not in ("", "und"))
         return _Box(tag, classes, id_, colour, background, size, bold, hidden, lang)
 
     def _matches(self, rule: Rule, tag: str, classes: frozenset[str], id_: str) -> bool:
@@ -303,7 +303,7 @@ def check_html(html: str, *, email: bool = False) -> tuple[list[Finding], list[s
     walker.close()
     found = walker.findings
     attrs = walker.html_attrs
-    if not _LANG.match(attrs.get("lang", "")):
+    if not _LANG.match(attrs.get("lang", "")) or attrs["lang"] == "und":
         found.append(Finding("lang", "<html>", 'lacks a valid lang attribute (lang="en")'))
     if not attrs.get("dir"):
         found.append(Finding("lang", "<html>", 'lacks a dir attribute (dir="ltr" or "auto")'))
