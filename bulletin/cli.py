@@ -93,7 +93,13 @@ def cmd_check(root: Path, args: argparse.Namespace) -> int:
     if missing:
         raise ConfigError(f"{missing[0]}: no such file or folder")
     warnings: list[str] = []
-    entries, problems = check_entries(config, paths, warnings)
+    rendered: dict[str, bytes] = {}
+    entries, problems = check_entries(config, paths, warnings, rendered)
+    if args.browser:
+        from bulletin.accessibility.browser import axe_check, axe_problems, html_names, staged
+
+        with staged(config, rendered) as public:
+            problems += axe_problems(axe_check(public, html_names(rendered)))
     problems = in_order(problems)
     if args.json:
         print_json(
@@ -306,6 +312,11 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="validate config and entries; sends nothing")
     check.add_argument("paths", nargs="*", metavar="PATH")
     check.add_argument("--json", action="store_true")
+    check.add_argument(
+        "--browser",
+        action="store_true",
+        help="also run axe-core in Chromium (light and dark, 375 and 1200 px)",
+    )
     check.set_defaults(run=cmd_check)
 
     approve = commands.add_parser("approve", help="record an approval in each entry")

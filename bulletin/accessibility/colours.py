@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -22,6 +23,7 @@ _RGB = re.compile(r"rgba?\(\s*([\d.]+)[\s,]+([\d.]+)[\s,]+([\d.]+)(?:[\s,/]+([\d
 _WORD = re.compile(r"[a-z]+")
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_colour(value: str) -> Rgb | None:
     """The first colour in a CSS value (`#fff`, `rgb(…)`, a name); None for none or
     `transparent`, and for a colour so transparent that the backdrop shows through."""
@@ -59,6 +61,7 @@ def luminance(rgb: Rgb) -> float:
     return 0.2126 * r + 0.7152 * g + 0.0722 * b
 
 
+@functools.lru_cache(maxsize=1024)
 def contrast(a: Rgb, b: Rgb) -> float:
     """The WCAG 2 contrast ratio, 1 to 21."""
     high, low = sorted((luminance(a), luminance(b)), reverse=True)

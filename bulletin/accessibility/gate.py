@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from bulletin.accessibility.rules import RULES, Finding, check_html
+from bulletin.accessibility.rules import RULES, check_html
+from bulletin.accessibility.scan import Finding
 from bulletin.compliance import Output
 from bulletin.config.model import Config
 from bulletin.content.markup import normalise_space
@@ -30,10 +31,15 @@ def check_accessibility(config: Config, outputs: Iterable[Output]) -> Verdict:
     outputs = list(outputs)
     texts = {o.name: o.content for o in outputs if o.email and not o.html}
     found: dict[tuple[str, Finding], list[str]] = {}
+    scanned: dict[tuple[str, bool], tuple[list[Finding], list[str]]] = {}
     for output in outputs:
         if not output.html:
             continue
-        findings, hrefs = check_html(output.content, email=output.email)
+        key = (output.content, output.email)  # lists that get the same email: scan once
+        if key not in scanned:
+            scanned[key] = check_html(output.content, email=output.email)
+        findings, hrefs = scanned[key]
+        findings = list(findings)
         if output.email:
             text = texts.get(output.name.replace("(HTML part)", "(text part)"))
             if text is not None:

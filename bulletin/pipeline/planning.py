@@ -229,10 +229,14 @@ def _page_output(
 
 
 def check_entries(
-    config: Config, paths: Sequence[Path] = (), warnings: list[str] | None = None
+    config: Config,
+    paths: Sequence[Path] = (),
+    warnings: list[str] | None = None,
+    files: dict[str, bytes] | None = None,
 ) -> tuple[list[Entry], list[Problem]]:
     """`bulletin check`: every problem in the entries and in what they render to; the
-    warnings of rules the site downgraded go into `warnings`."""
+    warnings of rules the site downgraded go into `warnings`, the rendered public/ files
+    and email previews (for the browser check) into `files`."""
     entries, problems = validate(config, paths)
     bad = {p.path for p in problems}
     candidates = [e for e in entries if e.status != "withdrawn" and e.display not in bad]
@@ -245,6 +249,8 @@ def check_entries(
             problems += exc.problems
         if warnings is not None:
             warnings += preview.notes
+        if files is not None:
+            files.update({**preview.files, **email_previews(preview)})
     return entries, problems
 
 
