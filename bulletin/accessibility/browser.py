@@ -166,6 +166,14 @@ def screenshots(public: Path, names: list[str], folder: Path) -> list[Path]:
     return shots
 
 
+def edition_screenshots(config: Config, files: Mapping[str, bytes], folder: Path) -> list[Path]:
+    """The confirmation gate's hook: light and dark PNGs at 375 and 1,200 px of each email
+    preview and web page among `files` (an edition's public/ files and email previews, as
+    `planning.email_previews` adds them), written to `folder` for the flow to attach."""
+    with staged(config, files) as public:
+        return screenshots(public, html_names(files), folder)
+
+
 def html_names(files: Mapping[str, bytes]) -> list[str]:
     """The HTML outputs among `files`: pages and email previews."""
     return sorted(n for n in files if n.endswith(".html"))
