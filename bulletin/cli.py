@@ -187,6 +187,9 @@ def cmd_build(root: Path, args: argparse.Namespace) -> int:
     if args.json:
         print_json(report.as_json())
     else:
+        for note in report.notes:
+            if "[a11y-" in note:  # a rule the site downgraded to a warning, with its reason
+                print(f"warning: {note}", file=sys.stderr)
         pending = (
             f"next edition: {len(report.entries)} entries, previews in public/preview/"
             if report.entries

@@ -93,6 +93,10 @@ def test_a_rule_downgraded_with_a_reason_is_a_warning_the_report_shows(site: Pat
     report = json.loads(run_cli("check", "--json", site=site).stdout)
     assert report["ok"] is True
     assert any(reason in w for w in report["warnings"])
+    built = run_cli("build", site=site)
+    assert built.returncode == 0, built.stderr
+    assert reason in built.stderr
+    assert (site / "public" / "index.html").exists()
 
 
 @pytest.mark.parametrize(
@@ -206,3 +210,25 @@ def test_contrast_ratio_is_wcag_2(a: str, b: str, ratio: float) -> None:
     first, second = parse_colour(a), parse_colour(b)
     assert first is not None and second is not None
     assert contrast(first, second) == pytest.approx(ratio, abs=0.01)
+
+
+def test_the_service_pages_and_the_confirmation_email_pass_the_static_rules(site: Path) -> None:
+    from tests.test_web import Web
+
+    web = Web(site)
+    pages = {path: web.client.get(path) for path in ("/subscribe", "/preferences", "/nope")}
+    pages["/subscribe (sent)"] = web.subscribe("reader@example.net")
+    (confirmation,) = web.confirmations()
+    confirm = web.confirmation_path(confirmation)
+    pages["/confirm/…"] = web.client.get(confirm)
+    pages["/confirm/… (bad token)"] = web.client.get("/confirm/not-a-token")
+    pages["/unsubscribe/… (bad token)"] = web.client.get("/unsubscribe/not-a-token")
+    found = {
+        name: [f"{f.rule} {f.element} {f.message}" for f in check_html(page.text)[0]]
+        for name, page in pages.items()
+    }
+    html = confirmation.get_body(("html",)).get_content()
+    found["the confirmation email"] = [
+        f"{f.rule} {f.element} {f.message}" for f in check_html(html, email=True)[0]
+    ]
+    assert {name: f for name, f in found.items() if f} == {}
