@@ -40,10 +40,28 @@ def email_grey_on_grey(site: Path) -> None:
     _custom(site, "email.mjml.j2", r'color="#52606d"', 'color="#a0a0a0"')
 
 
+def text_part_without_links(site: Path) -> None:
+    _custom(site, "email.txt.j2", r"\{\{ t\.read_online \}\}: \{\{ entry\.url \}\}", "")
+
+
+def email_preview_is_boilerplate(site: Path) -> None:
+    _custom(site, "email.mjml.j2", r"<mj-preview>\{\{ preview \}\}</mj-preview>", "")
+
+
 EMAIL, BASE = "templates/email.mjml.j2", "templates/base.html.j2"
 CUSTOM = [
     pytest.param(email_without_lang, "a11y-lang", EMAIL, "<html>", id="email-lang"),
     pytest.param(page_without_lang, "a11y-lang", BASE, "<html>", id="page-lang"),
+    pytest.param(
+        text_part_without_links,
+        "a11y-text-part",
+        "templates/email.txt.j2",
+        "/entries/2019-11-13",
+        id="text-part",
+    ),
+    pytest.param(
+        email_preview_is_boilerplate, "a11y-preview-text", EMAIL, "View this", id="preview"
+    ),
     pytest.param(page_with_image_without_alt, "a11y-image-alt", BASE, '<img src="', id="alt"),
     pytest.param(
         email_grey_on_grey, "a11y-contrast", EMAIL, "text #a0a0a0 on #f4f5f7", id="grey-on-grey"

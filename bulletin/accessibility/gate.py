@@ -29,7 +29,7 @@ def check_accessibility(config: Config, outputs: Iterable[Output]) -> Verdict:
     """Every accessibility problem in the HTML outputs (and the email text parts)."""
     downgraded, problems = _downgrades(config)
     outputs = list(outputs)
-    texts = {o.name: o.content for o in outputs if o.email and not o.html}
+    texts = {o.name: o for o in outputs if o.email and not o.html}
     found: dict[tuple[str, Finding], list[str]] = {}
     scanned: dict[tuple[str, bool], tuple[list[Finding], list[str]]] = {}
     for output in outputs:
@@ -40,12 +40,12 @@ def check_accessibility(config: Config, outputs: Iterable[Output]) -> Verdict:
             scanned[key] = check_html(output.content, email=output.email)
         findings, hrefs = scanned[key]
         findings = list(findings)
-        if output.email:
-            text = texts.get(output.name.replace("(HTML part)", "(text part)"))
-            if text is not None:
-                findings += _text_part(output, hrefs, text)
         for finding in findings:
             found.setdefault((output.template or output.name, finding), []).append(output.name)
+        text = texts.get(output.name.replace("(HTML part)", "(text part)"))
+        if output.email and text is not None:
+            for finding in _text_part(output, hrefs, text.content):
+                found.setdefault((text.template or text.name, finding), []).append(text.name)
     warnings = []
     for (path, finding), names in found.items():
         where = names[0] + (f" and {len(names) - 1} other output(s)" if len(names) > 1 else "")
