@@ -250,3 +250,17 @@ def test_the_service_pages_and_the_confirmation_email_pass_the_static_rules(site
         f"{f.rule} {f.element} {f.message}" for f in check_html(html, email=True)[0]
     ]
     assert {name: f for name, f in found.items() if f} == {}
+
+
+def test_the_hidden_preview_text_is_not_low_contrast_for_spam_filters() -> None:
+    # SpamAssassin's HTML_FONT_LOW_CONTRAST scores text whose colour is close to its
+    # background, hidden or not; MJML writes the preview text white on the light page.
+    from tests.test_golden import GOLDEN
+
+    html = (GOLDEN / "email.html").read_text()
+    preview = re.search(r'<div style="display:none;[^"]*?color:(#[0-9a-f]{6});', html)
+    page = re.search(r'<body style="[^"]*background-color:(#[0-9a-f]{6});', html)
+    assert preview and page
+    colours = parse_colour(preview.group(1)), parse_colour(page.group(1))
+    assert colours[0] and colours[1]
+    assert contrast(colours[0], colours[1]) >= 4.5
