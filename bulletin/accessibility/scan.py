@@ -9,7 +9,6 @@ import re
 from dataclasses import dataclass, field
 
 import lxml.etree
-import lxml.html
 
 from bulletin.accessibility.colours import (
     Rgb,
@@ -90,33 +89,40 @@ class Walker:
         self.seen_contrast: set[tuple[str, str]] = set()
         self._style: list[str] | None = None
         self._index: dict[str, list[Rule]] | None = None
+        self._pending: list[str] = []
 
     def feed(self, html: str) -> None:
-        # libxml2 parses (a C parser: the gate must stay a small part of check's time);
-        # the walk below sees the document as a stream of tags and texts.
-        try:
-            root = lxml.html.document_fromstring(html)
-        except (lxml.etree.ParserError, ValueError):
+        # libxml2 parses and calls start, end and data below as it goes (a C parser and no
+        # tree: the gate must stay a small part of check's time).
+        if not html.strip():
             return  # an empty document: the lang rule reports it
-        self._visit(root)
+        parser = lxml.etree.HTMLParser(target=self)
+        parser.feed(html)
+        parser.close()
 
-    def _visit(self, element: lxml.html.HtmlElement) -> None:
-        tag = element.tag
-        if not isinstance(tag, str):
-            return  # a comment (Outlook's conditional markup) or a processing instruction
-        tag = tag.lower()
-        self.handle_starttag(tag, list(element.attrib.items()))
-        if element.text:
-            self.handle_data(element.text)
-        for child in element:
-            self._visit(child)
-            if child.tail:
-                self.handle_data(child.tail)
-        if tag not in _VOID:
-            self.handle_endtag(tag)
+    # libxml2's parser target interface
+    def start(self, tag: str, attrib: dict[str, str]) -> None:
+        self._flush()
+        self.handle_starttag(tag.lower(), dict(attrib))
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = {k: v or "" for k, v in attrs}
+    def end(self, tag: str) -> None:
+        self._flush()
+        if tag.lower() not in _VOID:
+            self.handle_endtag(tag.lower())
+
+    def data(self, data: str) -> None:
+        self._pending.append(data)  # libxml2 splits text at entities: join it first
+
+    def close(self) -> None:
+        self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            text = "".join(self._pending)
+            self._pending.clear()
+            self.handle_data(text)
+
+    def handle_starttag(self, tag: str, a: dict[str, str]) -> None:
         if tag == "html":
             self.html_attrs = a
         elif tag == "body":
