@@ -33,6 +33,10 @@ _BOLD = _HEADINGS | {"b", "strong", "th"}
 _NONE: frozenset[str] = frozenset()
 _NO_RULES: list[Rule] = []
 _NO_STYLE: dict[str, str] = {}
+#: Attributes that leave an element looking like its parent; tags that never do.
+_PLAIN = frozenset({"href", "lang", "dir", "src", "alt", "width", "height", "title", "rel",
+                    "name", "content", "charset", "hreflang", "type", "for", "value"})  # fmt: skip
+_SPECIAL = _HIDDEN_TAGS | _BOLD | {"a", "font"}
 WHITE: Rgb = (255.0, 255.0, 255.0)
 BLACK: Rgb = (0.0, 0.0, 0.0)
 LINK_BLUE: Rgb = (0.0, 0.0, 238.0)
@@ -183,6 +187,11 @@ class Walker:
         if parent.hidden:  # nothing inside hidden content is read or seen
             return _Box(tag, _NONE, "", parent.colour, parent.background, parent.size,
                         parent.bold, True, parent.lang)  # fmt: skip
+        if _PLAIN.issuperset(a) and tag not in _SPECIAL and not self._by_tag(tag):
+            # most elements: nothing of their own changes what their text looks like
+            lang = parent.lang or (self.in_body and a.get("lang", "") not in ("", "und"))
+            return _Box(tag, _NONE, "", parent.colour, parent.background, parent.size,
+                        parent.bold, False, lang)  # fmt: skip
         classes = frozenset(a["class"].lower().split()) if "class" in a else _NONE
         id_ = a.get("id", "").lower()
         style = _inline(a["style"]) if "style" in a else _NO_STYLE
@@ -219,14 +228,25 @@ class Walker:
         lang = parent.lang or (self.in_body and a.get("lang", "") not in ("", "und"))
         return _Box(tag, classes, id_, colour, background, size, bold, hidden, lang)
 
-    def _candidates(self, tag: str, classes: frozenset[str], id_: str) -> list[Rule]:
+    def _by_tag(self, tag: str) -> bool:
+        """Whether a stylesheet rule may match `tag` whatever its classes."""
+        if not self.rules:
+            return False
+        index = self._rule_index()
+        return tag in index or "" in index
+
+    def _rule_index(self) -> dict[str, list[Rule]]:
+        """The stylesheet rules by what their last compound needs: an id, a class or a tag."""
         if self._index is None:
             self._index = {}
             for rule in self.rules:
                 last = rule.chain[-1]
                 key = f"#{last.id}" if last.id else min(last.classes, default="") or last.tag
                 self._index.setdefault(key, []).append(rule)
-        index = self._index
+        return self._index
+
+    def _candidates(self, tag: str, classes: frozenset[str], id_: str) -> list[Rule]:
+        index = self._rule_index()
         found = index.get("", _NO_RULES) + index.get(tag, _NO_RULES)
         for name in classes:
             if name in index:
