@@ -3,7 +3,7 @@
     python bench/run.py              # full: 1,000 entries, 20,000 messages
     python bench/run.py --quick      # smoke run, a minute or two
     python bench/run.py --only smtp  # one section: cold, build, messages, dkim, smtp,
-                                     # partners, web, prefect, inbound or ledger
+                                     # partners, web, prefect, inbound, ledger or accessibility
 
 Machines are noisy, so every figure is the median of several repeats and the table's
 point is the ratio to its baseline. Benchmarks report; they do not fail, except when
@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import accessibility_bench
 import dkim_bench
 import inbound_bench
 import ledger_bench
@@ -55,6 +56,7 @@ SECTIONS = (
     "prefect",
     "inbound",
     "ledger",
+    "accessibility",
 )
 # cold-start runs, entries, build runs, messages, baseline messages, message runs
 SIZES = {"quick": (3, 20, 1, 500, 50, 3), "full": (7, 1_000, 3, 20_000, 2_000, 3)}
@@ -294,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
         notes += prefect_notes
     if "inbound" in only:
         rows += inbound_bench.inbound(args.quick)
+    if "accessibility" in only:
+        rows += accessibility_bench.accessibility(args.quick, REPO)
     print(table(rows))
     print("ratio: measured / baseline, of times (lower is better) or rates (higher is better);")
     if "build" in only:

@@ -93,11 +93,26 @@ def cmd_check(root: Path, args: argparse.Namespace) -> int:
     missing = [p for p in paths if not p.exists()]
     if missing:
         raise ConfigError(f"{missing[0]}: no such file or folder")
-    entries, problems = check_entries(config, paths)
+    warnings: list[str] = []
+    rendered: dict[str, bytes] = {}
+    entries, problems = check_entries(config, paths, warnings, rendered)
+    if args.browser:
+        from bulletin.accessibility.browser import axe_check, axe_problems, html_names, staged
+
+        with staged(config, rendered) as public:
+            problems += axe_problems(axe_check(public, html_names(rendered)))
     problems = in_order(problems)
     if args.json:
-        print_json({"ok": not problems, "problems": [p.as_json() for p in problems]})
+        print_json(
+            {
+                "ok": not problems,
+                "problems": [p.as_json() for p in problems],
+                "warnings": warnings,
+            }
+        )
     else:
+        for warning in warnings:
+            print(f"warning: {warning}", file=sys.stderr)
         for problem in problems:
             print(problem, file=sys.stderr)
         files = len({e.slug for e in entries})
@@ -174,6 +189,9 @@ def cmd_build(root: Path, args: argparse.Namespace) -> int:
     if args.json:
         print_json(report.as_json())
     else:
+        for note in report.notes:
+            if "[a11y-" in note:  # a rule the site downgraded to a warning, with its reason
+                print(f"warning: {note}", file=sys.stderr)
         pending = (
             f"next edition: {len(report.entries)} entries, previews in public/preview/"
             if report.entries
@@ -306,6 +324,11 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="validate config and entries; sends nothing")
     check.add_argument("paths", nargs="*", metavar="PATH")
     check.add_argument("--json", action="store_true")
+    check.add_argument(
+        "--browser",
+        action="store_true",
+        help="also run axe-core in Chromium (light and dark, 375 and 1200 px)",
+    )
     check.set_defaults(run=cmd_check)
 
     approve = commands.add_parser("approve", help="record an approval in each entry")

@@ -268,6 +268,11 @@ class Inbound(_Section):
         return self.unsubscribe_address or f"unsubscribe@{domain}"
 
 
+class Accessibility(_Section):
+    #: rule → the written reason why it is only a warning on this site (shown in reports)
+    warnings: dict[str, str] = Field(default_factory=dict)
+
+
 class Config(_Section):
     site: Site
     sender: Sender
@@ -278,6 +283,7 @@ class Config(_Section):
     lists: dict[str, MailingList] = Field(default_factory=dict)
     partners: dict[str, Partner] = Field(default_factory=dict)
     inbound: Inbound | None = None
+    accessibility: Accessibility = Field(default_factory=Accessibility)
 
     root: Path = Field(default=Path("."), exclude=True)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from bulletin.accessibility import check_accessibility
 from bulletin.compliance import (
     Output,
     calendar_outputs,
@@ -206,7 +207,9 @@ def render(config: Config, edition: Plan, archive: Sequence[EditionInfo]) -> Non
         name = f"entries/{entry.slug}/index.html"
         files[name] = renderer.entry_page(entry).encode()
         outputs.append(_page_output(config, f"public/{name}", files[name], (entry,), 2))
-    raise_for(check_outputs(config, outputs))
+    verdict = check_accessibility(config, outputs)
+    edition.notes += verdict.warnings
+    raise_for(check_outputs(config, outputs) + verdict.problems)
 
 
 def _public_reader(config: Config) -> Callable[[str], bytes | None]:
@@ -232,6 +235,7 @@ def _email_outputs(who: str, email: RenderedEmail, entries: list[Entry]) -> list
             tuple(entries),
             cids,
             "templates/email.mjml.j2",
+            email=True,
         ),
         Output(
             f"the email to {who} (text part)",
@@ -240,6 +244,7 @@ def _email_outputs(who: str, email: RenderedEmail, entries: list[Entry]) -> list
             tuple(entries),
             None,
             "templates/email.txt.j2",
+            email=True,
         ),
     ]
 
@@ -251,8 +256,15 @@ def _page_output(
     return Output(name, True, html.decode(), tuple(entries), srcs, "templates/base.html.j2")
 
 
-def check_entries(config: Config, paths: Sequence[Path] = ()) -> tuple[list[Entry], list[Problem]]:
-    """`bulletin check`: every problem in the entries and in what they render to."""
+def check_entries(
+    config: Config,
+    paths: Sequence[Path] = (),
+    warnings: list[str] | None = None,
+    files: dict[str, bytes] | None = None,
+) -> tuple[list[Entry], list[Problem]]:
+    """`bulletin check`: every problem in the entries and in what they render to; the
+    warnings of rules the site downgraded go into `warnings`, the rendered public/ files
+    and email previews (for the browser check) into `files`."""
     entries, problems = validate(config, paths)
     bad = {p.path for p in problems}
     candidates = [e for e in entries if e.status != "withdrawn" and e.display not in bad]
@@ -263,6 +275,10 @@ def check_entries(config: Config, paths: Sequence[Path] = ()) -> tuple[list[Entr
             render(config, preview, [info])
         except ContentError as exc:
             problems += exc.problems
+        if warnings is not None:
+            warnings += preview.notes
+        if files is not None:
+            files.update({**preview.files, **email_previews(preview)})
     return entries, problems
 
 
