@@ -174,8 +174,7 @@ def _announce_approvals(config: Config, entries: list[Entry], by: str) -> None:
 
 
 def cmd_build(root: Path, args: argparse.Namespace) -> int:
-    from bulletin.pipeline.confirmation import preview_files
-    from bulletin.pipeline.planning import plan
+    from bulletin.pipeline.planning import plan, preview_files
     from bulletin.pipeline.report import Report
     from bulletin.pipeline.write import clear_previews, write_public
     from bulletin.store.database import connect

@@ -12,13 +12,13 @@ confirmation  private previews and the page a person confirms an edition on
 """
 
 from bulletin.pipeline.conductor import Ended, Result, Steps, plan_run, preview, publish, tally
-from bulletin.pipeline.confirmation import preview_files
 from bulletin.pipeline.planning import (
     CHANNELS,
     Plan,
     check_entries,
     due_slugs,
     plan,
+    preview_files,
     restrict,
     validate,
 )

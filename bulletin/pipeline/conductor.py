@@ -31,8 +31,7 @@ from bulletin.delivery.engine import RetryPolicy
 from bulletin.delivery.transports import Sent, TransportFactory
 from bulletin.errors import BulletinError
 from bulletin.mail.notify import failure_notice
-from bulletin.pipeline.confirmation import preview_files
-from bulletin.pipeline.planning import CHANNELS, Plan, due_slugs, plan, restrict
+from bulletin.pipeline.planning import CHANNELS, Plan, due_slugs, plan, preview_files, restrict
 from bulletin.pipeline.recording import failures, finish, record, would_send
 from bulletin.pipeline.report import Report
 from bulletin.pipeline.sending import deliver

@@ -21,36 +21,12 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from bulletin.config.model import Config
-from bulletin.pipeline.planning import Plan
+from bulletin.pipeline.planning import EDITION_PAGE, Plan
 from bulletin.pipeline.recording import would_send
 from bulletin.store.subscribers import active
 from bulletin.tokens import Signer, secret_key
 
 PURPOSE = "preview"  # web.preview verifies with it
-MARKER = "preview/edition.txt"  # the edition whose previews public/preview/ holds
-EDITION_PAGE = "preview/edition/index.html"
-
-
-def preview_files(edition: Plan) -> dict[str, bytes]:
-    """The edition's previews for public/preview/, paths relative to public/: each list's
-    email (`<list>/`), each email partner's (`partners/<partner>/`), the edition's web page
-    (`edition/`), and the marker. Emblems are linked, not attached."""
-    files: dict[str, bytes] = {}
-    emails = {f"preview/{key}/": email for key, (email, _) in edition.emails.items()}
-    emails |= {f"preview/partners/{key}/": e for key, e in edition.partner_emails.items()}
-    for folder, email in emails.items():
-        root = "../" * folder.count("/")
-        html = email.html
-        for notice in email.notices:
-            html = html.replace(notice.email_src, notice.page_src(root))
-        files[folder + "email.html"] = html.encode()
-        files[folder + "email.txt"] = email.text.encode()
-    page = edition.files.get(f"{edition.edition_id}/index.html")
-    if page is not None:  # written for public/<edition>/, one folder less deep
-        files[EDITION_PAGE] = page.replace(b'="../', b'="../../')
-    if edition.edition_id:
-        files[MARKER] = edition.edition_id.encode()
-    return files
 
 
 def preview_links(config: Config, edition: Plan, expires: dt.datetime) -> dict[str, str]:
@@ -65,7 +41,7 @@ def preview_links(config: Config, edition: Plan, expires: dt.datetime) -> dict[s
         for key in edition.partner_emails
     }
     if f"{edition.edition_id}/index.html" in edition.files:
-        links["edition page"] = f"{base}preview/edition/index.html?t={token}"
+        links["edition page"] = f"{base}{EDITION_PAGE}?t={token}"
     return links
 
 

@@ -278,7 +278,7 @@ def check_entries(
         if warnings is not None:
             warnings += preview.notes
         if files is not None:
-            files.update({**preview.files, **email_previews(preview)})
+            files.update({**preview.files, **preview_files(preview)})
     return entries, problems
 
 
@@ -321,3 +321,29 @@ def restrict(edition: Plan, channels: Sequence[str]) -> None:
         edition.emails.clear()
     if "partners" not in channels:
         edition.partners.clear()
+
+
+MARKER = "preview/edition.txt"  # the edition whose previews public/preview/ holds
+EDITION_PAGE = "preview/edition/index.html"
+
+
+def preview_files(edition: Plan) -> dict[str, bytes]:
+    """The edition's previews for public/preview/, paths relative to public/: each list's
+    email (`<list>/`), each email partner's (`partners/<partner>/`), the edition's web page
+    (`edition/`), and the marker. Emblems are linked, not attached."""
+    files: dict[str, bytes] = {}
+    emails = {f"preview/{key}/": email for key, (email, _) in edition.emails.items()}
+    emails |= {f"preview/partners/{key}/": e for key, e in edition.partner_emails.items()}
+    for folder, email in emails.items():
+        root = "../" * folder.count("/")
+        html = email.html
+        for notice in email.notices:
+            html = html.replace(notice.email_src, notice.page_src(root))
+        files[folder + "email.html"] = html.encode()
+        files[folder + "email.txt"] = email.text.encode()
+    page = edition.files.get(f"{edition.edition_id}/index.html")
+    if page is not None:  # written for public/<edition>/, one folder less deep
+        files[EDITION_PAGE] = page.replace(b'="../', b'="../../')
+    if edition.edition_id:
+        files[MARKER] = edition.edition_id.encode()
+    return files
