@@ -1,11 +1,59 @@
-"""Writes files atomically: a reader (a browser, `serve`, a crashed run's successor) sees
-the old bytes or the new ones, never half a file. The only way bulletin writes a file."""
+"""Reads and writes a site's files safely: reads bounded in size and kept inside the site,
+writes atomic (a reader — a browser, `serve`, a crashed run's successor — sees the old bytes
+or the new ones, never half a file). The only way bulletin writes a file."""
 
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
+
+
+class ReadRefused(Exception):
+    """A file bulletin will not read: it leads outside the site, is not a regular file (a
+    device such as /dev/zero, a pipe), is too large, or cannot be opened. The message says
+    why, without the file's name (the caller names it)."""
+
+
+def inside(path: Path, root: Path) -> bool:
+    """Whether `path`, every symbolic link followed, is `root` or lies under it."""
+    try:
+        path.resolve().relative_to(root.resolve())
+    except (ValueError, OSError, RuntimeError):  # RuntimeError: a symlink loop (Python 3.11)
+        return False
+    return True
+
+
+def read_capped(path: Path, limit: int, *, root: Path | None = None) -> bytes:
+    """The bytes of the regular file `path`, at most `limit` of them; with `root`, only when
+    the file, symbolic links followed, lies inside `root`. Raises ReadRefused otherwise."""
+    if root is not None and not inside(path, root):
+        raise ReadRefused(
+            "it is a symbolic link leading outside the site folder; copy the file into the site"
+        )
+    try:
+        # O_NONBLOCK: opening a named pipe must not wait for a writer; no effect on files.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise ReadRefused(f"cannot read it: {exc.strerror}") from exc
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise ReadRefused("it is not a regular file (a device, a pipe or a socket)")
+        if info.st_size > limit:
+            raise ReadRefused(_too_large(info.st_size, limit))
+        data = handle.read(limit + 1)  # the file may grow while it is read
+    if len(data) > limit:
+        raise ReadRefused(_too_large(len(data), limit))
+    return data
+
+
+def _too_large(size: int, limit: int) -> str:
+    def shown(n: int) -> str:
+        return f"{n / 1024 / 1024:.1f} MB" if n >= 1024 * 1024 else f"{n / 1024:.0f} KB"
+
+    return f"it is {shown(size)}, more than the {shown(limit)} allowed"
 
 
 def write_atomically(path: Path, data: bytes, *, mode: int | None = None) -> None:
