@@ -199,7 +199,9 @@ def read_fields(front: FrontMatter, config: Config) -> Fields:
 
 def _check_title(front: FrontMatter, title: str) -> None:
     # An empty title is named only when no other field problem already explains it.
-    explained = any(p.code.startswith("field-") for p in front.problems)
+    explained = any(
+        p.code.startswith("field-") or p.code == "control-character" for p in front.problems
+    )
     if "title" in front.meta and not title and not explained:
         front.problem("title", "field-empty", "title is empty; give the entry a title")
 
