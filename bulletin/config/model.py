@@ -60,7 +60,7 @@ def http_url(value: str, *, site: bool) -> str:
     except ValueError as exc:
         raise ValueError(f"{value!r} is not a valid URL ({exc}); write it like {example}") from exc
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"must be an absolute http(s) URL such as {example}")
+        raise ValueError(f"{value!r} is not an absolute http(s) URL such as {example}")
     if site and (parts.query or parts.fragment or parts.username is not None):
         raise ValueError(
             f"must be the plain address of the site, without ?query, #fragment or "

@@ -83,7 +83,7 @@ def dkim_private_key(settings: Dkim, root: Path) -> RSAPrivateKey:
         try:
             pem = read_capped(root / name, MAX_KEY_FILE_BYTES)
         except ReadRefused as exc:
-            raise ConfigError(f"{where}: bulletin will not read it: {exc}; fix it") from exc
+            raise ConfigError(f"{where} cannot be read: {exc}; fix it") from exc
     pem = _normalise(pem)
     if b"ENCRYPTED" in pem:
         raise ConfigError(f"{where} holds an encrypted key; give the unencrypted PEM key")
