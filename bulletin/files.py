@@ -37,10 +37,11 @@ def read_capped(path: Path, limit: int, *, root: Path | None = None) -> bytes:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as exc:
         raise ReadRefused(f"cannot read it: {exc.strerror}") from exc
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise ReadRefused("it is not a regular file (a folder, a device, a pipe or a socket)")
     with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise ReadRefused("it is not a regular file (a device, a pipe or a socket)")
         if info.st_size > limit:
             raise ReadRefused(_too_large(info.st_size, limit))
         data = handle.read(limit + 1)  # the file may grow while it is read
