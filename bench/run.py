@@ -3,7 +3,7 @@
     python bench/run.py              # full: 1,000 entries, 20,000 messages
     python bench/run.py --quick      # smoke run, a minute or two
     python bench/run.py --only smtp  # one section: cold, build, messages, dkim, smtp,
-                                     # partners, web or prefect
+                                     # partners, web, prefect or input
 
 Machines are noisy, so every figure is the median of several repeats and the table's
 point is the ratio to its baseline. Benchmarks report; they do not fail, except when
@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import dkim_bench
+import input_bench
 import partners_bench
 import prefect_bench
 import sites
@@ -42,7 +43,7 @@ PREFECT_PROBE = (
 )
 
 Row = tuple[str, str, str, str, str]
-SECTIONS = ("cold", "build", "messages", "dkim", "smtp", "partners", "web", "prefect")
+SECTIONS = ("cold", "build", "messages", "dkim", "smtp", "partners", "web", "prefect", "input")
 # cold-start runs, entries, build runs, messages, baseline messages, message runs
 SIZES = {"quick": (3, 20, 1, 500, 50, 3), "full": (7, 1_000, 3, 20_000, 2_000, 3)}
 
@@ -262,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
         rows += messages(msgs, baseline_msgs, msg_runs)
     if "dkim" in only:
         rows += dkim_bench.dkim(args.quick)
+    if "input" in only:
+        rows += input_bench.input_limits(args.quick)
     if "smtp" in only:
         smtp_rows, notes = smtp_bench.smtp(args.quick)
         rows += smtp_rows

@@ -24,6 +24,7 @@ from bulletin.delivery.configured import from_config
 from bulletin.delivery.engine import RetryPolicy
 from bulletin.delivery.transports import MemoryTransport, TransportFactory
 from bulletin.errors import ConfigError
+from bulletin.files import ReadRefused, read_capped
 from bulletin.pipeline.write import write_public
 from bulletin.store.database import connect, deliveries
 from tests.conftest import run_cli
@@ -230,6 +231,14 @@ def test_a_named_pipe_in_content_is_refused_without_waiting_for_a_writer(site):
     )
     [problem] = [p for p in json.loads(result.stdout)["problems"] if p["path"] == "content/pipe.md"]
     assert problem["code"] == "file-unreadable" and "not a regular file" in problem["message"]
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="needs Linux's /proc")
+def test_reads_stop_at_the_limit_where_stat_gives_no_size():
+    """15: files of /proc say they hold 0 bytes; the cap holds for them too."""
+    with pytest.raises(ReadRefused, match="more than the 100 bytes allowed"):
+        read_capped(Path("/proc/self/status"), 100)
+    assert b"Name:" in read_capped(Path("/proc/self/status"), 1024 * 1024)
 
 
 def test_an_entry_linked_outside_the_site_is_not_read(site, tmp_path):

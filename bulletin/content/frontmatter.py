@@ -115,13 +115,17 @@ def parse_front_matter(front: str, first_line: int = 2) -> tuple[Any, dict[str, 
     """The front matter's value, and the line of each top-level key; FrontMatterError for
     YAML that is invalid or outside the limits. `first_line` is the line `front` starts on."""
     try:
-        _check_events(front, first_line)
         loader = _Loader(front)
         try:
-            node = loader.get_single_node()
+            try:
+                node = loader.get_single_node()
+            except RecursionError as exc:  # PyYAML without libyaml composes recursively
+                raise FrontMatterError(
+                    "yaml-too-deep", "front matter nests lists or mappings too deep", None
+                ) from exc
             if node is None:
                 return None, {}
-            _check_keys(node, first_line)
+            _check_tree(node, first_line)
             try:
                 value = loader.construct_document(node)
             except ValueError as exc:  # a value shaped like a date that is none
@@ -143,68 +147,62 @@ def parse_front_matter(front: str, first_line: int = 2) -> tuple[Any, dict[str, 
     return value, lines
 
 
-def _check_events(front: str, first_line: int) -> None:
-    """Refuse anchors and aliases, deep nesting and too many values, before any value is
-    built: the parser's events come one at a time and nothing is expanded."""
-    loader = _Loader(front)
-    depth = nodes = 0
-    try:
-        while loader.check_event():
-            event = loader.get_event()
-            line = event.start_mark.line + first_line
-            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-                raise FrontMatterError(
-                    "yaml-alias",
-                    "YAML anchors and aliases (&name, *name) are not allowed in front matter; "
-                    "write the value out in full",
-                    line,
-                )
-            if isinstance(event, yaml.CollectionStartEvent):
-                depth += 1
-                if depth > MAX_DEPTH:
-                    raise FrontMatterError(
-                        "yaml-too-deep",
-                        f"front matter nests lists or mappings more than {MAX_DEPTH} deep; "
-                        "entry fields are plain values or short lists",
-                        line,
-                    )
-            elif isinstance(event, yaml.CollectionEndEvent):
-                depth -= 1
-            if isinstance(event, yaml.NodeEvent):
-                nodes += 1
-                if nodes > MAX_NODES:
-                    raise FrontMatterError(
-                        "yaml-too-large",
-                        f"front matter holds more than {MAX_NODES} values; entry fields are "
-                        "plain values or short lists",
-                        line,
-                    )
-    finally:
-        loader.dispose()
-
-
-def _check_keys(root: yaml.Node, first_line: int) -> None:
-    """Refuse a key given twice in one mapping (YAML would keep the last one silently)."""
-    stack = [root]
-    while stack:  # a tree: _check_events refused the aliases that could make it a graph
-        node = stack.pop()
-        if isinstance(node, yaml.MappingNode):
-            seen: dict[tuple[str, str], int] = {}
+def _check_tree(root: yaml.Node, first_line: int) -> None:
+    """Refuse aliases, deep nesting, too many values and repeated keys, before any value
+    is built. Composing expands nothing (an alias is the anchored node, met again), so
+    this walk visits each node of the text once, however the aliases multiply."""
+    seen: set[int] = set()
+    stack: list[tuple[yaml.Node, int]] = [(root, 0)]
+    while stack:
+        node, depth = stack.pop()
+        line = node.start_mark.line + first_line
+        if id(node) in seen:
+            raise FrontMatterError(
+                "yaml-alias",
+                "YAML anchors and aliases (&name, *name) are not allowed in front matter; "
+                "write the value out in full",
+                line,
+            )
+        seen.add(id(node))
+        if len(seen) > MAX_NODES:
+            raise FrontMatterError(
+                "yaml-too-large",
+                f"front matter holds more than {MAX_NODES} values; entry fields are plain "
+                "values or short lists",
+                line,
+            )
+        if isinstance(node, yaml.ScalarNode):
+            continue
+        if depth >= MAX_DEPTH:
+            raise FrontMatterError(
+                "yaml-too-deep",
+                f"front matter nests lists or mappings more than {MAX_DEPTH} deep; entry "
+                "fields are plain values or short lists",
+                line,
+            )
+        if isinstance(node, yaml.SequenceNode):
+            stack += [(item, depth + 1) for item in node.value]
+        elif isinstance(node, yaml.MappingNode):
+            _check_keys(node, first_line)
             for key, value in node.value:
-                line = key.start_mark.line + first_line
-                if isinstance(key, yaml.ScalarNode):
-                    earlier = seen.get((key.tag, key.value))
-                    seen.setdefault((key.tag, key.value), line)
-                    if earlier is not None:
-                        raise FrontMatterError(
-                            "yaml-duplicate-key",
-                            f"field {key.value!r} is given twice (also on line {earlier}); "
-                            "keep one of them",
-                            line,
-                        )
-                stack += [key, value]
-        elif isinstance(node, yaml.SequenceNode):
-            stack += node.value
+                stack += [(key, depth + 1), (value, depth + 1)]
+
+
+def _check_keys(node: yaml.MappingNode, first_line: int) -> None:
+    """Refuse a key given twice in one mapping (YAML would keep the last one silently)."""
+    seen: dict[tuple[str, str], int] = {}
+    for key, _ in node.value:
+        if not isinstance(key, yaml.ScalarNode):
+            continue
+        line = key.start_mark.line + first_line
+        earlier = seen.get((key.tag, key.value))
+        seen[key.tag, key.value] = line
+        if earlier is not None:
+            raise FrontMatterError(
+                "yaml-duplicate-key",
+                f"field {key.value!r} is given twice (also on line {earlier}); keep one of them",
+                line,
+            )
 
 
 def _bad_timestamp(root: yaml.Node, first_line: int) -> FrontMatterError:
