@@ -2,8 +2,8 @@
 
     python bench/run.py              # full: 1,000 entries, 20,000 messages
     python bench/run.py --quick      # smoke run, a minute or two
-    python bench/run.py --only smtp  # one section: cold, build, messages, dkim, smtp,
-                                     # partners, web, prefect, inbound, ledger or accessibility
+    python bench/run.py --only smtp  # one section: cold, build, messages, dkim, smtp, partners,
+                                     # web, prefect, inbound, ledger, accessibility or input
 
 Machines are noisy, so every figure is the median of several repeats and the table's
 point is the ratio to its baseline. Benchmarks report; they do not fail, except when
@@ -26,6 +26,7 @@ from pathlib import Path
 import accessibility_bench
 import dkim_bench
 import inbound_bench
+import input_bench
 import ledger_bench
 import partners_bench
 import prefect_bench
@@ -57,6 +58,7 @@ SECTIONS = (
     "inbound",
     "ledger",
     "accessibility",
+    "input",
 )
 # cold-start runs, entries, build runs, messages, baseline messages, message runs
 SIZES = {"quick": (3, 20, 1, 500, 50, 3), "full": (7, 1_000, 3, 20_000, 2_000, 3)}
@@ -277,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
         rows += messages(msgs, baseline_msgs, msg_runs)
     if "dkim" in only:
         rows += dkim_bench.dkim(args.quick)
+    if "input" in only:
+        rows += input_bench.input_limits(args.quick)
     if "smtp" in only:
         smtp_rows, notes = smtp_bench.smtp(args.quick)
         rows += smtp_rows

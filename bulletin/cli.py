@@ -293,11 +293,11 @@ def cmd_partners(root: Path, args: argparse.Namespace) -> int:
     latency = (time.perf_counter() - start) * 1000
     if args.json:
         print_json(
-            {"partner": args.name, "url": partner.webhook, "ok": ok, "status": status,
+            {"partner": args.name, "url": partner.webhook_shown, "ok": ok, "status": status,
              "latency_ms": round(latency, 1), "detail": detail}
         )  # fmt: skip
     elif ok:
-        print(f"{args.name}: {partner.webhook} answered HTTP {status} in {latency:.0f} ms")
+        print(f"{args.name}: {partner.webhook_shown} answered HTTP {status} in {latency:.0f} ms")
     else:
         print(f"{args.name}: {detail} (after {latency:.0f} ms)", file=sys.stderr)
     return EXIT_OK if ok else EXIT_DELIVERY

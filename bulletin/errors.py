@@ -116,9 +116,10 @@ def raise_for(problems: list[Problem]) -> None:
 
 
 def display_path(path: Path, root: Path) -> str:
-    """`path` relative to the site root where possible, as users see it in messages."""
+    """`path` relative to the site root where possible, as users see it in messages; a
+    symbolic link is named as it is, not as the file it leads to."""
     try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
+        return (path.parent.resolve() / path.name).relative_to(root.resolve()).as_posix()
     except ValueError:
         return str(path)
 

@@ -7,18 +7,96 @@ when a run needs them, never while the file is read.
 from __future__ import annotations
 
 import re
-from email.utils import parseaddr
+from email.utils import getaddresses, parseaddr
 from pathlib import Path
-from typing import Literal
+from typing import Any, ClassVar, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from bulletin.redaction import redact_url, userinfo
 
 DEFAULT_DATABASE = "sqlite:///.bulletin/bulletin.db"
+#: Control characters: a line break in a value that becomes a header injects headers.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_LINE_TEXT_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # tab and LF allowed
 
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    #: Fields of running text, which may hold line breaks and tabs.
+    _running_text: ClassVar[frozenset[str]] = frozenset()
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_control_characters(cls, value: Any, info: ValidationInfo) -> Any:
+        running = info.field_name in cls._running_text
+        for text in value if isinstance(value, list) else [value]:
+            if not isinstance(text, str):
+                continue
+            found = (_LINE_TEXT_CONTROL if running else _CONTROL).search(text)
+            if found:
+                kind = "a line break" if found.group() in "\r\n" else "a control character"
+                raise ValueError(
+                    f"holds {kind} (U+{ord(found.group()):04X}); write the value on one line "
+                    "without control characters"
+                )
+        return value
+
+
+def http_url(value: str, *, site: bool) -> str:
+    """`value` if it is an absolute http(s) URL that every header, feed and HTTP client can
+    carry; ValueError saying what to write otherwise. A site URL takes no query, fragment
+    or user info (links are made by appending to it)."""
+    example = "https://news.example.org/" if site else "https://partner.example/hooks/bulletin"
+    if re.search(r"\s", value):
+        raise ValueError("holds a space or line break; write the URL without them")
+    if not value.isascii():
+        raise ValueError(_non_ascii_advice(value))
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 -- raises ValueError for a port out of range
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a valid URL ({exc}); write it like {example}") from exc
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{value!r} is not an absolute http(s) URL such as {example}")
+    if site and (parts.query or parts.fragment or parts.username is not None):
+        raise ValueError(
+            f"must be the plain address of the site, without ?query, #fragment or "
+            f"user:password@, such as {example}"
+        )
+    return value
+
+
+def _non_ascii_advice(value: str) -> str:
+    advice = "holds characters outside ASCII; percent-encode them in the path"
+    try:
+        host = urlsplit(value).hostname or ""
+        if not host.isascii():
+            advice += f", and write the host name as {host.encode('idna').decode()}"
+    except (ValueError, UnicodeError):
+        advice += ", and write an international host name in its xn-- (punycode) form"
+    return advice
+
+
+def email_address(value: str, example: str) -> str:
+    """`value` if it is one address (with or without a display name) that SMTP can carry."""
+    found = getaddresses([value])
+    if len(found) != 1 or "@" not in found[0][1]:
+        raise ValueError(f"{value!r} is not an email address like {example}")
+    address = found[0][1]
+    if not address.isascii():
+        raise ValueError(
+            f"{address!r} holds characters outside ASCII, which not every mail server "
+            "accepts; write the domain in its xn-- (punycode) form and use an ASCII mailbox"
+        )
+    local, _, domain = address.rpartition("@")
+    if not local or not re.fullmatch(
+        r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9-]+)+", domain
+    ):
+        raise ValueError(f"{address!r} is not an email address like {example}")
+    return value
 
 
 class Site(_Section):
@@ -31,8 +109,7 @@ class Site(_Section):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError("must be an absolute http(s) URL such as https://news.example.org/")
+        http_url(value, site=True)
         return value if value.endswith("/") else value + "/"
 
     @field_validator("timezone")
@@ -58,9 +135,7 @@ class Sender(_Section):
     @field_validator("from_", "reply_to")
     @classmethod
     def _address(cls, value: str | None) -> str | None:
-        if value is not None and "@" not in parseaddr(value)[1]:
-            raise ValueError(f"{value!r} is not an email address like Name <news@example.org>")
-        return value
+        return None if value is None else email_address(value, "Name <news@example.org>")
 
     @property
     def address(self) -> str:
@@ -72,6 +147,7 @@ class Sender(_Section):
 
 
 class FundingText(_Section):
+    _running_text = frozenset({"statement", "disclaimer"})
     statement: str
     disclaimer: str
 
@@ -84,16 +160,39 @@ class Funding(_Section):
 class Database(_Section):
     url: str = DEFAULT_DATABASE
 
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"(sqlite|postgresql|postgres)(\+\w+)?://", value):
+            raise ValueError(
+                "must be a sqlite:///PATH or postgresql://USER@HOST/NAME URL, such as "
+                f"{DEFAULT_DATABASE}"
+            )
+        if "@" in (userinfo(value) or ""):
+            raise ValueError(
+                "the user name or password holds an unencoded '@'; percent-encode it "
+                "(write @ as %40, : as %3A, / as %2F)"
+            )
+        return value
+
 
 class Smtp(_Section):
     host: str = "127.0.0.1"
-    port: int = 25
+    port: int = Field(default=25, ge=1, le=65535)
     security: Literal["none", "starttls", "ssl"] = "none"
     username_env: str | None = None
     password_env: str | None = None
     #: the name of a Prefect Secret block holding the password, instead of password_env
     password_block: str | None = None
-    timeout: float = 30.0
+    #: seconds to wait for the server to connect and to answer each command
+    timeout: float = Field(default=30.0, gt=0, le=600)
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9._:\[\]-]+", value):
+            raise ValueError(f"{value!r} is not a host name or IP address such as 127.0.0.1")
+        return value
 
 
 #: Header fields a DKIM signature always covers (SPEC "Email", RFC 8058 section 4).
@@ -184,6 +283,11 @@ class MailingList(_Section):
     languages: list[str] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
 
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        return None if value is None else email_address(value, "members@lists.example.org")
+
     @property
     def external(self) -> bool:
         """An external list is one address (a mailing-list server), not our subscribers."""
@@ -206,16 +310,25 @@ class Partner(_Section):
     @field_validator("webhook")
     @classmethod
     def _webhook(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError(f"{value!r} is not an absolute http(s) URL")
+        if value is None:
+            return None
+        http_url(value, site=False)
+        if value.startswith("http://") and userinfo(value) is not None:
+            raise ValueError(
+                "holds a user name and password, which http:// would send in clear; use "
+                "https://, or leave them out (every webhook is signed)"
+            )
         return value
 
     @field_validator("email")
     @classmethod
     def _email(cls, value: str | None) -> str | None:
-        if value is not None and "@" not in parseaddr(value)[1]:
-            raise ValueError(f"{value!r} is not an email address like desk@partner.example")
-        return value
+        return None if value is None else email_address(value, "desk@partner.example")
+
+    @property
+    def webhook_shown(self) -> str | None:
+        """The webhook URL as messages, reports and the ledger show it: no user:password."""
+        return None if self.webhook is None else redact_url(self.webhook)
 
 
 class Imap(_Section):

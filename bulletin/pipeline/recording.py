@@ -36,7 +36,7 @@ def recipients(
         found += [(Channel.EMAIL, key, a) for a in addresses if a.lower() not in suppressed]
     for key in edition.partners:
         partner = config.partners[key]
-        found.append((Channel.PARTNER, key, partner.webhook or partner.email or key))
+        found.append((Channel.PARTNER, key, partner.webhook_shown or partner.email or key))
     return found
 
 

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
 from bulletin.errors import ConfigError
+from bulletin.redaction import redact, redact_urls
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
@@ -152,7 +153,8 @@ def connect(url: str, *, create: bool = True) -> sa.Engine:
         if engine is not None:
             engine.dispose()
         if isinstance(exc, SQLAlchemyError | ImportError):
-            message = f"database.url: cannot open the database: {_first_line(exc)}"
+            reason = redact(_first_line(exc), [url])  # drivers quote the URL, or parts of it
+            message = f"database.url: cannot open the database: {reason}"
             raise ConfigError(message) from exc
         raise
     return engine
@@ -206,7 +208,7 @@ def migrate(engine: sa.Engine) -> None:
         except CommandError as exc:  # e.g. a revision from a newer bulletin
             raise ConfigError(
                 f"database.url: cannot migrate the database from schema revision {current} "
-                f"to {SCHEMA_REVISION}: {_first_line(exc)}"
+                f"to {SCHEMA_REVISION}: {redact_urls(_first_line(exc))}"
             ) from exc
 
 
