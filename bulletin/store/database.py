@@ -83,15 +83,35 @@ suppressions = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+approvals = sa.Table(
+    "approvals",
+    metadata,
+    # The audit trail of approvals: each signed approval, as `bulletin approve` made it or
+    # as the edition that carried it found it, and that edition.
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("slug", sa.String(200), nullable=False),
+    sa.Column("path", sa.String(500), nullable=False),
+    sa.Column("content_hash", sa.String(80), nullable=False),
+    sa.Column("approver", sa.String(100), nullable=False),  # its ID in bulletin.toml
+    sa.Column("approved_by", sa.String(200), nullable=False),
+    sa.Column("approved_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("signature", sa.String(100), nullable=False),
+    sa.Column("edition_id", sa.ForeignKey("editions.id")),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("slug", "signature", name="uq_approval"),
+)
+
 sa.Index("ix_deliveries_pending", deliveries.c.edition_id, deliveries.c.status)
 sa.Index("ix_edition_entries_slug", edition_entries.c.slug)
 
 
 #: The newest migration in bulletin/migrations/versions; a test checks that they agree. It
 #: lets `connect` see that a database is up to date without importing Alembic (~0.2 s).
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0002"
 #: The first migration: a database made before migrations (by create_all) is stamped with it.
 BASELINE_REVISION = "0001"
+#: The tables of the baseline revision; later revisions add the others.
+BASELINE_TABLES = ("subscribers", "editions", "edition_entries", "deliveries", "suppressions")
 MIGRATIONS = Path(__file__).with_name("migrations")
 _MIGRATION_LOCK_KEY = 0x62756C6C6D696772  # "bullmigr": PostgreSQL advisory lock of migrations
 
@@ -180,7 +200,7 @@ def _revision(db: sa.Connection) -> str | None:
 
 
 def _has_tables(db: sa.Connection) -> bool:
-    return bool(set(sa.inspect(db).get_table_names()) & set(metadata.tables))
+    return bool(set(sa.inspect(db).get_table_names()) & set(BASELINE_TABLES))
 
 
 def _adopt(db: sa.Connection) -> None:
@@ -194,10 +214,11 @@ def _adopt(db: sa.Connection) -> None:
     from alembic.operations import Operations
     from alembic.runtime.migration import MigrationContext
 
-    metadata.create_all(db)
+    baseline = [t for t in metadata.sorted_tables if t.name in BASELINE_TABLES]
+    metadata.create_all(db, tables=baseline)
     operations = Operations(MigrationContext.configure(db))
     inspector = sa.inspect(db)
-    for table in metadata.sorted_tables:
+    for table in baseline:
         present = {column["name"] for column in inspector.get_columns(table.name)}
         for column in table.columns:
             if column.name in present:

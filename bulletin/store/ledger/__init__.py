@@ -1,8 +1,8 @@
 """The delivery ledger: records editions and every delivery, so that nothing is sent twice
 and a rerun resumes.
 
-The one owner of the tables `editions`, `edition_entries`, `deliveries` and
-`suppressions`: the publish pipeline, the delivery engine, the partner phase and the
+The one owner of the tables `editions`, `edition_entries`, `deliveries`,
+`suppressions` and `approvals`: the publish pipeline, the delivery engine, the partner phase and the
 subscribers' own actions write them only through these names (a test holds every other
 module of bulletin to that).
 
@@ -10,9 +10,11 @@ editions    each edition with its entries and frozen recipients; its tally; clos
 claims      what is left to send; the claim on each message and its outcome (the engine's
             hot path); the partners' rows; suppressing an address that bounced for good
 addresses   one address out of the unsent deliveries: leaving a list, being forgotten
+approvals   the audit trail of signed approvals, and the editions that carried them
 """
 
 from bulletin.store.ledger.addresses import forget_recipient, skip_pending_for
+from bulletin.store.ledger.approvals import Recorded, link_edition, record_approval, trail
 from bulletin.store.ledger.claims import (
     Batch,
     Claims,
@@ -48,6 +50,7 @@ __all__ = [
     "EditionRecord",
     "PartnerRow",
     "Pending",
+    "Recorded",
     "Settled",
     "all_editions",
     "batches",
@@ -57,16 +60,19 @@ __all__ = [
     "finish",
     "forget_recipient",
     "freeze_subscribers",
+    "link_edition",
     "mark_sending",
     "next_edition_id",
     "pending_page",
     "pending_partners",
     "prepare",
     "published_slugs",
+    "record_approval",
     "record_partners",
     "reset_in_flight",
     "skip_pending_for",
     "suppress",
     "suppressed",
+    "trail",
     "unfinished",
 ]
