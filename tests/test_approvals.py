@@ -146,7 +146,9 @@ def test_changing_who_or_when_by_hand_is_refused(site: Path, field: str, value: 
 def test_an_approval_by_an_approver_removed_from_bulletin_toml_is_refused(site: Path):
     toml = site / "bulletin.toml"
     text = toml.read_text(encoding="utf-8")
-    toml.write_text(text[: text.index("[approvers.press-office]")], encoding="utf-8")
+    start = text.index("[approvers.press-office]")
+    end = text.index("[approvers.editor]")
+    toml.write_text(text[:start] + text[end:], encoding="utf-8")
 
     result = run_cli("check", "--json", site=site)
 
