@@ -237,3 +237,32 @@ def test_approvals_lists_the_trail_with_the_edition_that_carried_each(site: Path
     assert listed.returncode == 0
     assert "2019-12-10-new-entry  by Press Office (press-office)" in listed.stdout
     assert f"edition {edition}" in listed.stdout
+
+
+def test_the_trail_keeps_each_approval_once_and_its_edition_in_every_database(
+    database_url, site: Path
+):
+    import datetime as dt
+
+    from bulletin.content.approval import parsed
+    from bulletin.store import ledger
+    from tests.conftest import connected
+
+    config = load_config(site)
+    entry = load_entry(config, site / SOFIA)[0]
+    assert entry is not None
+    approval = parsed(entry)
+    assert approval is not None
+    engine = connected(database_url)
+    now = dt.datetime.now(dt.UTC)
+    with engine.begin() as db:
+        ledger.record_approval(db, approval, now)
+        ledger.record_approval(db, approval, now)  # approving twice records once
+        ledger.prepare(db, "2026-11-29-1", [entry], [], now)
+        ledger.link_edition(db, "2026-11-29-1", [approval], now)
+    with engine.connect() as db:
+        [recorded] = ledger.trail(db)
+
+    assert recorded.edition_id == "2026-11-29-1"
+    assert recorded.approval.approved_at == entry.approved_at
+    assert recorded.approval == approval
