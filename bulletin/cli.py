@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from bulletin.commands import approvals, load_site_config, print_json, site_path
+from bulletin.commands import approvals, inbound, load_site_config, print_json, site_path
 from bulletin.errors import (
     EXIT_CONTENT,
     EXIT_DELIVERY,
@@ -101,14 +101,15 @@ def cmd_check(root: Path, args: argparse.Namespace) -> int:
 
 
 def cmd_build(root: Path, args: argparse.Namespace) -> int:
-    from bulletin.pipeline.planning import email_previews, plan
+    from bulletin.pipeline.confirmation import preview_files
+    from bulletin.pipeline.planning import plan
     from bulletin.pipeline.report import Report
     from bulletin.pipeline.write import clear_previews, write_public
     from bulletin.store.database import connect
 
     config = load_site_config(root)
     edition = plan(config, connect(config.database_url), record=False)
-    files = {**edition.files, **email_previews(edition)}
+    files = {**edition.files, **preview_files(edition)}
     clear_previews(config)
     report = Report(edition.edition_id, [e.slug for e in edition.entries], notes=edition.notes)
     report.public = write_public(config, files)
@@ -286,6 +287,7 @@ def _parser() -> argparse.ArgumentParser:
 
     # Command families in bulletin.commands: one `register` each.
     approvals.register(commands)
+    inbound.register(commands)
     return parser
 
 

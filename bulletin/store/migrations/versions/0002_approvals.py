@@ -1,7 +1,7 @@
 """The approvals table: the audit trail of signed approvals and the editions that carried them.
 
 Revision ID: 0002
-Revises: 0001
+Revises: 0004
 Create Date: 2026-11-29
 
 Written by hand to mirror `bulletin.store.database.approvals`.
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0002"
-down_revision = "0001"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
