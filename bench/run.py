@@ -111,6 +111,7 @@ def cold_start(repeats: int) -> tuple[list[Row], bool]:
 
 def build(count: int, repeats: int) -> list[Row]:
     from bulletin.config import load_config
+    from bulletin.content.approval import approval_problem, content_hash
     from bulletin.content.entries import load_entries
 
     with tempfile.TemporaryDirectory(prefix="bulletin-bench-") as tmp:
@@ -120,6 +121,11 @@ def build(count: int, repeats: int) -> list[Row]:
         assert not loaded.problems and len(loaded.entries) == count
         load = median_time(lambda: load_entries(config), repeats)
         pages = median_time(lambda: jinja_pages(loaded.entries), repeats)
+        assert all(approval_problem(config, e) is None for e in loaded.entries)
+        verify = median_time(lambda: [approval_problem(config, e) for e in loaded.entries], repeats)
+        hashes = median_time(
+            lambda: [content_hash(e.meta, e.body) for e in loaded.entries], repeats
+        )
         preview = median_time(cli(site, "build"), repeats)
         sites.publish(site)
         archive = median_time(cli(site, "build"), repeats)
@@ -133,6 +139,9 @@ def build(count: int, repeats: int) -> list[Row]:
         (f"build, {n} published (x{repeats})", rate(archive), load_name, rate(load),
          f"{archive / load:.1f}x time"),
         ("", "", pages_name, rate(pages), f"{archive / pages:.1f}x time"),
+        (f"verify signed approvals, {n}", rate(verify), f"content hashes only, {n}",
+         rate(hashes), f"{verify / hashes:.1f}x time"),
+        ("", "", load_name, rate(load), f"{verify / load:.2f}x time"),
         (f"build, {n} pending preview (x{repeats})", rate(preview), load_name, rate(load),
          f"{preview / load:.1f}x time"),
     ]  # fmt: skip

@@ -8,9 +8,8 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from bulletin.commands import inbound, load_site_config, print_json, site_path
+from bulletin.commands import approvals, inbound, load_site_config, print_json, site_path
 from bulletin.commands import status as status_commands
 from bulletin.errors import (
     EXIT_CONTENT,
@@ -21,10 +20,6 @@ from bulletin.errors import (
     Problem,
     in_order,
 )
-
-if TYPE_CHECKING:
-    from bulletin.config.model import Config
-    from bulletin.content.entries import Entry
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,58 +114,6 @@ def cmd_check(root: Path, args: argparse.Namespace) -> int:
         verdict = f"{len(problems)} problem(s)" if problems else "no problems"
         print(f"Checked {files} entries: {verdict}.", file=sys.stderr if problems else sys.stdout)
     return EXIT_CONTENT if problems else EXIT_OK
-
-
-def cmd_approve(root: Path, args: argparse.Namespace) -> int:
-    from bulletin.compliance import near_misses
-    from bulletin.content.approval import approve
-    from bulletin.content.entries import load_entry
-    from bulletin.errors import ContentError
-
-    config = load_site_config(root)
-    loaded = []
-    problems: list[Problem] = []
-    for name in args.paths:
-        path = site_path(root, name)
-        if not path.is_file():
-            problems.append(Problem(name, "file-missing", "no such entry file"))
-            continue
-        entry, found = load_entry(config, path)
-        problems += found
-        if entry is not None:
-            problems += near_misses(config, [entry])
-            loaded.append(entry)
-    if problems:
-        raise ContentError("nothing was approved; fix the problems first", problems)
-    now = dt.datetime.now(config.site.tz).replace(microsecond=0)
-    for entry in loaded:
-        approve(entry, args.by, now)
-        print(f"approved {entry.display} by {args.by.strip()}")
-    if os.environ.get("PREFECT_API_URL"):
-        _announce_approvals(config, loaded, args.by.strip())
-    return EXIT_OK
-
-
-def _announce_approvals(config: Config, entries: list[Entry], by: str) -> None:
-    """Prefect events for the approvals (a deployment may publish on them); the approvals
-    stand whether or not the server hears of them."""
-    from bulletin.content.entries import load_entry
-    from bulletin.orchestration import emit_approvals
-
-    approvals = []
-    for entry in entries:
-        reloaded, _ = load_entry(config, entry.path)
-        if reloaded is not None:
-            approvals.append((reloaded.slug, reloaded.title, by, reloaded.approval or ""))
-    try:
-        emit_approvals(config.site.title, approvals)
-    except Exception as exc:  # the server is down or unreachable: say so, carry on
-        print(
-            f"warning: approved, but the Prefect server at {os.environ['PREFECT_API_URL']} "
-            f"was not told ({type(exc).__name__}); a trigger waiting for the approval will "
-            "not fire",
-            file=sys.stderr,
-        )
 
 
 def cmd_build(root: Path, args: argparse.Namespace) -> int:
@@ -330,11 +273,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.set_defaults(run=cmd_check)
 
-    approve = commands.add_parser("approve", help="record an approval in each entry")
-    approve.add_argument("paths", nargs="+", metavar="PATH")
-    approve.add_argument("--by", required=True, metavar="NAME")
-    approve.set_defaults(run=cmd_approve)
-
     build = commands.add_parser("build", help="render public/ and email previews; sends nothing")
     build.add_argument("--json", action="store_true")
     build.set_defaults(run=cmd_build)
@@ -378,6 +316,7 @@ def _parser() -> argparse.ArgumentParser:
     partners.set_defaults(run=cmd_partners)
 
     # Command families in bulletin.commands: one `register` each.
+    approvals.register(commands)
     inbound.register(commands)
     status_commands.register(commands)
     return parser

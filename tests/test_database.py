@@ -128,7 +128,7 @@ def test_processes_starting_at_once_migrate_once(database_url):
 
 def test_a_database_from_before_migrations_is_stamped_and_completed(database_url):
     # What create_all of the last release without migrations made: no suppressions table,
-    # no deliveries.next_attempt_at; and no alembic_version.
+    # no deliveries.next_attempt_at, none of the tables of later revisions; no alembic_version.
     engine = connect(database_url, create=False)
     try:
         with engine.begin() as db:

@@ -6,6 +6,7 @@ when a run needs them, never while the file is read.
 
 from __future__ import annotations
 
+import base64
 import re
 from email.utils import getaddresses, parseaddr
 from pathlib import Path
@@ -331,6 +332,40 @@ class Partner(_Section):
         return None if self.webhook is None else redact_url(self.webhook)
 
 
+#: An approver's key name in bulletin.toml; it also names the private key's file.
+APPROVER_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+
+
+class Approver(_Section):
+    """[approvers.ID]: someone whose `bulletin approve` makes entries publishable."""
+
+    name: str
+    #: "ed25519:" and the base64 of the raw 32-byte public key (`bulletin approvers add`)
+    public_key: str
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not value.strip() or any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ValueError("must be one line of text, such as Press Office")
+        return value.strip()
+
+    @field_validator("public_key")
+    @classmethod
+    def _public_key(cls, value: str) -> str:
+        kind, _, data = value.partition(":")
+        try:
+            raw = base64.b64decode(data, validate=True)
+        except ValueError:
+            raw = b""
+        if kind != "ed25519" or len(raw) != 32:
+            raise ValueError(
+                "is not an Ed25519 public key like ed25519:<base64>; copy the line that "
+                "bulletin approvers add printed"
+            )
+        return value
+
+
 class Imap(_Section):
     """[inbound.imap]: the mailbox bounces, complaints and unsubscribes arrive in."""
 
@@ -395,10 +430,22 @@ class Config(_Section):
     feeds: Feeds = Field(default_factory=Feeds)
     lists: dict[str, MailingList] = Field(default_factory=dict)
     partners: dict[str, Partner] = Field(default_factory=dict)
+    approvers: dict[str, Approver] = Field(default_factory=dict)
     inbound: Inbound | None = None
     accessibility: Accessibility = Field(default_factory=Accessibility)
 
     root: Path = Field(default=Path("."), exclude=True)
+
+    @field_validator("approvers")
+    @classmethod
+    def _approver_ids(cls, value: dict[str, Approver]) -> dict[str, Approver]:
+        bad = [key for key in value if not APPROVER_ID.fullmatch(key)]
+        if bad:
+            raise ValueError(
+                f"approvers.{bad[0]}: name approvers with lower-case letters, digits and "
+                "hyphens, such as press-office"
+            )
+        return value
 
     @property
     def public_dir(self) -> Path:

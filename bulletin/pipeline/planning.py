@@ -40,7 +40,7 @@ def validate(config: Config, paths: Sequence[Path] = ()) -> tuple[list[Entry], l
     loaded = load_entries(config, paths)
     problems = list(loaded.problems)
     live = [e for e in loaded.entries if e.status != "withdrawn"]
-    problems += [p for e in loaded.entries if (p := approval_problem(e)) is not None]
+    problems += [p for e in loaded.entries if (p := approval_problem(config, e)) is not None]
     problems += near_misses(config, live)
     return loaded.entries, problems
 
@@ -61,6 +61,7 @@ class Plan:
 
 
 def choose(
+    config: Config,
     entries: Sequence[Entry],
     published: set[str],
     slugs: Sequence[str],
@@ -80,7 +81,7 @@ def choose(
                 )
             elif slug in published:
                 notes.append(f"{slug}: already published; not sent again")
-            elif not is_publishable(entry):
+            elif not is_publishable(config, entry):
                 problems.append(
                     Problem(
                         entry.display,
@@ -97,7 +98,7 @@ def choose(
             else:
                 chosen.append(entry)
     else:
-        approved = [e for e in entries if is_publishable(e)]
+        approved = [e for e in entries if is_publishable(config, e)]
         waiting = [e for e in approved if e.publish_at and e.publish_at > now]
         chosen = [e for e in approved if e.slug not in published and e not in waiting]
         if not chosen:
@@ -144,7 +145,7 @@ def plan(
         edition = Plan(open_edition.id, chosen, open_edition.created_at, resumed=True)
         notes.append(f"resuming edition {open_edition.id}, interrupted before it finished")
     else:
-        chosen, slug_problems, notes = choose(entries, published, slugs, now)
+        chosen, slug_problems, notes = choose(config, entries, published, slugs, now)
         raise_for(slug_problems)
         edition = Plan(next_id if chosen else None, chosen, now)
     edition.notes = notes
@@ -283,14 +284,14 @@ def check_entries(
 
 
 def due(
-    entries: Sequence[Entry], published: set[str], now: dt.datetime
+    config: Config, entries: Sequence[Entry], published: set[str], now: dt.datetime
 ) -> tuple[list[str], list[str]]:
     """The timed entries to send now: approved, not yet published, `publish_at` passed and
     `send_not_after` not; and a note for each approved one whose window closed unsent."""
     chosen: list[str] = []
     notes: list[str] = []
     for entry in entries:
-        if entry.publish_at is None or entry.slug in published or not is_publishable(entry):
+        if entry.publish_at is None or entry.slug in published or not is_publishable(config, entry):
             continue
         if entry.publish_at > now:
             continue
@@ -309,7 +310,7 @@ def due_slugs(config: Config, engine: sa.Engine, now: dt.datetime) -> tuple[list
     entries, _ = validate(config)
     with engine.connect() as db:
         published = ledger.published_slugs(db)
-    return due(entries, published, now)
+    return due(config, entries, published, now)
 
 
 CHANNELS = ("email", "partners")

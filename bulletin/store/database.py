@@ -84,6 +84,24 @@ suppressions = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+approvals = sa.Table(
+    "approvals",
+    metadata,
+    # The audit trail of approvals: each signed approval, as `bulletin approve` made it or
+    # as the edition that carried it found it, and that edition.
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("slug", sa.String(200), nullable=False),
+    sa.Column("path", sa.String(500), nullable=False),
+    sa.Column("content_hash", sa.String(80), nullable=False),
+    sa.Column("approver", sa.String(100), nullable=False),  # its ID in bulletin.toml
+    sa.Column("approved_by", sa.String(200), nullable=False),
+    sa.Column("approved_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("signature", sa.String(100), nullable=False),
+    sa.Column("edition_id", sa.ForeignKey("editions.id")),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("slug", "signature", name="uq_approval"),
+)
+
 inbound_events = sa.Table(
     "inbound_events",
     metadata,
@@ -125,7 +143,7 @@ sa.Index("ix_inbound_events_email", inbound_events.c.email, inbound_events.c.kin
 
 #: The newest migration in bulletin/migrations/versions; a test checks that they agree. It
 #: lets `connect` see that a database is up to date without importing Alembic (~0.2 s).
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0002"
 #: The first migration: a database made before migrations (by create_all) is stamped with it.
 BASELINE_REVISION = "0001"
 #: The tables of the baseline revision: `_adopt` completes only these; later revisions add
@@ -220,7 +238,7 @@ def _revision(db: sa.Connection) -> str | None:
 
 
 def _has_tables(db: sa.Connection) -> bool:
-    return bool(set(sa.inspect(db).get_table_names()) & set(metadata.tables))
+    return bool(set(sa.inspect(db).get_table_names()) & set(BASELINE_TABLES))
 
 
 def _adopt(db: sa.Connection) -> None:

@@ -1,8 +1,8 @@
 """The delivery ledger: records editions and every delivery, so that nothing is sent twice
 and a rerun resumes.
 
-The one owner of the tables `editions`, `edition_entries`, `deliveries` and
-`suppressions`: the publish pipeline, the delivery engine, the partner phase and the
+The one owner of the tables `editions`, `edition_entries`, `deliveries`,
+`suppressions` and `approvals`: the publish pipeline, the delivery engine, the partner phase and the
 subscribers' own actions write them only through these names (a test holds every other
 module of bulletin to that).
 
@@ -12,9 +12,11 @@ claims      what is left to send; the claim on each message and its outcome (the
 addresses   one address out of the unsent deliveries: leaving a list, being forgotten
 attempts    every attempt at a delivery; an edition's failures, retryable or final
 resends     what a resend sends again: failed deliveries reopened, the rest skipped
+approvals   the audit trail of signed approvals, and the editions that carried them
 """
 
 from bulletin.store.ledger.addresses import forget_recipient, skip_pending_for
+from bulletin.store.ledger.approvals import Recorded, link_edition, record_approval, trail
 from bulletin.store.ledger.attempts import Attempt, Failure, history
 from bulletin.store.ledger.attempts import failures as failed_deliveries
 from bulletin.store.ledger.claims import (
@@ -55,6 +57,7 @@ __all__ = [
     "Failure",
     "PartnerRow",
     "Pending",
+    "Recorded",
     "Reopened",
     "Settled",
     "all_editions",
@@ -68,6 +71,7 @@ __all__ = [
     "forget_recipient",
     "freeze_subscribers",
     "history",
+    "link_edition",
     "mark_sending",
     "next_edition_id",
     "outcomes",
@@ -75,11 +79,13 @@ __all__ = [
     "pending_partners",
     "prepare",
     "published_slugs",
+    "record_approval",
     "record_partners",
     "reopen",
     "reset_in_flight",
     "skip_pending_for",
     "suppress",
     "suppressed",
+    "trail",
     "unfinished",
 ]
