@@ -159,6 +159,13 @@ def approval_problem(config: Config, entry: Entry) -> Problem | None:
     return None
 
 
+def approved_hash(entry: Entry) -> str:
+    """The content hash the entry was approved with, as the ledger keeps it per edition (the
+    signature is in the approvals trail)."""
+    approval = parsed(entry)
+    return approval.content_hash if approval else entry.approval or ""
+
+
 def is_publishable(config: Config, entry: Entry) -> bool:
     return entry.status == "approved" and approval_problem(config, entry) is None
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from bulletin.config.model import Config
-from bulletin.content.approval import is_publishable
+from bulletin.content.approval import approved_hash, is_publishable
 from bulletin.delivery.configured import from_config
 from bulletin.delivery.engine import RetryPolicy
 from bulletin.delivery.transports import TransportFactory
@@ -152,7 +152,7 @@ def plan_resend(config: Config, engine: sa.Engine, edition_id: str) -> Plan:
         if entry is None:
             gone = f"an entry of edition {edition_id} is gone from content/; restore it to resend"
             problems.append(Problem(slug, "entry-missing", gone))
-        elif not is_publishable(entry) or entry.approval != approval:
+        elif not is_publishable(config, entry) or approved_hash(entry) != approval:
             problems.append(
                 Problem(
                     entry.display,

@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bulletin.content.approval import parsed
+from bulletin.content.approval import approved_hash
 from bulletin.content.entries import Entry
 from bulletin.store.database import deliveries, edition_entries, editions, subscribers, suppressions
 from bulletin.store.statuses import Channel, DeliveryStatus, EditionStatus, SubscriberStatus
@@ -80,7 +80,7 @@ def prepare(
     db.execute(
         edition_entries.insert(),
         [
-            {"edition_id": edition_id, "slug": e.slug, "position": i, "approval": _hash(e)}
+            {"edition_id": edition_id, "slug": e.slug, "position": i, "approval": approved_hash(e)}
             for i, e in enumerate(entries)
         ],
     )
@@ -91,12 +91,6 @@ def prepare(
     ]  # fmt: skip
     if rows:
         db.execute(deliveries.insert(), rows)
-
-
-def _hash(entry: Entry) -> str:
-    """The content hash the entry was approved with (its signature is in `approvals`)."""
-    approval = parsed(entry)
-    return approval.content_hash if approval else entry.approval or ""
 
 
 def freeze_subscribers(db: sa.Connection, edition_id: str, list_key: str, now: dt.datetime) -> None:
