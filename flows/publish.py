@@ -134,7 +134,10 @@ def preview(config: Config, edition: core.Plan, expires: dt.datetime) -> dict[st
     confirmation page and a link to each preview, signed, expiring with the pause."""
     engine = _engine(config.database_url)
     counts = core.preview(config, engine, edition)
-    links = confirmation.preview_links(config, edition, expires)
+    shots, no_shots = confirmation.screenshots(config, edition)
+    if no_shots:
+        get_run_logger().info(no_shots)
+    links = confirmation.preview_links(config, edition, expires, shots)
     audiences = confirmation.audiences(config, engine, edition, links)
     now = dt.datetime.now(dt.UTC)
     create_markdown_artifact(
@@ -145,6 +148,8 @@ def preview(config: Config, edition: core.Plan, expires: dt.datetime) -> dict[st
         description=f"Edition {edition.edition_id}: what you are asked to confirm",
     )
     for what, link in links.items():
+        if what.startswith("screenshot "):
+            continue  # the confirmation page links them all
         create_link_artifact(
             key=("preview-" + re.sub(r"[^a-z0-9]+", "-", what.lower())).strip("-"),
             link=link,

@@ -15,13 +15,14 @@ time, each linked to its preview; what the EU-notice check checked; and the warn
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 
 from bulletin.config.model import Config
-from bulletin.pipeline.planning import EDITION_PAGE, Plan
+from bulletin.errors import ConfigError
+from bulletin.pipeline.planning import EDITION_PAGE, Plan, preview_files
 from bulletin.pipeline.recording import would_send
 from bulletin.store.subscribers import active
 from bulletin.tokens import Signer, secret_key
@@ -29,7 +30,31 @@ from bulletin.tokens import Signer, secret_key
 PURPOSE = "preview"  # web.preview verifies with it
 
 
-def preview_links(config: Config, edition: Plan, expires: dt.datetime) -> dict[str, str]:
+SCREENSHOTS = "preview/screenshots"
+
+
+def screenshots(config: Config, edition: Plan) -> tuple[list[str], str | None]:
+    """Light and dark screenshots at 375 and 1,200 px of each email preview, written into
+    public/preview/screenshots/ (paths relative to public/); with the reason when there are
+    none (no Chromium, or no Playwright: `pip install 'bulletin[browser]'`)."""
+    try:
+        from bulletin.accessibility.browser import chromium, edition_screenshots
+    except ImportError:  # pragma: no cover - the browser extra is missing
+        return [], "no screenshots: install bulletin[browser] for them"
+    if chromium() is None:
+        return [], "no screenshots: this machine has no Chromium"
+    emails = {n: d for n, d in preview_files(edition).items() if n.endswith("/email.html")}
+    folder = config.public_dir / SCREENSHOTS
+    try:
+        shots = edition_screenshots(config, emails, folder)
+    except (ConfigError, ImportError, OSError) as exc:
+        return [], f"no screenshots: {exc}"
+    return [p.relative_to(config.public_dir).as_posix() for p in shots], None
+
+
+def preview_links(
+    config: Config, edition: Plan, expires: dt.datetime, shots: Sequence[str] = ()
+) -> dict[str, str]:
     """The signed address of each preview, by what it shows ("news", "partner rilo",
     "edition page"), valid until `expires`."""
     assert edition.edition_id
@@ -42,6 +67,9 @@ def preview_links(config: Config, edition: Plan, expires: dt.datetime) -> dict[s
     }
     if f"{edition.edition_id}/index.html" in edition.files:
         links["edition page"] = f"{base}{EDITION_PAGE}?t={token}"
+    for shot in shots:  # preview/screenshots/preview-news-email-light-375.png
+        what = shot.rpartition("/")[2].removesuffix(".png").removeprefix("preview-")
+        links[f"screenshot {what}"] = f"{base}{shot}?t={token}"
     return links
 
 
@@ -102,7 +130,6 @@ def warnings(
 def _partner_problems(config: Config, edition: Plan) -> list[tuple[Audience, str]]:
     """Partners whose webhook cannot be used as configured (a missing secret)."""
     from bulletin.config.secrets import partner_secret
-    from bulletin.errors import ConfigError
 
     problems = []
     for key in edition.partners:
@@ -163,6 +190,10 @@ def page(
         )
     if "edition page" in links:
         lines += ["", f"The edition's web page: [open]({links['edition page']})"]
+    shots = [(what.removeprefix("screenshot "), link) for what, link in links.items()
+             if what.startswith("screenshot ")]  # fmt: skip
+    if shots:
+        lines += ["", "Screenshots: " + " · ".join(f"[{what}]({link})" for what, link in shots)]
     lines += ["", "## Checks", "", f"- EU funding notice: {compliance}"]
     found = warnings(config, edition, audiences, now)
     lines += ["", "## Warnings", ""] + ([f"- {w}" for w in found] or ["None."])
