@@ -295,23 +295,24 @@ WEBHOOK = 'webhook = "https://partner.example/hooks/bulletin"'
 BCC = "\\r\\nBcc: all@evil.example"  # a line break, as TOML escapes write it
 SMTP = "[delivery.smtp]\n"
 DATABASE = '[database]\nurl = "postgresql://u:p@ss@127.0.0.1/b"\n'
+# Lines of tests/fixtures/site/bulletin.toml as these edits leave it.
 CONFIG_CASES = [
     ("url-crlf", URL, URL.replace('/"', f'/{BCC}"'), "site.url", 3),
     ("url-idn", URL, URL.replace("news", "nëws"), "xn--nws-jma.example.org", 3),
     ("url-query", URL, URL.replace('/"', '/?a=1"'), "site.url", 3),
     ("from-newline", FROM, FROM.replace("Fixture", f"Fixture{BCC}"), "sender.from", 9),
     ("reply-crlf", REPLY, REPLY.replace('org"', f'org{BCC}"'), "reply_to", 10),
-    ("list-name-newline", LIST, LIST.replace("Fixture", "Fixture\\n"), "lists.news.name", 24),
-    ("timeout-zero", LIST, f"{SMTP}timeout = 0\n{LIST}", "smtp.timeout", 24),
-    ("timeout-negative", LIST, f"{SMTP}timeout = -5\n{LIST}", "smtp.timeout", 24),
-    ("port-70000", LIST, f"{SMTP}port = 70000\n{LIST}", "smtp.port", 24),
-    ("list-key-path", "[lists.news]", '[lists."../../../escaped"]', "letters, digits", 23),
-    ("partner-key-path", "[partners.interpol]", '[partners."../x"]', "letters, digits", 30),
+    ("list-name-newline", LIST, LIST.replace("Fixture", "Fixture\\n"), "lists.news.name", 34),
+    ("timeout-zero", LIST, f"{SMTP}timeout = 0\n{LIST}", "smtp.timeout", 34),
+    ("timeout-negative", LIST, f"{SMTP}timeout = -5\n{LIST}", "smtp.timeout", 34),
+    ("port-70000", LIST, f"{SMTP}port = 70000\n{LIST}", "smtp.port", 34),
+    ("list-key-path", "[lists.news]", '[lists."../../../escaped"]', "letters, digits", 33),
+    ("partner-key-path", "[partners.interpol]", '[partners."../x"]', "letters, digits", 40),
     ("emblem-absolute", EMBLEM, 'emblem = "/etc/hostname"', "inside the site folder", 13),
     ("emblem-parent", EMBLEM, 'emblem = "../../x.png"', "inside the site folder", 13),
-    ("webhook-http-password", WEBHOOK, WEBHOOK.replace("https://", "http://u:pw@"), "clear", 32),
-    ("webhook-space", WEBHOOK, WEBHOOK.replace("hooks/", "ho oks/"), "space", 32),
-    ("database-at-in-password", LIST, DATABASE + LIST, "%40", 24),
+    ("webhook-http-password", WEBHOOK, WEBHOOK.replace("https://", "http://u:pw@"), "clear", 42),
+    ("webhook-space", WEBHOOK, WEBHOOK.replace("hooks/", "ho oks/"), "space", 42),
+    ("database-at-in-password", LIST, DATABASE + LIST, "%40", 34),
 ]
 
 
@@ -340,8 +341,8 @@ def test_check_reports_configuration_mistakes_with_exit_2_and_lines(site):
     assert status == 2
     assert {(p["message"].split(":")[0], p["line"]) for p in problems} == {
         ("site.url", 3),
-        ("delivery.smtp.timeout", 24),
-        ("delivery.smtp.port", 25),
+        ("delivery.smtp.timeout", 34),
+        ("delivery.smtp.port", 35),
     }
 
 

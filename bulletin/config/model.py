@@ -6,101 +6,22 @@ when a run needs them, never while the file is read.
 
 from __future__ import annotations
 
-import base64
 import re
-from email.utils import getaddresses, parseaddr
+from email.utils import parseaddr
 from pathlib import Path
-from typing import Any, ClassVar, Literal
-from urllib.parse import urlsplit
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import Field, field_validator
 
+from bulletin.config.base import Section, email_address, http_url
+from bulletin.config.people import APPROVER_ID, Approver, Inbound
 from bulletin.redaction import redact_url, userinfo
 
 DEFAULT_DATABASE = "sqlite:///.bulletin/bulletin.db"
-#: Control characters: a line break in a value that becomes a header injects headers.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
-_LINE_TEXT_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # tab and LF allowed
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-    #: Fields of running text, which may hold line breaks and tabs.
-    _running_text: ClassVar[frozenset[str]] = frozenset()
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def _no_control_characters(cls, value: Any, info: ValidationInfo) -> Any:
-        running = info.field_name in cls._running_text
-        for text in value if isinstance(value, list) else [value]:
-            if not isinstance(text, str):
-                continue
-            found = (_LINE_TEXT_CONTROL if running else _CONTROL).search(text)
-            if found:
-                kind = "a line break" if found.group() in "\r\n" else "a control character"
-                raise ValueError(
-                    f"holds {kind} (U+{ord(found.group()):04X}); write the value on one line "
-                    "without control characters"
-                )
-        return value
-
-
-def http_url(value: str, *, site: bool) -> str:
-    """`value` if it is an absolute http(s) URL that every header, feed and HTTP client can
-    carry; ValueError saying what to write otherwise. A site URL takes no query, fragment
-    or user info (links are made by appending to it)."""
-    example = "https://news.example.org/" if site else "https://partner.example/hooks/bulletin"
-    if re.search(r"\s", value):
-        raise ValueError("holds a space or line break; write the URL without them")
-    if not value.isascii():
-        raise ValueError(_non_ascii_advice(value))
-    try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018 -- raises ValueError for a port out of range
-    except ValueError as exc:
-        raise ValueError(f"{value!r} is not a valid URL ({exc}); write it like {example}") from exc
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{value!r} is not an absolute http(s) URL such as {example}")
-    if site and (parts.query or parts.fragment or parts.username is not None):
-        raise ValueError(
-            f"must be the plain address of the site, without ?query, #fragment or "
-            f"user:password@, such as {example}"
-        )
-    return value
-
-
-def _non_ascii_advice(value: str) -> str:
-    advice = "holds characters outside ASCII; percent-encode them in the path"
-    try:
-        host = urlsplit(value).hostname or ""
-        if not host.isascii():
-            advice += f", and write the host name as {host.encode('idna').decode()}"
-    except (ValueError, UnicodeError):
-        advice += ", and write an international host name in its xn-- (punycode) form"
-    return advice
-
-
-def email_address(value: str, example: str) -> str:
-    """`value` if it is one address (with or without a display name) that SMTP can carry."""
-    found = getaddresses([value])
-    if len(found) != 1 or "@" not in found[0][1]:
-        raise ValueError(f"{value!r} is not an email address like {example}")
-    address = found[0][1]
-    if not address.isascii():
-        raise ValueError(
-            f"{address!r} holds characters outside ASCII, which not every mail server "
-            "accepts; write the domain in its xn-- (punycode) form and use an ASCII mailbox"
-        )
-    local, _, domain = address.rpartition("@")
-    if not local or not re.fullmatch(
-        r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9-]+)+", domain
-    ):
-        raise ValueError(f"{address!r} is not an email address like {example}")
-    return value
-
-
-class Site(_Section):
+class Site(Section):
     title: str
     url: str
     language: str = "en"
@@ -129,7 +50,7 @@ class Site(_Section):
         return ZoneInfo(self.timezone)
 
 
-class Sender(_Section):
+class Sender(Section):
     from_: str = Field(alias="from")
     reply_to: str | None = None
 
@@ -147,18 +68,18 @@ class Sender(_Section):
         return self.address.rpartition("@")[2].lower()
 
 
-class FundingText(_Section):
+class FundingText(Section):
     _running_text = frozenset({"statement", "disclaimer"})
     statement: str
     disclaimer: str
 
 
-class Funding(_Section):
+class Funding(Section):
     emblem: str
     text: dict[str, FundingText] = Field(default_factory=dict)
 
 
-class Database(_Section):
+class Database(Section):
     url: str = DEFAULT_DATABASE
 
     @field_validator("url")
@@ -177,7 +98,7 @@ class Database(_Section):
         return value
 
 
-class Smtp(_Section):
+class Smtp(Section):
     host: str = "127.0.0.1"
     port: int = Field(default=25, ge=1, le=65535)
     security: Literal["none", "starttls", "ssl"] = "none"
@@ -205,7 +126,7 @@ DKIM_UNSIGNABLE_HEADERS = frozenset(
 )
 
 
-class Dkim(_Section):
+class Dkim(Section):
     """[delivery.dkim]: sign every email; the key comes from an env var or a file, never here."""
 
     domain: str
@@ -242,7 +163,7 @@ class Dkim(_Section):
         return value
 
 
-class Feeds(_Section):
+class Feeds(Section):
     #: a WebSub hub (https URL): every feed names it and a publish pings it
     websub_hub: str | None = None
 
@@ -254,7 +175,7 @@ class Feeds(_Section):
         return value
 
 
-class Delivery(_Section):
+class Delivery(Section):
     transport: Literal["outbox", "smtp"] = "outbox"
     rate_per_second: float = Field(default=0, ge=0)
     connections: int = Field(default=1, ge=1, le=64)
@@ -278,7 +199,7 @@ class Delivery(_Section):
         return value
 
 
-class MailingList(_Section):
+class MailingList(Section):
     name: str
     address: str | None = None
     languages: list[str] = Field(default_factory=list)
@@ -295,7 +216,7 @@ class MailingList(_Section):
         return self.address is not None
 
 
-class Partner(_Section):
+class Partner(Section):
     name: str
     webhook: str | None = None
     #: the environment variable holding the webhook's signing secret (whsec_<base64> or raw)
@@ -333,95 +254,12 @@ class Partner(_Section):
 
 
 #: An approver's key name in bulletin.toml; it also names the private key's file.
-APPROVER_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
-
-
-class Approver(_Section):
-    """[approvers.ID]: someone whose `bulletin approve` makes entries publishable."""
-
-    name: str
-    #: "ed25519:" and the base64 of the raw 32-byte public key (`bulletin approvers add`)
-    public_key: str
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not value.strip() or any(ord(c) < 32 or ord(c) == 127 for c in value):
-            raise ValueError("must be one line of text, such as Press Office")
-        return value.strip()
-
-    @field_validator("public_key")
-    @classmethod
-    def _public_key(cls, value: str) -> str:
-        kind, _, data = value.partition(":")
-        try:
-            raw = base64.b64decode(data, validate=True)
-        except ValueError:
-            raw = b""
-        if kind != "ed25519" or len(raw) != 32:
-            raise ValueError(
-                "is not an Ed25519 public key like ed25519:<base64>; copy the line that "
-                "bulletin approvers add printed"
-            )
-        return value
-
-
-class Imap(_Section):
-    """[inbound.imap]: the mailbox bounces, complaints and unsubscribes arrive in."""
-
-    host: str
-    port: int | None = None  # 993 with ssl, else 143
-    security: Literal["none", "starttls", "ssl"] = "ssl"
-    username_env: str = "BULLETIN_IMAP_USERNAME"
-    password_env: str | None = "BULLETIN_IMAP_PASSWORD"  # noqa: S105 (a variable name)
-    #: the name of a Prefect Secret block holding the password, instead of password_env
-    password_block: str | None = None
-    folder: str = "INBOX"
-    #: where a message goes once its outcome is recorded; "" flags it there instead
-    done_folder: str = "bulletin-done"
-    #: where a message that cannot be processed goes; "" leaves it in place
-    error_folder: str = ""
-    timeout: float = Field(default=30.0, gt=0)
-
-    @property
-    def server_port(self) -> int:
-        return self.port or (993 if self.security == "ssl" else 143)
-
-
-class Inbound(_Section):
-    """[inbound]: VERP envelope senders and the processing of what comes back to them."""
-
-    return_path: str
-    #: the tokenised mailto of List-Unsubscribe; default unsubscribe@ the return_path's domain
-    unsubscribe_address: str | None = None
-    soft_bounce_limit: int = Field(default=3, ge=1)
-    soft_bounce_days: int = Field(default=30, ge=1)
-    max_message_bytes: int = Field(default=10 * 2**20, ge=1024)
-    imap: Imap | None = None
-
-    @field_validator("return_path", "unsubscribe_address")
-    @classmethod
-    def _bare_address(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(
-            r"[A-Za-z0-9._-]+@[A-Za-z0-9.-]+\.[A-Za-z]+", value
-        ):
-            raise ValueError(
-                f"{value!r} is not a bare address like bounces@example.org (no name, no '+')"
-            )
-        return value
-
-    @property
-    def unsubscribe(self) -> str:
-        domain = self.return_path.rpartition("@")[2]
-        return self.unsubscribe_address or f"unsubscribe@{domain}"
-
-
-class Accessibility(_Section):
+class Accessibility(Section):
     #: rule → the written reason why it is only a warning on this site (shown in reports)
     warnings: dict[str, str] = Field(default_factory=dict)
 
 
-class Config(_Section):
+class Config(Section):
     site: Site
     sender: Sender
     funding: dict[str, Funding] = Field(default_factory=dict)

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
-from bulletin.config.model import Dkim, Imap, Partner, Smtp
+from bulletin.config.model import Dkim, Partner, Smtp
+from bulletin.config.people import Imap
 from bulletin.errors import ConfigError
 from bulletin.files import ReadRefused, read_capped
 

@@ -17,7 +17,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from bulletin.config.model import APPROVER_ID, Approver, Config
+from bulletin.config.model import Config
+from bulletin.config.people import APPROVER_ID, Approver
 from bulletin.errors import ConfigError
 
 KEYS_ENV = "BULLETIN_APPROVER_KEYS"
