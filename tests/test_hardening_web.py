@@ -116,6 +116,16 @@ def test_an_old_confirmation_link_does_not_undo_leaving_or_erasure(web, leaves_b
         assert "ana@example.org" not in web.everything_stored()
 
 
+def test_an_old_confirmation_link_in_another_spelling_does_not_undo_an_unsubscribe(web):
+    web.import_subscribers()  # stored as ana@example.org
+    web.subscribe("Ana@example.org")  # the same mailbox, spelt otherwise
+    link = web.confirmation_path(web.confirmations()[0])
+    token = web.signer.unsubscribe_token("news", "ana@example.org")
+    web.client.post(f"/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"})
+    assert _confirm(web, link).status_code == 400
+    assert web.statuses()["ana@example.org"] == "unsubscribed"
+
+
 # --- 4. CSV formula injection -----------------------------------------------------------------
 
 FORMULAS = ["=1+1", "+1+1", "-1+1", "@SUM(A1)", '=HYPERLINK("https://evil.example")']
@@ -328,7 +338,7 @@ def test_a_web_sign_up_keeps_how_when_and_under_which_text_consent_was_given(web
     exported = web.client.post(path, data={"csrf": web.csrf(path), "action": "export"})
     records = json.loads(exported.content)["consents"]
     assert [(r["list"], r["method"], r["source"]) for r in records] == [
-        ("news", "web-form", "/subscribe"), ("events", "web-form", "/subscribe"),
+        ("events", "web-form", "/subscribe"), ("news", "web-form", "/subscribe"),
     ]  # fmt: skip
     for record in records:
         assert dt.datetime.fromisoformat(record["asked_at"]) == asked

@@ -149,11 +149,12 @@ def confirm(db: sa.Connection, request_id: str, list_key: str, now: dt.datetime)
 def withdraw(
     db: sa.Connection, email: str, list_key: str, now: dt.datetime, how: Withdrawal
 ) -> None:
-    """The address left the list: its consent there ends, and its open requests with it."""
+    """The address (as stored: the index finds it) left the list: its consent there ends,
+    and its open requests with it."""
     db.execute(
         consents.update()
         .where(
-            sa.func.lower(consents.c.email) == email.lower(),
+            consents.c.email == email,
             consents.c.list_name == list_key,
             consents.c.withdrawn_at.is_(None),
         )

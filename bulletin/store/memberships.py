@@ -43,7 +43,14 @@ def request_subscription(
         language = given.language
         _join(db, email, list_keys, language, now, PENDING,
               lambda row: {"language": language} if row.status == PENDING else None)  # fmt: skip
-        consent.record(db, email, list_keys, given, now, request_id=request_id)
+        for key, stored in _stored(db, email, list_keys).items():
+            consent.record(db, stored, [key], given, now, request_id=request_id)
+
+
+def _stored(db: sa.Connection, email: str, list_keys: list[str]) -> dict[str, str]:
+    """The address as each list's row stores it: consent rows use the same spelling, so
+    that leaving a list (which finds them by it) withdraws them all."""
+    return {row.list_name: row.email for row in rows_of(db, email, list_keys)}
 
 
 def open_request(engine: sa.Engine, request_id: str) -> consent.Request | None:
@@ -152,7 +159,8 @@ def set_preferences(
         joined = [key for key in lists if key in wanted]
         new = [k for k in joined if k not in rows or rows[k].status in (PENDING, UNSUBSCRIBED)]
         _join(db, email, joined, language, now, ACTIVE, _activate(language))
-        consent.record(db, email, new, given, now)
+        for key, stored in _stored(db, email, new).items():
+            consent.record(db, stored, [key], given, now)
         for key in lists:
             row = rows.get(key)
             if key in wanted or row is None or row.status not in (ACTIVE, PENDING):
@@ -162,7 +170,7 @@ def set_preferences(
                 .where(subscribers.c.id == row.id)
                 .values(status=UNSUBSCRIBED, language=language, updated_at=now)
             )
-            consent.withdraw(db, email, key, now, consent.Withdrawal.PREFERENCES)
+            consent.withdraw(db, row.email, key, now, consent.Withdrawal.PREFERENCES)
             ledger.skip_pending_for(db, email, "unsubscribed", now, key)
 
 
