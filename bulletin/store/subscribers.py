@@ -173,6 +173,7 @@ def import_csv(
                 )
             )
         }
+        consented: list[tuple[str, str, consent.Given]] = []
         for line, subscriber in rows:
             values = {"name": subscriber.name, "updated_at": now}
             if subscriber.language:
@@ -201,7 +202,8 @@ def import_csv(
                     consent.Method.IMPORT, shown, subscriber.language, made_by=by,
                     line=line, source_sha256=file_sha256,
                 )  # fmt: skip
-                consent.record(db, subscriber.email, [list_key], given, now)
+                consented.append((subscriber.email, list_key, given))
+        consent.record_many(db, consented, now)
     return ImportReport(added, updated, problems)
 
 
