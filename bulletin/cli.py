@@ -10,7 +10,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bulletin.commands import load_site_config, print_json, site_path
+from bulletin.commands import inbound, load_site_config, print_json, site_path
+from bulletin.commands import status as status_commands
+from bulletin.commands import subscribers as subscriber_commands
 from bulletin.errors import (
     EXIT_CONTENT,
     EXIT_DELIVERY,
@@ -47,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"error: {type(exc).__name__}: {exc} (run with --verbose for details)", file=sys.stderr
         )
-        return EXIT_DELIVERY if args.command == "publish" else EXIT_CONTENT
+        return EXIT_DELIVERY if args.command in ("publish", "resend") else EXIT_CONTENT
 
 
 def _fail(args: argparse.Namespace, exc: BulletinError) -> int:
@@ -158,14 +160,15 @@ def _announce_approvals(config: Config, entries: list[Entry], by: str) -> None:
 
 
 def cmd_build(root: Path, args: argparse.Namespace) -> int:
-    from bulletin.pipeline.planning import email_previews, plan
+    from bulletin.pipeline.confirmation import preview_files
+    from bulletin.pipeline.planning import plan
     from bulletin.pipeline.report import Report
     from bulletin.pipeline.write import clear_previews, write_public
     from bulletin.store.database import connect
 
     config = load_site_config(root)
     edition = plan(config, connect(config.database_url), record=False)
-    files = {**edition.files, **email_previews(edition)}
+    files = {**edition.files, **preview_files(edition)}
     clear_previews(config)
     report = Report(edition.edition_id, [e.slug for e in edition.entries], notes=edition.notes)
     report.public = write_public(config, files)
@@ -185,14 +188,21 @@ def cmd_publish(root: Path, args: argparse.Namespace) -> int:
     from bulletin import orchestration
     from bulletin.pipeline.progress import progress_bar
     from bulletin.pipeline.report import Report
+    from bulletin.store.database import connect
+    from bulletin.store.locks import site_run
 
-    orchestration.start_server(args.verbose)
-    from bulletin.flows.publish import publish
+    config = load_site_config(root)
+    engine = connect(config.database_url)
+    # Another run of the site under way: say so at once (exit 4) rather than wait, or
+    # take its edition for an interrupted one. The flow below runs under this lock.
+    with site_run(engine, config, "publish", wait=False):
+        orchestration.start_server(args.verbose)
+        from bulletin.flows.publish import publish
 
-    with progress_bar(enabled=not args.json):
-        report = orchestration.run_flow(
-            publish, Report, site=str(root), entries=list(args.slugs), dry_run=args.dry_run
-        )
+        with progress_bar(enabled=not args.json):
+            report = orchestration.run_flow(
+                publish, Report, site=str(root), entries=list(args.slugs), dry_run=args.dry_run
+            )
     if args.json:
         print_json(report.as_json())
     else:
@@ -314,8 +324,8 @@ def _parser() -> argparse.ArgumentParser:
     partners.set_defaults(run=cmd_partners)
 
     # Command families in bulletin.commands: one `register` each.
-    from bulletin.commands import subscribers as subscriber_commands
-
+    inbound.register(commands)
+    status_commands.register(commands)
     subscriber_commands.register(commands)
     return parser
 

@@ -5,11 +5,13 @@
     ├── ContentError               entries or rendered outputs have problems         exit 1
     │   └── ComplianceError        an output lacks the EU emblem, statement, disclaimer
     ├── RenderError                a template failed to render (MJML, Jinja)         exit 1
-    └── DeliveryError              a transport could not deliver a message           exit 3
-        ├── TransportUnavailable   no message can go: server down, bad TLS or login; the
-        │                          run stops and the next run resumes
-        └── WebhookError           a partner's server refused or failed a webhook, with
-                                   its HTTP status and the wait it asked for
+    ├── RunInProgress              another run of the site is planning or sending    exit 4
+    ├── DeliveryError              a transport could not deliver a message           exit 3
+    │   ├── TransportUnavailable   no message can go: server down, bad TLS or login; the
+    │   │                          run stops and the next run resumes
+    │   └── WebhookError           a partner's server refused or failed a webhook, with
+    │                              its HTTP status and the wait it asked for
+    └── SourceError                an inbound mailbox (IMAP, Maildir, mbox) is unreadable exit 3
 
 Errors that list several problems carry them as `Problem` values, so that every problem
 is reported at once rather than the first one only.
@@ -24,6 +26,7 @@ EXIT_OK = 0
 EXIT_CONTENT = 1
 EXIT_USAGE = 2
 EXIT_DELIVERY = 3
+EXIT_BUSY = 4  # another run of the same site is under way: nothing was done
 
 
 @dataclass(frozen=True, order=True)
@@ -74,6 +77,13 @@ class ComplianceError(ContentError):
 
 class RenderError(BulletinError):
     exit_status = EXIT_CONTENT
+
+
+class RunInProgress(BulletinError):
+    """Another publish, digest, timed or resend run of the site holds its run lock: this
+    one did nothing, and can be run again once that one has finished."""
+
+    exit_status = EXIT_BUSY
 
 
 class DeliveryError(BulletinError):
@@ -143,3 +153,9 @@ class WebhookError(DeliveryError):
         super().__init__(message, recipient=recipient, permanent=permanent)
         self.status = status
         self.retry_after = retry_after
+
+
+class SourceError(BulletinError):
+    """An inbound source (IMAP folder, Maildir, mbox file) cannot be read or logged into."""
+
+    exit_status = EXIT_DELIVERY

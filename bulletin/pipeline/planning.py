@@ -7,18 +7,26 @@ that raises nothing is an edition every reader may receive.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from bulletin.compliance import Output, check_outputs, feed_outputs, near_misses
+from bulletin.compliance import (
+    Output,
+    calendar_outputs,
+    check_outputs,
+    feed_outputs,
+    json_feed_outputs,
+    near_misses,
+)
 from bulletin.config.model import Config
 from bulletin.content.approval import approval_problem, is_publishable
 from bulletin.content.entries import Entry, load_entries
 from bulletin.errors import ContentError, Problem, raise_for
-from bulletin.render.feeds import atom, filtered_feeds, rss
+from bulletin.render.calendars import calendar_files
+from bulletin.render.feeds import atom, filtered_feeds, json_feed, rss
 from bulletin.render.notices import notices_for
 from bulletin.render.payloads import matching
 from bulletin.render.renderer import EditionInfo, RenderedEmail, Renderer
@@ -180,9 +188,16 @@ def render(config: Config, edition: Plan, archive: Sequence[EditionInfo]) -> Non
     files["atom.xml"] = atom(config, feed_entries)
     outputs += feed_outputs("public/feed.xml", files["feed.xml"], feed_entries)
     outputs += feed_outputs("public/atom.xml", files["atom.xml"], feed_entries)
+    files["feed.json"] = json_feed(config, feed_entries)
+    outputs += json_feed_outputs("public/feed.json", files["feed.json"], feed_entries)
     for name, xml in filtered_feeds(config, feed_entries).items():
         files[name] = xml
-        outputs += feed_outputs(f"public/{name}", xml, feed_entries)
+        read = json_feed_outputs if name.endswith(".json") else feed_outputs
+        outputs += read(f"public/{name}", xml, feed_entries)
+    previous = _public_reader(config)
+    for name, ics in calendar_files(config, feed_entries, edition.published, previous).items():
+        files[name] = ics
+        outputs += calendar_outputs(f"public/{name}", ics, feed_entries)
     for info in archive:
         name = f"{info.id}/index.html"
         files[name] = renderer.edition_page(info).encode()
@@ -192,6 +207,19 @@ def render(config: Config, edition: Plan, archive: Sequence[EditionInfo]) -> Non
         files[name] = renderer.entry_page(entry).encode()
         outputs.append(_page_output(config, f"public/{name}", files[name], (entry,), 2))
     raise_for(check_outputs(config, outputs))
+
+
+def _public_reader(config: Config) -> Callable[[str], bytes | None]:
+    """Reads a file of public/ as the last build left it (None if there is none)."""
+
+    def read(name: str) -> bytes | None:
+        path = config.public_dir / name
+        try:
+            return path.read_bytes() if path.is_file() and not path.is_symlink() else None
+        except OSError:
+            return None
+
+    return read
 
 
 def _email_outputs(who: str, email: RenderedEmail, entries: list[Entry]) -> list[Output]:
@@ -277,15 +305,3 @@ def restrict(edition: Plan, channels: Sequence[str]) -> None:
         edition.emails.clear()
     if "partners" not in channels:
         edition.partners.clear()
-
-
-def email_previews(edition: Plan) -> dict[str, bytes]:
-    """Each list's email as files for public/preview/<list>/, the emblem linked, not attached."""
-    files: dict[str, bytes] = {}
-    for key, (email, _) in edition.emails.items():
-        html = email.html
-        for notice in email.notices:
-            html = html.replace(notice.email_src, notice.page_src("../../"))
-        files[f"preview/{key}/email.html"] = html.encode()
-        files[f"preview/{key}/email.txt"] = email.text.encode()
-    return files

@@ -108,6 +108,11 @@ class Report:
             out += [f"| {t} | {r} | {why.replace('|', '/')} |" for t, r, why in self.failures]
         if self.notes and self.entries:
             out += ["", "## Notes", "", *[f"- {note}" for note in self.notes]]
+        if self.edition and not self.dry_run and not self.would_send:
+            out += ["", "## Who got it", "",
+                    f"`bulletin status {self.edition}` shows, per list and partner, who got it "
+                    f"and who did not, and why; `bulletin resend {self.edition}` sends again "
+                    "what failed."]  # fmt: skip
         return "\n".join(out) + "\n"
 
     def lines(self) -> Sequence[str]:
@@ -142,6 +147,8 @@ class Report:
                 out.append(f"  failed: {target} → {recipient}: {why}")
             if len(self.failures) > 20:
                 out.append(f"  ... and {len(self.failures) - 20} more failures")
+            if self.failures:
+                out.append(f"  who got it, who did not: bulletin status {self.edition}")
         if self.public:
             out.append(f"  public/: {len(self.public)} files written")
         return out

@@ -22,6 +22,7 @@ from bulletin.errors import DeliveryError
 from bulletin.mail.compiled import CompiledEmail
 from bulletin.mail.dkim import DkimSigner
 from bulletin.mail.message import Message
+from bulletin.mail.verp import Verp
 from bulletin.pipeline.planning import Plan
 from bulletin.render.payloads import payload, webhook_id
 from bulletin.store import ledger, locks
@@ -57,8 +58,9 @@ def deliver(
     edition_id = edition.edition_id
     signer = Signer(secret_key(config.state_dir))
     dkim = DkimSigner.for_config(config)
+    verp = Verp.for_config(config, signer)
     compiled = {
-        key: CompiledEmail(config, email, edition_id, key, config.lists[key], dkim=dkim)
+        key: CompiledEmail(config, email, edition_id, key, config.lists[key], dkim=dkim, verp=verp)
         for key, (email, _) in edition.emails.items()
     }
     deadlines = {key: _deadline(entries) for key, (_, entries) in edition.emails.items()}

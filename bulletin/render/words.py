@@ -20,6 +20,9 @@ _ENGLISH = {
     "editions": "Editions",
     "edition": "Edition",
     "feeds": "Feeds",
+    "add_to_calendar": "Add to calendar",
+    "calendar": "Calendar",
+    "calendars": "Calendars",
     "no_editions": "Nothing has been published yet.",
     "entries_in_edition": "In this edition",
     # the subscriber web service: its pages and emails
@@ -112,6 +115,9 @@ _ROMANIAN = {
     "editions": "Ediții",
     "edition": "Ediția",
     "feeds": "Fluxuri",
+    "add_to_calendar": "Adăugați în calendar",
+    "calendar": "Calendar",
+    "calendars": "Calendare",
     "no_editions": "Nu a fost publicat nimic încă.",
     "entries_in_edition": "În această ediție",
     # the subscriber web service: its pages and emails
@@ -207,6 +213,9 @@ _BULGARIAN = {
     "editions": "Издания",
     "edition": "Издание",
     "feeds": "Емисии",
+    "add_to_calendar": "Добавете в календара",
+    "calendar": "Календар",
+    "calendars": "Календари",
     "no_editions": "Все още няма публикации.",
     "entries_in_edition": "В това издание",
     # the subscriber web service: its pages and emails

@@ -120,8 +120,43 @@ suppressions = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+inbound_events = sa.Table(
+    "inbound_events",
+    metadata,
+    # What came back (bulletin.inbound.events owns it): one row per message processed.
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("message_key", sa.String(64), nullable=False),  # digest: seen twice, done once
+    sa.Column("kind", sa.String(20), nullable=False),  # bounce | complaint | unsubscribe | ...
+    sa.Column("outcome", sa.String(20), nullable=False),  # suppressed | counted | unmatched ...
+    sa.Column("email", sa.String(320)),
+    sa.Column("list_name", sa.String(100)),
+    sa.Column("edition_id", sa.String(40)),
+    sa.Column("status", sa.String(20)),  # the DSN status code, e.g. 5.1.1
+    sa.Column("permanent", sa.Boolean),
+    sa.Column("detail", sa.Text),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("message_key", name="uq_inbound_message"),
+)
+
 sa.Index("ix_deliveries_pending", deliveries.c.edition_id, deliveries.c.status)
+
+# --- 0005: every attempt at a delivery, not only the last (bulletin status, resend) ------
+delivery_attempts = sa.Table(
+    "delivery_attempts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("delivery_id", sa.Integer, sa.ForeignKey("deliveries.id"), nullable=False),
+    sa.Column("attempted_at", sa.DateTime(timezone=True), nullable=False),
+    # what the attempt came to: sent | failed | skipped | pending (deferred, due again)
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("detail", sa.Text),
+    # the server refused for good (a 5xx, a partner's 4xx): trying again cannot help
+    sa.Column("permanent", sa.Boolean, nullable=False, default=False),
+)
+sa.Index("ix_delivery_attempts_delivery", delivery_attempts.c.delivery_id)
+# --- end 0005 ---------------------------------------------------------------------------
 sa.Index("ix_edition_entries_slug", edition_entries.c.slug)
+sa.Index("ix_inbound_events_email", inbound_events.c.email, inbound_events.c.kind)
 
 
 #: The newest migration in bulletin/migrations/versions; a test checks that they agree. It
@@ -129,8 +164,8 @@ sa.Index("ix_edition_entries_slug", edition_entries.c.slug)
 SCHEMA_REVISION = "0003"
 #: The first migration: a database made before migrations (by create_all) is stamped with it.
 BASELINE_REVISION = "0001"
-#: The tables of the baseline revision: a database from before migrations gets these, and
-#: the later revisions add the rest.
+#: The tables of the baseline revision: `_adopt` completes only these; later revisions add
+#: the others when the adopted database is upgraded.
 BASELINE_TABLES = ("subscribers", "editions", "edition_entries", "deliveries", "suppressions")
 MIGRATIONS = Path(__file__).with_name("migrations")
 _MIGRATION_LOCK_KEY = 0x62756C6C6D696772  # "bullmigr": PostgreSQL advisory lock of migrations
@@ -227,14 +262,15 @@ def _adopt(db: sa.Connection) -> None:
     """Bring a database made by create_all before migrations up to the baseline revision.
 
     Such a database can lack tables and nullable columns added since it was made; they are
-    added here from `metadata`. That is the baseline's schema while the newest revision is
-    the baseline; a later revision that adds a column must freeze this list first (the
-    test of an old database then fails with a duplicate column).
+    added here from `metadata`, for the baseline's tables only (later revisions make
+    their own tables on the upgrade that follows). A later revision that adds a column to
+    a baseline table must freeze this list first (the test of an old database then fails
+    with a duplicate column).
     """
     from alembic.operations import Operations
     from alembic.runtime.migration import MigrationContext
 
-    baseline = [t for t in metadata.sorted_tables if t.name in BASELINE_TABLES]
+    baseline = [metadata.tables[name] for name in BASELINE_TABLES]
     metadata.create_all(db, tables=baseline)
     operations = Operations(MigrationContext.configure(db))
     inspector = sa.inspect(db)

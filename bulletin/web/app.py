@@ -14,6 +14,8 @@ data export and erasure, and the archive and feeds of public/, as one Starlette 
     POST /preferences               the link goes by email; the same answer for anyone
     GET  /preferences/<token>       lists, language, export, erase
     POST /preferences/<token>       action=save | export | erase
+    GET  /preview/<path>?t=<token>  the next edition's previews, with a link that expires
+                                    with its confirmation (pipeline.confirmation)
     GET  /, /<edition>/, /feed.xml  public/, as `build` and `publish` wrote it
 
 Tokens are sealed with the site's key (bulletin/tokens.py: encrypted and authenticated, so
@@ -41,6 +43,7 @@ from starlette.types import ASGIApp
 from bulletin.config.model import Config
 from bulletin.delivery.configured import from_config
 from bulletin.delivery.transports import TransportFactory
+from bulletin.web.preview import preview_route
 from bulletin.web.routes import (
     confirm,
     confirm_page,
@@ -100,6 +103,7 @@ def create_app(
         Route("/preferences", preferences_request, methods=["POST"]),
         Route("/preferences/{token}", preferences_page, methods=["GET"]),
         Route("/preferences/{token}", preferences, methods=["POST"]),
+        preview_route(config, key, clock),
         *(
             Route("/" + f.emblem, emblem(f.emblem), methods=["GET"])
             for f in config.funding.values()

@@ -1,7 +1,7 @@
 """Proof of consent: the consents of each subscription and the consent texts shown.
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0005
 Create Date: 2026-11-29
 
 Written by hand to mirror `bulletin.store.database.metadata`; tests/test_database.py checks
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0003"
-down_revision = "0001"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
