@@ -27,7 +27,8 @@ from bulletin.config import load_config
 from bulletin.errors import RunInProgress
 from bulletin.store import ledger, locks
 from bulletin.store.database import connect
-from bulletin.store.subscribers import import_csv, unsubscribe
+from bulletin.store.memberships import unsubscribe
+from bulletin.store.subscribers import import_csv
 from tests.conftest import REPO, run_cli
 from tests.smtp_server import smtp_server
 from tests.webhook_server import webhook_server
