@@ -48,6 +48,15 @@ _ENGLISH = {
     "unsubscribed_title": "You are unsubscribed",
     "unsubscribed": "{address} will no longer receive {list}.",
     "manage_link": "Change your lists, language or data",
+    "preferences_by_email": "To change your lists, language or data, we can email {address} "
+    "a link to its preferences.",
+    "preferences_send_button": "Email me a link to my preferences",
+    "unsubscribe_external": "{list} is a mailing list kept by its own list server ({address}), "
+    "not by {site}: this link cannot take you off it, and nothing was changed. To leave, use "
+    "the unsubscribe instructions of that list server (its emails carry them), or write to "
+    "the list's owner.",
+    "unsubscribe_partner": "This address receives {site} as the partner organisation {list}: "
+    "this link cannot stop it, and nothing was changed. To stop, write to {contact}.",
     "invalid_title": "This link does not work",
     "invalid_link": "The link is incomplete, altered or expired. Copy the whole link from the "
     "email, or subscribe again.",
@@ -134,6 +143,16 @@ _ROMANIAN = {
     "unsubscribed_title": "V-ați dezabonat",
     "unsubscribed": "{address} nu va mai primi {list}.",
     "manage_link": "Schimbați listele, limba sau datele",
+    "preferences_by_email": "Pentru a schimba listele, limba sau datele, putem trimite la "
+    "{address} un link către preferințele sale.",
+    "preferences_send_button": "Trimiteți-mi un link către preferințe",
+    "unsubscribe_external": "{list} este o listă de email administrată de propriul server de "
+    "liste ({address}), nu de {site}: acest link nu vă poate scoate din ea și nu s-a schimbat "
+    "nimic. Pentru a ieși, folosiți instrucțiunile de dezabonare ale acelui server (se află în "
+    "emailurile sale) sau scrieți administratorului listei.",
+    "unsubscribe_partner": "Această adresă primește {site} ca organizație parteneră {list}: "
+    "acest link nu poate opri trimiterea și nu s-a schimbat nimic. Pentru a o opri, scrieți "
+    "la {contact}.",
     "invalid_title": "Acest link nu funcționează",
     "invalid_link": "Linkul este incomplet, modificat sau expirat. Copiați linkul întreg din "
     "email sau abonați-vă din nou.",
@@ -222,6 +241,16 @@ _BULGARIAN = {
     "unsubscribed_title": "Отписахте се",
     "unsubscribed": "{address} повече няма да получава {list}.",
     "manage_link": "Променете списъците, езика или данните си",
+    "preferences_by_email": "За да промените списъците, езика или данните си, можем да "
+    "изпратим на {address} връзка към неговите настройки.",
+    "preferences_send_button": "Изпратете ми връзка към настройките",
+    "unsubscribe_external": "{list} е пощенски списък, поддържан от собствен сървър ({address}), "
+    "а не от {site}: тази връзка не може да ви отпише от него и нищо не е променено. За да "
+    "излезете, използвайте инструкциите за отписване на този сървър (те са в неговите имейли) "
+    "или пишете на собственика на списъка.",
+    "unsubscribe_partner": "Този адрес получава {site} като партньорската организация {list}: "
+    "тази връзка не може да спре изпращането и нищо не е променено. За да го спрете, пишете на "
+    "{contact}.",
     "invalid_title": "Този линк не работи",
     "invalid_link": "Линкът е непълен, променен или изтекъл. Копирайте целия линк от имейла "
     "или се абонирайте отново.",
