@@ -450,10 +450,10 @@ def test_subscribers_import_reports_bad_rows_by_line_and_imports_the_good_ones(s
     exported = run_cli("subscribers", "export", "--list", "news", site=site)
     assert exported.returncode == 0, exported.stderr
     assert exported.stdout.splitlines() == [
-        "email,name,language,status",
-        "ana@example.org,Ana Popescu,ro,active",
-        "ivan@example.bg,Ivan,bg,active",
-        "john@example.com,John Carter,en,active",
+        "email,name,language,status,reason,since",
+        "ana@example.org,Ana Popescu,ro,active,,",
+        "ivan@example.bg,Ivan,bg,active,,",
+        "john@example.com,John Carter,en,active,,",
     ]
 
 
@@ -470,6 +470,6 @@ def test_subscribers_import_updates_an_address_already_on_the_list(site: Path):
     assert "0 added, 1 updated" in result.stdout
     exported = run_cli("subscribers", "export", "--list", "news", site=site).stdout
     assert exported.splitlines() == [
-        "email,name,language,status",
-        "ana@example.org,Ana Popescu,bg,active",
+        "email,name,language,status,reason,since",
+        "ana@example.org,Ana Popescu,bg,active,,",
     ]

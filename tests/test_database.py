@@ -192,10 +192,10 @@ def test_subscribers_import_and_export(database_url, site):
         assert (second.added, second.updated) == (1, 1)
         assert [problem.line for problem in second.problems] == [4]
         assert export_csv(engine, config, "news").splitlines() == [
-            "email,name,language,status",
-            "Stefan.Ionescu@example.org,Ștefan Ionescu,ro,active",
-            "ana@example.org,Ana Maria Popescu,ro,active",
-            "john@example.com,John Carter,en,active",
+            "email,name,language,status,reason,since",
+            "Stefan.Ionescu@example.org,Ștefan Ionescu,ro,active,,",
+            "ana@example.org,Ana Maria Popescu,ro,active,,",
+            "john@example.com,John Carter,en,active,,",
         ]
 
 

@@ -3,6 +3,7 @@ real SMTP publish act on the right address, once; forged and foreign reports cha
 
 from __future__ import annotations
 
+import datetime as dt
 import imaplib
 import json
 import re
@@ -354,3 +355,47 @@ def test_process_inbound_flow_without_a_mailbox_reads_nothing(site, prefect_harn
     from bulletin.flows.inbound import process_inbound
 
     assert process_inbound(site=str(site))["processed"] == 0
+
+
+def test_what_came_back_shows_in_the_export_the_readers_data_status_and_erasure(
+    published, tmp_path
+):
+    """Point 6: bounced and complained addresses, with reason and date, wherever people look;
+    erasure keeps the reports without the address."""
+    from bulletin.store import memberships
+    from bulletin.store.database import inbound_events
+    from bulletin.store.subscribers import export_csv
+
+    config, engine, received = published
+    ana, john = sent_to(received, "ana@example.org"), sent_to(received, "john@example.com")
+    inbox = to_maildir(tmp_path / "Maildir", [dsn(ana.sender, "ana@example.org", "5.1.1"),
+                                              arf(john.data)])  # fmt: skip
+    done = run_cli("inbound", "process", "--maildir", str(inbox), site=config.root)
+    assert done.returncode == 0, done.stderr
+
+    rows = {r.split(",")[0]: r.split(",") for r in export_csv(engine, config, "news").splitlines()}
+    assert rows["email"] == ["email", "name", "language", "status", "reason", "since"]
+    assert rows["ana@example.org"][3] == "bounced" and "5.1.1" in rows["ana@example.org"][4]
+    assert rows["john@example.com"][3] == "complained"
+    assert rows["john@example.com"][4].startswith("spam complaint")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", rows["john@example.com"][5])
+    assert rows["mara@example.org"][3:] == ["active", "", ""]
+
+    data = memberships.personal_data(engine, config, "john@example.com")
+    assert [(r["kind"], r["outcome"]) for r in data["reports"]] == [("complaint", "unsubscribed")]
+
+    (edition,) = {e.id for e in ledger.all_editions(engine.connect())}
+    status = run_cli("status", edition, "--json", site=config.root)
+    assert json.loads(status.stdout)["returned"] == {
+        "bounces": {"permanent": 1, "temporary": 0}, "complaints": 1,
+    }  # fmt: skip
+    assert (
+        "1 permanent and 0 temporary bounces, 1 complaints"
+        in run_cli("status", edition, site=config.root).stdout
+    )
+
+    memberships.erase(engine, "john@example.com", "erased-1234", dt.datetime.now(dt.UTC))
+    with engine.connect() as db:
+        kept = db.execute(sa.select(inbound_events.c.email, inbound_events.c.kind)).all()
+    assert ("erased-1234", "complaint") in kept
+    assert not [e for e, _ in kept if e and "john" in e]

@@ -130,7 +130,7 @@ def _counts(
 
 
 def _one_edition(engine: sa.Engine, config: Config, edition: str, args: argparse.Namespace) -> int:
-    from bulletin.store import ledger, locks
+    from bulletin.store import ledger, locks, returns
 
     with engine.connect() as db:
         record = next((r for r in ledger.all_editions(db) if r.id == edition), None)
@@ -140,8 +140,9 @@ def _one_edition(engine: sa.Engine, config: Config, edition: str, args: argparse
             )
         tally = ledger.counts(db, edition)
         failures = ledger.failed_deliveries(db, edition)
+        came_back = returns.per_edition(db, edition)
     busy = record.status != "done" and locks.run_under_way(engine, config)
-    summary = _summary(config, record, tally, busy)
+    summary = {**_summary(config, record, tally, busy), "returned": came_back}
     if args.failed:
         _failures_csv(failures)
         return EXIT_OK
@@ -169,6 +170,13 @@ def _print_edition(summary: dict[str, object], failures: list[Failure]) -> None:
         print(f"    {name}: " + ", ".join(f"{counts[s]} {s}" for s in STATUSES))
     if partners:
         print("  partners: " + ", ".join(f"{k} {v}" for k, v in partners.items()))
+    back = summary.get("returned")
+    if isinstance(back, dict) and (back["complaints"] or any(back["bounces"].values())):
+        bounces = back["bounces"]
+        print(
+            f"  came back: {bounces['permanent']} permanent and {bounces['temporary']} "
+            f"temporary bounces, {back['complaints']} complaints (bulletin inbound process)"
+        )
     if summary["state"] == "sending":
         print("  a run is sending it now: run this again to follow it")
     elif summary["state"] == "interrupted":

@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from bulletin.config.model import Config
-from bulletin.store import consent, ledger
+from bulletin.store import consent, ledger, returns
 from bulletin.store.database import deliveries, subscribers, suppressions
 from bulletin.store.statuses import Channel, SubscriberStatus
 from bulletin.store.subscribers import open_lists, rows_of
@@ -182,7 +182,8 @@ def _when(value: dt.datetime | None) -> str | None:
 
 def personal_data(engine: sa.Engine, config: Config, email: str) -> dict[str, Any]:
     """Everything bulletin holds about the address (GDPR art. 15 and 20), as JSON data:
-    its lists, the deliveries to it, its bounce record and the proof of its consents."""
+    its lists, the deliveries to it, its bounce record, the reports about it that came back
+    (bounces, complaints, mailto unsubscribes) and the proof of its consents."""
     with engine.connect() as db:
         rows = rows_of(db, email)
         sent = db.execute(
@@ -207,6 +208,7 @@ def personal_data(engine: sa.Engine, config: Config, email: str) -> dict[str, An
             sa.select(suppressions).where(suppressions.c.email == email.lower())
         ).first()
         consents = consent.of_address(db, email)
+        reports = returns.reports_of(db, email)
     return {
         "email": email,
         "subscriptions": [
@@ -228,6 +230,7 @@ def personal_data(engine: sa.Engine, config: Config, email: str) -> dict[str, An
         if bounce
         else None,
         "consents": consents,
+        "reports": reports,  # bounces, complaints and unsubscribes that came back by email
     }
 
 
@@ -241,6 +244,7 @@ def erase(engine: sa.Engine, email: str, stand_in: str, now: dt.datetime) -> Non
         db.execute(subscribers.delete().where(sa.func.lower(subscribers.c.email) == address))
         consent.forget(db, email, stand_in, now)
         ledger.forget_recipient(db, email, stand_in, now)
+        returns.forget(db, email, stand_in)
 
 
 def purge_unconfirmed(engine: sa.Engine, before: dt.datetime) -> int:

@@ -22,7 +22,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from bulletin.config.model import Config
 from bulletin.errors import ConfigError, Problem, display_path
-from bulletin.store import consent
+from bulletin.store import consent, returns
 from bulletin.store.database import subscribers
 from bulletin.store.spreadsheets import csv_text, unescaped
 from bulletin.store.statuses import SubscriberStatus
@@ -208,8 +208,10 @@ def import_csv(
 
 
 def export_csv(engine: sa.Engine, config: Config, list_key: str) -> str:
-    """The list as CSV: email, name, language, status; escaped so that no cell opens as a
-    formula in a spreadsheet (`spreadsheets.safe_cell`)."""
+    """The list as CSV: email, name, language, status, reason, since; escaped so that no
+    cell opens as a formula in a spreadsheet (`spreadsheets.safe_cell`). An address that
+    bounced for good is `bounced`, one that complained `complained`, each with the reason
+    and the date (`store.returns`)."""
     subscriber_list(config, list_key)
     with engine.connect() as db:
         rows = list(
@@ -219,9 +221,17 @@ def export_csv(engine: sa.Engine, config: Config, list_key: str) -> str:
                 .order_by(subscribers.c.email)
             )
         )
+        came_back = returns.returned(db, (row.email for row in rows))
+
+    def cells(row: Any) -> list[str]:
+        back = came_back.get(row.email.lower())
+        if back is None:
+            return [row.email, row.name, row.language, row.status, "", ""]
+        since = back.since.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return [row.email, row.name, row.language, back.state, back.reason, since]
+
     return csv_text(
-        ["email", "name", "language", "status"],
-        ([row.email, row.name, row.language, row.status] for row in rows),
+        ["email", "name", "language", "status", "reason", "since"], (cells(r) for r in rows)
     )
 
 
