@@ -72,6 +72,7 @@ def _print_problems(problems: list[Problem], headline: str) -> None:
 
 
 def cmd_check(root: Path, args: argparse.Namespace) -> int:
+    from bulletin.compliance import unsourced_texts
     from bulletin.errors import ConfigError
     from bulletin.pipeline.planning import check_entries
 
@@ -94,9 +95,18 @@ def cmd_check(root: Path, args: argparse.Namespace) -> int:
         raise ConfigError(f"{missing[0]}: no such file or folder")
     entries, problems = check_entries(config, paths)
     problems = in_order(problems)
+    warnings = unsourced_texts(config)
     if args.json:
-        print_json({"ok": not problems, "problems": [p.as_json() for p in problems]})
+        print_json(
+            {
+                "ok": not problems,
+                "problems": [p.as_json() for p in problems],
+                "warnings": [w.as_json() for w in warnings],
+            }
+        )
     else:
+        for warning in warnings:
+            print(f"warning: {warning}", file=sys.stderr)
         for problem in problems:
             print(problem, file=sys.stderr)
         files = len({e.slug for e in entries})

@@ -74,6 +74,8 @@ class Sender(_Section):
 class FundingText(_Section):
     statement: str
     disclaimer: str
+    #: where the wording comes from (the grant agreement, an official translation…)
+    source: str = ""
 
 
 class Funding(_Section):
@@ -171,6 +173,9 @@ class MailingList(_Section):
     address: str | None = None
     languages: list[str] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
+    #: an item with no version in the reader's language: sent in its original language
+    #: ("original") or left out ("skip")
+    fallback: Literal["original", "skip"] = "original"
 
     @property
     def external(self) -> bool:

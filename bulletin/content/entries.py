@@ -45,6 +45,7 @@ class Entry:
     approved_by: str | None = None
     approved_at: dt.datetime | None = None
     approval: str | None = None
+    translation_of: str | None = None  # the slug of the entry this one translates
     meta: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
     lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
     body_line: int = 1
@@ -282,6 +283,7 @@ def _validate(
         approved_by=fields.approved_by,
         approved_at=fields.approved_at,
         approval=fields.approval,
+        translation_of=fields.translation_of,
         body=body,
         html=render_markdown(body),
         meta=meta,

@@ -10,6 +10,7 @@ never send at once, and sends those in-flight messages again.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import heapq
 import queue
@@ -240,7 +241,7 @@ def run(
 
 
 def _retried(row: Pending) -> Pending:
-    return Pending(row.id, row.channel, row.target, row.recipient, row.attempts + 1, row.name)
+    return dataclasses.replace(row, attempts=row.attempts + 1)
 
 
 def _attempt(

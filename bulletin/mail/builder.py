@@ -46,12 +46,15 @@ def message_id_domain(config: Config) -> str:
     return config.sender.domain
 
 
-def edition_fields(config: Config, subject: str, list_key: str, list_name: str) -> Fields:
+def edition_fields(
+    config: Config, subject: str, list_key: str, list_name: str, language: str = ""
+) -> Fields:
     """The header fields every message of an edition to a list shares, in order; each
     message adds its own To, Date, Message-ID and List-Unsubscribe above them."""
     return [
         *sender_fields(config),
         ("Subject", subject),
+        *([("Content-Language", language)] if language else []),
         ("List-Id", f"{list_name} <{list_key}.{message_id_domain(config)}>"),
         ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
         ("Precedence", "bulk"),

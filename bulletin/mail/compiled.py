@@ -36,7 +36,8 @@ def _qp(text: str) -> bytes:
 
 
 class CompiledEmail:
-    """An email edition for one list, encoded once; `personalise` makes each message."""
+    """One language's variant of an email edition for one list, encoded once;
+    `personalise` makes each message."""
 
     def __init__(
         self,
@@ -52,7 +53,9 @@ class CompiledEmail:
         self.sender = envelope_sender(config)
         self._domain = message_id_domain(config)
         self._unsubscribe_base = f"{config.site.url}unsubscribe/"
-        fields = edition_fields(config, rendered.subject, list_key, mailing_list.name)
+        fields = edition_fields(
+            config, rendered.subject, list_key, mailing_list.name, rendered.language
+        )
         self._fixed_headers = folded(fields)
         digest = hashlib.sha256(rendered.html.encode() + rendered.text.encode()).hexdigest()
         self._outer = f"alt-{digest[:24]}"

@@ -17,11 +17,17 @@ from bulletin.compliance import Output, check_outputs, feed_outputs, near_misses
 from bulletin.config.model import Config
 from bulletin.content.approval import approval_problem, is_publishable
 from bulletin.content.entries import Entry, load_entries
+from bulletin.content.translations import (
+    translation_problems,
+    variant,
+    withdraw_with_originals,
+)
 from bulletin.errors import ContentError, Problem, raise_for
+from bulletin.pipeline.variants import list_variants, site_languages
 from bulletin.render.feeds import atom, filtered_feeds, rss
 from bulletin.render.notices import notices_for
 from bulletin.render.payloads import matching
-from bulletin.render.renderer import EditionInfo, RenderedEmail, Renderer
+from bulletin.render.renderer import EditionInfo, RenderedEmail, Renderer, edition_url
 from bulletin.store import ledger
 from bulletin.store.statuses import EditionStatus
 
@@ -30,10 +36,12 @@ def validate(config: Config, paths: Sequence[Path] = ()) -> tuple[list[Entry], l
     """Load the entries and find every problem: content, approval, near-miss disclaimers."""
     loaded = load_entries(config, paths)
     problems = list(loaded.problems)
-    live = [e for e in loaded.entries if e.status != "withdrawn"]
-    problems += [p for e in loaded.entries if (p := approval_problem(e)) is not None]
+    problems += translation_problems(loaded.entries)
+    entries = withdraw_with_originals(loaded.entries)
+    live = [e for e in entries if e.status != "withdrawn"]
+    problems += [p for e in entries if (p := approval_problem(e)) is not None]
     problems += near_misses(config, live)
-    return loaded.entries, problems
+    return entries, problems
 
 
 @dataclass
@@ -44,7 +52,8 @@ class Plan:
     entries: list[Entry]
     published: dt.datetime
     resumed: bool = False
-    emails: dict[str, tuple[RenderedEmail, list[Entry]]] = field(default_factory=dict)
+    #: list → language → that language's email and entries (see pipeline.variants)
+    emails: dict[str, dict[str, tuple[RenderedEmail, list[Entry]]]] = field(default_factory=dict)
     partners: dict[str, list[Entry]] = field(default_factory=dict)
     partner_emails: dict[str, RenderedEmail] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
@@ -158,11 +167,16 @@ def render(config: Config, edition: Plan, archive: Sequence[EditionInfo]) -> Non
     outputs: list[Output] = []
     if edition.edition_id:
         for key, mailing_list in config.lists.items():
-            wanted = matching(mailing_list, edition.entries)
-            if wanted:
-                email = renderer.email(wanted, edition.edition_id, mailing_list.name)
-                edition.emails[key] = (email, wanted)
-                outputs += _email_outputs(f"list {key}", email, wanted)
+            variants = list_variants(config, mailing_list, edition.entries)
+            for language, wanted in variants.items():
+                web_url = edition_url(config, edition.edition_id)
+                if language in _page_languages(config, edition.entries):
+                    web_url += f"{language}/"
+                email = renderer.email(
+                    wanted, edition.edition_id, mailing_list.name, language, web_url
+                )
+                edition.emails.setdefault(key, {})[language] = (email, wanted)
+                outputs += _email_outputs(f"list {key} ({language})", email, wanted)
         for key, partner in config.partners.items():
             wanted = matching(partner, edition.entries)
             if not wanted:
@@ -187,11 +201,22 @@ def render(config: Config, edition: Plan, archive: Sequence[EditionInfo]) -> Non
         name = f"{info.id}/index.html"
         files[name] = renderer.edition_page(info).encode()
         outputs.append(_page_output(config, f"public/{name}", files[name], info.entries, 1))
+        for language in _page_languages(config, info.entries):
+            shown = EditionInfo(info.id, info.published, tuple(variant(info.entries, language)))
+            name = f"{info.id}/{language}/index.html"
+            files[name] = renderer.edition_page(shown, language).encode()
+            outputs.append(_page_output(config, f"public/{name}", files[name], shown.entries, 2))
     for entry in feed_entries:
         name = f"entries/{entry.slug}/index.html"
         files[name] = renderer.entry_page(entry).encode()
         outputs.append(_page_output(config, f"public/{name}", files[name], (entry,), 2))
     raise_for(check_outputs(config, outputs))
+
+
+def _page_languages(config: Config, entries: Sequence[Entry]) -> list[str]:
+    """The languages an edition has a web page of its own in: those of its entries."""
+    present = {e.language.lower() for e in entries}
+    return [code for code in site_languages(config) if code.lower() in present]
 
 
 def _email_outputs(who: str, email: RenderedEmail, entries: list[Entry]) -> list[Output]:
@@ -282,10 +307,20 @@ def restrict(edition: Plan, channels: Sequence[str]) -> None:
 def email_previews(edition: Plan) -> dict[str, bytes]:
     """Each list's email as files for public/preview/<list>/, the emblem linked, not attached."""
     files: dict[str, bytes] = {}
-    for key, (email, _) in edition.emails.items():
-        html = email.html
-        for notice in email.notices:
-            html = html.replace(notice.email_src, notice.page_src("../../"))
-        files[f"preview/{key}/email.html"] = html.encode()
-        files[f"preview/{key}/email.txt"] = email.text.encode()
+    for key, variants in edition.emails.items():
+        for language, (email, _) in variants.items():
+            folder = (
+                f"preview/{key}/"
+                if _is_default(variants, language)
+                else f"preview/{key}/{language}/"
+            )
+            html = email.html
+            for notice in email.notices:
+                html = html.replace(notice.email_src, notice.page_src("../" * folder.count("/")))
+            files[f"{folder}email.html"] = html.encode()
+            files[f"{folder}email.txt"] = email.text.encode()
     return files
+
+
+def _is_default(variants: dict[str, tuple[RenderedEmail, list[Entry]]], language: str) -> bool:
+    return language == next(iter(variants))

@@ -23,6 +23,7 @@ from bulletin.mail.compiled import CompiledEmail
 from bulletin.mail.dkim import DkimSigner
 from bulletin.mail.message import Message
 from bulletin.pipeline.planning import Plan
+from bulletin.pipeline.variants import default_language, list_languages, reader_language
 from bulletin.render.payloads import payload, webhook_id
 from bulletin.store import ledger, locks
 from bulletin.store.statuses import Channel, DeliveryStatus
@@ -58,10 +59,24 @@ def deliver(
     signer = Signer(secret_key(config.state_dir))
     dkim = DkimSigner.for_config(config)
     compiled = {
-        key: CompiledEmail(config, email, edition_id, key, config.lists[key], dkim=dkim)
-        for key, (email, _) in edition.emails.items()
+        key: {
+            language: CompiledEmail(config, email, edition_id, key, config.lists[key], dkim=dkim)
+            for language, (email, _) in variants.items()
+        }
+        for key, variants in edition.emails.items()
     }
-    deadlines = {key: _deadline(entries) for key, (_, entries) in edition.emails.items()}
+    deadlines = {
+        (key, language): _deadline(entries)
+        for key, variants in edition.emails.items()
+        for language, (_, entries) in variants.items()
+    }
+    choices = {
+        key: (
+            list_languages(config, config.lists[key]),
+            default_language(config, config.lists[key]),
+        )
+        for key in edition.emails
+    }
     retry = retry or RetryPolicy(config.delivery.retry_attempts,
                                  config.delivery.retry_backoff_seconds)  # fmt: skip
     locked = (
@@ -77,13 +92,21 @@ def deliver(
                 return ledger.pending_page(db, edition_id, after_id, limit, batch, Channel.EMAIL)
 
         def make(row: ledger.Pending, when: dt.datetime) -> tuple[Message | None, Outcome | None]:
-            deadline = deadlines.get(row.target)
+            languages, default = choices[row.target]
+            language = reader_language(languages, default, row.language)
+            email = compiled[row.target].get(language)
+            if email is None:
+                return None, Outcome(
+                    DeliveryStatus.SKIPPED,
+                    f"nothing in {language} in this edition (the list's fallback is skip)",
+                )
+            deadline = deadlines.get((row.target, language))
             if deadline and when > deadline:
                 return None, Outcome(
                     DeliveryStatus.SKIPPED, f"send_not_after {deadline.isoformat()} passed"
                 )
             token = signer.unsubscribe_token(row.target, row.recipient)
-            return compiled[row.target].personalise(row.recipient, token, when, row.name), None
+            return email.personalise(row.recipient, token, when, row.name), None
 
         job = Job(
             rows=rows,

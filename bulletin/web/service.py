@@ -95,7 +95,7 @@ class Service:
         html = self.env.get_template(f"web/{template}").render(
             site=self.config.site,
             language=language,
-            t=labels(language),
+            t=labels(language, self.config.root),
             root=root,
             notices=page_values(site_notices(self.config, language), root),
             csrf=self.signer.sign("csrf", nonce),
@@ -146,7 +146,7 @@ class Service:
         token = self.signer.sign_expiring(
             "confirm", expires, address, ",".join(list_keys), language
         )
-        t = labels(language)
+        t = labels(language, self.config.root)
         self._send(
             address, language, "confirmations",
             subject=t["confirm_email_subject"].format(site=self.config.site.title),
@@ -164,7 +164,7 @@ class Service:
             return  # nothing to manage; the page said the same as for a subscriber
         expires = self.clock() + dt.timedelta(days=PREFERENCES_DAYS)
         token = self.signer.sign_expiring("preferences", expires, address)
-        t = labels(language)
+        t = labels(language, self.config.root)
         self._send(
             address, language, "preferences",
             subject=t["preferences_email_subject"].format(site=self.config.site.title),
