@@ -118,7 +118,9 @@ class Renderer:
             "unsubscribe_note": words["unsubscribe_text"].format(list=list_name),
             "sender_name": parseaddr(self.config.sender.from_)[0] or self.config.sender.address,
         }
-        subject = " ".join(self._render("subject.txt.j2", **context).split())
+        # The subject leads with an item in the reader's language, where the variant has one.
+        lead = sorted(views, key=lambda view: view["language"].lower() != language.lower())
+        subject = " ".join(self._render("subject.txt.j2", **{**context, "entries": lead}).split())
         context["notices"] = email_values(notices)
         mjml = self._render(
             "email.mjml.j2",
