@@ -23,7 +23,7 @@ from bulletin.mail.compiled import CompiledEmail
 from bulletin.mail.dkim import DkimSigner
 from bulletin.mail.message import Message
 from bulletin.pipeline.planning import Plan
-from bulletin.pipeline.variants import default_language, list_languages, reader_language
+from bulletin.pipeline.variants import Chooser
 from bulletin.render.payloads import payload, webhook_id
 from bulletin.store import ledger, locks
 from bulletin.store.statuses import Channel, DeliveryStatus
@@ -70,13 +70,7 @@ def deliver(
         for key, variants in edition.emails.items()
         for language, (_, entries) in variants.items()
     }
-    choices = {
-        key: (
-            list_languages(config, config.lists[key]),
-            default_language(config, config.lists[key]),
-        )
-        for key in edition.emails
-    }
+    choosers = {key: Chooser(config, config.lists[key]) for key in edition.emails}
     retry = retry or RetryPolicy(config.delivery.retry_attempts,
                                  config.delivery.retry_backoff_seconds)  # fmt: skip
     locked = (
@@ -92,8 +86,7 @@ def deliver(
                 return ledger.pending_page(db, edition_id, after_id, limit, batch, Channel.EMAIL)
 
         def make(row: ledger.Pending, when: dt.datetime) -> tuple[Message | None, Outcome | None]:
-            languages, default = choices[row.target]
-            language = reader_language(languages, default, row.language)
+            language = choosers[row.target](row.language)
             email = compiled[row.target].get(language)
             if email is None:
                 return None, Outcome(

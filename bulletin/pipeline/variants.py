@@ -8,7 +8,7 @@ the list's default variant: the site's language, or the first of the list's lang
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import TypeVar
 
 from bulletin.config.model import Config, MailingList
@@ -72,8 +72,17 @@ def reader_language(languages: Sequence[str], default: str, reader: str) -> str:
     return default
 
 
-def pick(
-    variants: Mapping[str, V], languages: Sequence[str], default: str, reader: str
-) -> V | None:
-    """The variant a reader gets, or None when theirs is empty (`fallback = "skip"`)."""
-    return variants.get(reader_language(languages, default, reader))
+class Chooser:
+    """`reader_language` for one list, remembered per reader language: the per-recipient
+    hot path does one dictionary lookup."""
+
+    def __init__(self, config: Config, mailing_list: MailingList) -> None:
+        self.languages = list_languages(config, mailing_list)
+        self.default = default_language(config, mailing_list)
+        self._known: dict[str, str] = {}
+
+    def __call__(self, reader: str) -> str:
+        found = self._known.get(reader)
+        if found is None:
+            found = self._known[reader] = reader_language(self.languages, self.default, reader)
+        return found

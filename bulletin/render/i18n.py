@@ -37,14 +37,19 @@ _CLDR = {"en": "en_150", "cnr": "sr_Latn_ME"}
 
 
 def catalog_file(folder: Path, language: str) -> Path | None:
-    """The catalog of `language` under `folder`, found case-insensitively, or None."""
+    """The catalog of `language` under `folder`, found case-insensitively: its own, its
+    alias's (cnr → sr-Latn), else its primary language's (ro-MD → ro); or None."""
     if not folder.is_dir():
         return None
-    wanted = {language.lower(), ALIASES.get(language.lower(), "").lower()} - {""}
-    for child in sorted(folder.iterdir()):
-        path = child / "LC_MESSAGES" / f"{DOMAIN}.po"
-        if child.name.lower() in wanted and path.is_file():
-            return path
+    found = {
+        child.name.lower(): path
+        for child in folder.iterdir()
+        if (path := child / "LC_MESSAGES" / f"{DOMAIN}.po").is_file()
+    }
+    code = language.lower()
+    for candidate in (code, ALIASES.get(code, "").lower(), code.split("-")[0]):
+        if candidate in found:
+            return found[candidate]
     return None
 
 
