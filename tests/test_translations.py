@@ -269,3 +269,28 @@ def test_every_shipped_catalog_compiles_and_ships_in_the_package():
         assert set(words) == set(ENGLISH)
         if language != "en":
             assert words["read_online"] != ENGLISH["read_online"], language
+
+
+def test_the_web_service_speaks_a_script_variant_the_browser_asks_for(site):
+    from pydantic import SecretStr
+    from starlette.testclient import TestClient
+
+    from bulletin.web.app import create_app
+
+    toml = site / "bulletin.toml"
+    toml.write_text(
+        toml.read_text(encoding="utf-8")
+        + '\n[funding.eu.text.sr-Latn]\nstatement = "Finansira Evropska unija"\n'
+        'disclaimer = "Probni tekst (nije pravni tekst)."\nsource = "test fixture"\n',
+        encoding="utf-8",
+    )
+    config = load_config(site)
+    engine = connect(config.database_url)
+    app = create_app(config, engine, SecretStr("k"))
+    with TestClient(app, base_url="https://news.example.org") as client:
+        page = client.get("/subscribe", headers={"accept-language": "sr-latn-RS;q=0.9, en;q=0.5"})
+        assert page.text.startswith('<!doctype html>\n<html lang="sr-Latn">')
+        assert "Finansira Evropska unija" in page.text
+        # The sr-Latn catalog has the edition's words only: the form's are English, whole.
+        assert ENGLISH["subscribe_button"] in page.text
+    engine.dispose()

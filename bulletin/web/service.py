@@ -67,15 +67,17 @@ class Service:
     # --- pages --------------------------------------------------------------------------
 
     def language(self, request: Request, preferred: str = "") -> str:
-        asked = request.query_params.get("lang", "")
-        if asked in self.languages:
-            return asked
-        if preferred in self.languages:
-            return preferred
+        """?lang=, else the subscriber's own, else the browser's first the site has; codes
+        compared case-insensitively (a subscriber's sr-latn is the site's sr-Latn)."""
+        by_lower = {code.lower(): code for code in self.languages}
+        candidates = [request.query_params.get("lang", ""), preferred]
         for part in request.headers.get("accept-language", "").split(","):
-            code = part.split(";")[0].strip().lower()[:2]
-            if code in self.languages:
-                return code
+            subtags = part.split(";")[0].strip().split("-")
+            # RFC 4647 lookup: sr-Latn-RS, then sr-Latn, then sr
+            candidates += ["-".join(subtags[:n]) for n in range(len(subtags), 0, -1)]
+        for candidate in candidates:
+            if candidate.lower() in by_lower:
+                return by_lower[candidate.lower()]
         return self.config.site.language
 
     def page(
