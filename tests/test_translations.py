@@ -137,11 +137,14 @@ def test_each_reader_gets_the_edition_in_their_language(site):
     assert _html(ivan).count("Тестов текст на отказа") == 1  # the disclaimer once
 
 
-def test_a_reader_whose_language_the_site_lacks_gets_the_site_language(site):
+def test_readers_of_a_language_the_site_lacks_and_external_lists_get_the_site_language(site):
     messages = _publish(_translated_site(site))
     maja = messages["maja@example.org"]
     assert maja["Content-Language"] == "en"
     assert _titles(_html(maja)) == _titles(_html(messages["john@example.com"]))
+    desk = messages["desk@lists.example.org"]  # an external list: the site's language
+    assert desk["Content-Language"] == "en"
+    assert _titles(_html(desk)) == _titles(_html(messages["john@example.com"]))
 
 
 def test_fallback_skip_leaves_out_items_without_a_translation_and_empty_variants(site):
