@@ -243,6 +243,16 @@ def test_a_site_catalog_overrides_the_shipped_one(site):
     assert words["view_in_browser"] == "Vedeți această ediție în browser"  # the shipped one
 
 
+def test_an_unreadable_site_catalog_is_left_out_with_a_warning(site, caplog):
+    folder = site / "locales" / "ro" / "LC_MESSAGES"
+    folder.mkdir(parents=True)
+    (folder / "bulletin.po").write_bytes(b'msgctxt "read_online"\nmsgid "Read\n\xff\xfe')
+    with caplog.at_level(logging.WARNING, logger="bulletin.i18n"):
+        words = labels("ro", site)
+    assert words["read_online"] == "Citiți online"  # bulletin's own Romanian catalog
+    assert "bulletin.po cannot be read" in caplog.text
+
+
 @pytest.mark.parametrize(
     ("language", "expected"),
     [

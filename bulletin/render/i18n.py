@@ -68,8 +68,18 @@ def _load(path: Path) -> gettext.GNUTranslations | None:
     try:
         return _compiled(path, path.stat().st_mtime)
     except (OSError, ValueError, SyntaxError) as exc:
-        log.warning("%s cannot be read (%s); its words are shown in English", path, exc)
+        _warn_unreadable(path, str(exc))
         return None
+
+
+@functools.lru_cache(maxsize=64)
+def _warn_unreadable(path: Path, reason: str) -> None:
+    log.warning(
+        "%s cannot be read (%s); it is left out: its words come from bulletin's own "
+        "catalog, else in English",
+        path,
+        reason,
+    )
 
 
 @functools.lru_cache(maxsize=64)
@@ -106,24 +116,18 @@ class _Chained(gettext.NullTranslations):
         self._catalogs = catalogs
 
     def pgettext(self, context: str, message: str) -> str:
-        key = f"{context}\x04{message}"
         for catalog in self._catalogs:
-            found = catalog._catalog.get(key)  # type: ignore[attr-defined]
-            if found:
-                return str(found)
+            found = catalog.pgettext(context, message)
+            if found != message:
+                return found
         return message
 
     def gettext(self, message: str) -> str:
         for catalog in self._catalogs:
-            found = catalog._catalog.get(message)  # type: ignore[attr-defined]
-            if found:
-                return str(found)
+            found = catalog.gettext(message)
+            if found != message:
+                return found
         return message
-
-
-def has_catalog(language: str, site: Path | None = None) -> bool:
-    folders = ([site / SITE_LOCALES] if site else []) + [PACKAGE_LOCALES]
-    return any(catalog_file(folder, language) for folder in folders)
 
 
 @functools.lru_cache(maxsize=64)
