@@ -308,3 +308,17 @@ def test_the_web_service_speaks_a_script_variant_the_browser_asks_for(site):
         # The catalog lacks the longer texts: those are English, whole, never a broken page.
         assert "nothing else is sent until you confirm" in page.text
     engine.dispose()
+
+
+def test_a_translation_published_without_its_original_reaches_only_its_language(site):
+    # The original is not among the edition's entries (not approved yet, or sent before):
+    # the Romanian translation goes to Romanian readers, and nobody gets it as a fallback.
+    _translated_site(site)
+    from bulletin.content.entries import load_entries
+    from bulletin.content.translations import variant
+
+    entries = load_entries(load_config(site)).entries
+    alone = [e for e in entries if e.slug != ORIGINAL]
+    assert [e.title for e in variant(alone, "ro") if e.translation_of] == [RO_TITLE]
+    assert not [e for e in variant(alone, "en") if e.translation_of]
+    assert not [e for e in variant(alone, "bg", "skip") if e.language == "ro"]
