@@ -106,7 +106,7 @@ def languages(quick: bool) -> list[tuple[str, str, str, str, str]]:
                 language: CompiledEmail(
                     config, email, edition.edition_id, "news", config.lists["news"]
                 )
-                for language, (email, _) in edition.emails["news"].items()
+                for language, (email, _) in edition.variants["news"].items()
             }
 
         runs: dict[str, list[float]] = {key: [] for key in sites}

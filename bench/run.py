@@ -3,7 +3,7 @@
     python bench/run.py              # full: 1,000 entries, 20,000 messages
     python bench/run.py --quick      # smoke run, a minute or two
     python bench/run.py --only smtp  # one section: cold, build, messages, dkim, smtp,
-                                     # partners, web, prefect or languages
+                                     # partners, web, prefect, inbound or languages
 
 Machines are noisy, so every figure is the median of several repeats and the table's
 point is the ratio to its baseline. Benchmarks report; they do not fail, except when
@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import dkim_bench
+import inbound_bench
 import languages_bench
 import partners_bench
 import prefect_bench
@@ -44,7 +45,8 @@ PREFECT_PROBE = (
 
 Row = tuple[str, str, str, str, str]
 SECTIONS = (
-    "cold", "build", "messages", "dkim", "smtp", "partners", "web", "prefect", "languages",
+    "cold", "build", "messages", "dkim", "smtp", "partners", "web", "prefect", "inbound",
+    "languages",
 )  # fmt: skip
 # cold-start runs, entries, build runs, messages, baseline messages, message runs
 SIZES = {"quick": (3, 20, 1, 500, 50, 3), "full": (7, 1_000, 3, 20_000, 2_000, 3)}
@@ -282,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
         prefect_rows, prefect_notes = prefect_bench.prefect(args.quick)
         rows += prefect_rows
         notes += prefect_notes
+    if "inbound" in only:
+        rows += inbound_bench.inbound(args.quick)
     print(table(rows))
     print("ratio: measured / baseline, of times (lower is better) or rates (higher is better);")
     if "build" in only:

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bulletin.commands import load_site_config, print_json, site_path
+from bulletin.commands import inbound, load_site_config, print_json, site_path
 from bulletin.errors import (
     EXIT_CONTENT,
     EXIT_DELIVERY,
@@ -168,14 +168,15 @@ def _announce_approvals(config: Config, entries: list[Entry], by: str) -> None:
 
 
 def cmd_build(root: Path, args: argparse.Namespace) -> int:
-    from bulletin.pipeline.planning import email_previews, plan
+    from bulletin.pipeline.confirmation import preview_files
+    from bulletin.pipeline.planning import plan
     from bulletin.pipeline.report import Report
     from bulletin.pipeline.write import clear_previews, write_public
     from bulletin.store.database import connect
 
     config = load_site_config(root)
     edition = plan(config, connect(config.database_url), record=False)
-    files = {**edition.files, **email_previews(edition)}
+    files = {**edition.files, **preview_files(edition)}
     clear_previews(config)
     report = Report(edition.edition_id, [e.slug for e in edition.entries], notes=edition.notes)
     report.public = write_public(config, files)
@@ -357,6 +358,7 @@ def _parser() -> argparse.ArgumentParser:
     partners.set_defaults(run=cmd_partners)
 
     # Command families in bulletin.commands: one `register` each.
+    inbound.register(commands)
     return parser
 
 

@@ -7,6 +7,7 @@ each web page — not the entries' source, so a custom template that drops the n
 from __future__ import annotations
 
 import difflib
+import json
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
@@ -189,6 +190,36 @@ def feed_outputs(name: str, xml: bytes, entries: Sequence[Entry]) -> list[Output
             continue
         for label, text in zip(labels, texts, strict=True):
             outputs.append(Output(f"{name} item {slug} ({label})", False, text, (entry,)))
+    return outputs
+
+
+def json_feed_outputs(name: str, data: bytes, entries: Sequence[Entry]) -> list[Output]:
+    """One output per JSON Feed item (its summary and its content), as `feed_outputs`."""
+    by_url = {e.slug: e for e in entries}
+    outputs = []
+    for item in json.loads(data)["items"]:
+        entry = by_url.get(str(item["id"]).rstrip("/").rpartition("/")[2])
+        if entry is None:
+            continue
+        texts = {"summary": item.get("summary", ""), "content_html": item.get("content_html", "")}
+        texts["content_html"] = html_to_text(texts["content_html"])
+        for label, text in texts.items():
+            outputs.append(Output(f"{name} item {entry.slug} ({label})", False, text, (entry,)))
+    return outputs
+
+
+def calendar_outputs(name: str, ics: bytes, entries: Sequence[Entry]) -> list[Output]:
+    """One output per calendar event: its DESCRIPTION, as a calendar program shows it."""
+    from icalendar import Calendar  # only publishes with events need the parser
+
+    by_slug = {e.slug: e for e in entries}
+    outputs = []
+    for event in Calendar.from_ical(ics).walk("VEVENT"):
+        entry = by_slug.get(str(event.get("UID", "")).partition("@")[0])
+        if entry is None:
+            continue
+        text = str(event.get("DESCRIPTION", ""))
+        outputs.append(Output(f"{name} event {entry.slug} (DESCRIPTION)", False, text, (entry,)))
     return outputs
 
 

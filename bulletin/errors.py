@@ -5,11 +5,12 @@
     ├── ContentError               entries or rendered outputs have problems         exit 1
     │   └── ComplianceError        an output lacks the EU emblem, statement, disclaimer
     ├── RenderError                a template failed to render (MJML, Jinja)         exit 1
-    └── DeliveryError              a transport could not deliver a message           exit 3
-        ├── TransportUnavailable   no message can go: server down, bad TLS or login; the
-        │                          run stops and the next run resumes
-        └── WebhookError           a partner's server refused or failed a webhook, with
-                                   its HTTP status and the wait it asked for
+    ├── DeliveryError              a transport could not deliver a message           exit 3
+    │   ├── TransportUnavailable   no message can go: server down, bad TLS or login; the
+    │   │                          run stops and the next run resumes
+    │   └── WebhookError           a partner's server refused or failed a webhook, with
+    │                              its HTTP status and the wait it asked for
+    └── SourceError                an inbound mailbox (IMAP, Maildir, mbox) is unreadable exit 3
 
 Errors that list several problems carry them as `Problem` values, so that every problem
 is reported at once rather than the first one only.
@@ -143,3 +144,9 @@ class WebhookError(DeliveryError):
         super().__init__(message, recipient=recipient, permanent=permanent)
         self.status = status
         self.retry_after = retry_after
+
+
+class SourceError(BulletinError):
+    """An inbound source (IMAP folder, Maildir, mbox file) cannot be read or logged into."""
+
+    exit_status = EXIT_DELIVERY

@@ -108,3 +108,20 @@ class Signer:
         """A stable stand-in for `text` that cannot be reversed without the key."""
         payload = f"{purpose}\n{text}".encode()
         return hmac.new(self._key, payload, hashlib.sha256).hexdigest()[:40]
+
+    def address_token(self, purpose: str, *fields: str) -> str:
+        """A token for the local part of an address (VERP): `field.field.mac`, lowercase, so
+        mail servers that fold the case of local parts keep it valid. Only the last field
+        may contain a dot."""
+        payload = "\n".join((purpose, *(f.lower() for f in fields))).encode("utf-8")
+        mac = base64.b32encode(self._mac(payload)[:10]).decode("ascii").lower()
+        return ".".join((*(f.lower() for f in fields), mac))
+
+    def verify_address_token(self, purpose: str, token: str, count: int) -> list[str] | None:
+        """The `count` fields of a genuine `address_token` for `purpose`, else None."""
+        body, _, mac = token.lower().rpartition(".")
+        fields = body.split(".", count - 1)
+        if len(fields) != count or not all(fields):
+            return None
+        expected = self.address_token(purpose, *fields).rpartition(".")[2]
+        return fields if hmac.compare_digest(mac, expected) else None

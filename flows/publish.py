@@ -12,10 +12,12 @@ against the signatures here.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import functools
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 from prefect import flow, get_client, get_run_logger, task
@@ -31,15 +33,16 @@ from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
 from prefect.states import Cancelled, Failed
-from pydantic import Field
+from pydantic import Field, create_model
 
 from bulletin import pipeline as core
 from bulletin.config.loading import load_config
 from bulletin.config.model import Config
 from bulletin.delivery.configured import from_config
 from bulletin.errors import BulletinError, ConfigError
+from bulletin.pipeline import confirmation
 from bulletin.pipeline import progress as progress_sink
-from bulletin.pipeline.conductor import Ended, Logger, Steps, Tally
+from bulletin.pipeline.conductor import COMPLIANCE_PASSED, Ended, Logger, Steps, Tally
 from bulletin.pipeline.report import Report
 from bulletin.store import ledger, locks
 from bulletin.store.database import connect
@@ -55,10 +58,33 @@ CONFIRMATION_KEY = "confirm-edition"
 
 
 class Confirmation(RunInput):
-    """The answer to a publish that waits for confirmation: send it, and who says so."""
+    """The answer to a publish that waits for confirmation: send it, and who says so.
+    `_form` adds a pre-ticked box per entry of the edition (`send_<slug>`)."""
 
     approve: bool
     name: str = Field(min_length=1)
+    #: the entry boxes of the form: field → slug (none in the base form)
+    boxes: ClassVar[dict[str, str]] = {}
+
+    @property
+    def entries(self) -> list[str] | None:
+        """The slugs left ticked; None when the form had no boxes (every entry)."""
+        if not self.boxes:
+            return None
+        values = self.model_dump()
+        return [slug for field, slug in self.boxes.items() if values.get(field, True)]
+
+
+def _form(edition: core.Plan) -> type[Confirmation]:
+    """The confirmation form of this edition: one pre-ticked box per entry."""
+    boxes = {"send_" + e.slug.replace("-", "_"): e for e in edition.entries}
+    fields: dict[str, Any] = {
+        name: (bool, Field(default=True, title=f"Send: {e.title} ({e.language})"))
+        for name, e in boxes.items()
+    }
+    form: type[Confirmation] = create_model("Confirmation", __base__=Confirmation, **fields)
+    form.boxes = {name: e.slug for name, e in boxes.items()}
+    return form
 
 
 def _user_errors_returned(fn: Callable[P, R]) -> Callable[P, R | BulletinError]:
@@ -102,21 +128,27 @@ def write_site(config: Config, edition: core.Plan) -> list[str]:
 
 
 @task(name="preview edition", cache_policy=NO_CACHE)
-def preview(config: Config, edition: core.Plan) -> dict[str, int]:
-    """Email previews in public/preview/, and what the comms person reviews in the UI."""
-    counts = core.preview(config, _engine(config.database_url), edition)
-    for key in edition.emails:
-        create_link_artifact(
-            key=f"preview-{key}".lower().replace("_", "-"),
-            link=f"{config.site.url}preview/{key}/email.html",
-            link_text=f"The email of edition {edition.edition_id} to {key}",
-            description=f"public/preview/{key}/email.html",
-        )
-    create_link_artifact(
-        key="edition-page",
-        link=f"{config.site.url}{edition.edition_id}/",
-        link_text=f"Edition {edition.edition_id} on the web (published when confirmed)",
+def preview(config: Config, edition: core.Plan, expires: dt.datetime) -> dict[str, int]:
+    """Previews in public/preview/, and what the comms person reviews in the UI: the
+    confirmation page and a link to each preview, signed, expiring with the pause."""
+    engine = _engine(config.database_url)
+    counts = core.preview(config, engine, edition)
+    links = confirmation.preview_links(config, edition, expires)
+    audiences = confirmation.audiences(config, engine, edition, links)
+    now = dt.datetime.now(dt.UTC)
+    create_markdown_artifact(
+        key="confirmation",
+        markdown=confirmation.page(
+            config, edition, audiences, links, COMPLIANCE_PASSED, expires, now
+        ),
+        description=f"Edition {edition.edition_id}: what you are asked to confirm",
     )
+    for what, link in links.items():
+        create_link_artifact(
+            key=("preview-" + re.sub(r"[^a-z0-9]+", "-", what.lower())).strip("-"),
+            link=link,
+            link_text=f"Edition {edition.edition_id}: {what} (preview until {expires:%H:%M} UTC)",
+        )
     table = [{"list or partner": target, "recipients": n} for target, n in counts.items()]
     create_table_artifact(
         key="recipients", table=table, description=f"Who edition {edition.edition_id} goes to"
@@ -223,12 +255,13 @@ def _deliver(config: Config, edition: core.Plan) -> BulletinError | None:
 
 def _confirmed(edition: core.Plan, timeout: int) -> Confirmation | None:
     description = (
-        f"Edition {edition.edition_id}: {len(edition.entries)} entries. Check the preview "
-        "and the recipients in this run's artifacts, then approve (or not) with your name."
+        f"Edition {edition.edition_id}: {len(edition.entries)} entries. Read the "
+        "'confirmation' artifact and the previews it links, then approve (or not) with your "
+        "name; untick an entry to leave it for a later edition."
     )
     try:
         return pause_flow_run(
-            wait_for_input=Confirmation.with_initial_data(description=description, approve=False),
+            wait_for_input=_form(edition).with_initial_data(description=description, approve=False),
             timeout=timeout,
             poll_interval=2,
             key=CONFIRMATION_KEY,
@@ -266,8 +299,8 @@ class FlowSteps(Steps):
             raise planned
         return planned
 
-    def preview(self, config: Config, edition: core.Plan) -> dict[str, int]:
-        return preview(config, edition)
+    def preview(self, config: Config, edition: core.Plan, expires: dt.datetime) -> dict[str, int]:
+        return preview(config, edition, expires)
 
     def confirm(self, edition: core.Plan, timeout: int) -> Confirmation | None:
         return _confirmed(edition, timeout)

@@ -23,6 +23,7 @@ from bulletin.content.entries import Entry
 from bulletin.store import ledger
 from bulletin.store.database import (
     BASELINE_REVISION,
+    BASELINE_TABLES,
     SCHEMA_REVISION,
     alembic_config,
     connect,
@@ -131,7 +132,8 @@ def test_a_database_from_before_migrations_is_stamped_and_completed(database_url
     engine = connect(database_url, create=False)
     try:
         with engine.begin() as db:
-            metadata.create_all(db)
+            old = [t for t in metadata.sorted_tables if t.name in BASELINE_TABLES]
+            metadata.create_all(db, tables=old)  # later revisions' tables came after it
             db.execute(sa.text("DROP TABLE suppressions"))
             db.execute(sa.text("ALTER TABLE deliveries DROP COLUMN next_attempt_at"))
             db.execute(
@@ -143,7 +145,7 @@ def test_a_database_from_before_migrations_is_stamped_and_completed(database_url
     finally:
         engine.dispose()
     with opened(database_url) as engine:
-        assert revisions(engine) == [BASELINE_REVISION]
+        assert revisions(engine) == [SCHEMA_REVISION]  # stamped the baseline, then upgraded
         assert_schema_matches_metadata(engine)
         with engine.connect() as db:
             assert list(db.scalars(sa.select(subscribers.c.email))) == ["old@example.org"]

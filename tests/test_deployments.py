@@ -8,6 +8,7 @@ import asyncio
 import datetime as dt
 import itertools
 import os
+import re
 import shutil
 import signal
 import socket
@@ -200,10 +201,43 @@ def test_confirmed_publish_waits_shows_a_preview_then_sends(server):
     recipients = server.artifact(run, "recipients")
     assert '"recipients": 2' in recipients and "news" in recipients
     assert (site / "public" / "preview" / "news" / "email.html").is_file()
-    server.resume(run, {"approve": True, "name": "Ana Popescu"})
+
+    # The confirmation page names every list's subject and links its signed preview,
+    # which bulletin serve shows (and shows to no one without the link).
+    from starlette.testclient import TestClient
+
+    from bulletin import pipeline as core
+    from bulletin.config import load_config
+    from bulletin.store.database import connect
+    from bulletin.tokens import secret_key
+    from bulletin.web.app import create_app
+
+    config = load_config(site)
+    engine = connect(config.database_url)
+    planned = core.plan(config, engine, record=False)
+    page = server.artifact(run, "confirmation")
+    for key, (email, _) in planned.emails.items():
+        assert f"| list {key} | {email.subject} |" in page, key
+    link = re.search(r"\((https://news\.example\.org/preview/news/email\.html\?t=[^)#]+)", page)
+    assert link, page
+    client = TestClient(create_app(config, engine, secret_key(config.state_dir)))
+    path = link.group(1).removeprefix("https://news.example.org")
+    assert client.get(path).status_code == 200
+    assert "Workshop on firearms" in client.get(path).text
+    assert client.get(path.split("?")[0]).status_code == 404
+
+    # Unticking an entry sends the rest and leaves it for the next edition.
+    server.resume(
+        run, {"approve": True, "name": "Ana Popescu", "send_2019_12_05_curs_regional": False}
+    )
     assert server.wait(run, {"COMPLETED", "FAILED", "CRASHED"})["type"] == "COMPLETED"
-    assert len(_emails(site)) == 3
-    assert "confirmed by Ana Popescu" in server.artifact(run, "publish-report")
+    sent = _emails(site)
+    assert sent and not any(b"curs-regional" in p.read_bytes() for p in sent)
+    report = server.artifact(run, "publish-report")
+    assert "confirmed by Ana Popescu" in report
+    assert "left for a later edition (unticked): 2019-12-05-curs-regional" in report
+    later = run_cli("publish", "--dry-run", "--json", site=site)
+    assert '"entries": [\n    "2019-12-05-curs-regional"\n  ]' in later.stdout, later.stdout
 
 
 @pytest.mark.parametrize(

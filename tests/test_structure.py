@@ -192,3 +192,18 @@ def test_warnings_and_unknown_markers_fail_the_tests(pytestconfig):
     assert pytestconfig.getoption("strict_markers")
     with pytest.raises(DeprecationWarning):
         warnings.warn("an old way of doing things", DeprecationWarning, stacklevel=1)
+
+
+def test_every_package_is_installed():
+    """A package missing from pyproject's list works in the editable install of the tests and
+    is silently left out of a real one."""
+    import tomllib
+
+    listed = set(
+        tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {
+        ".".join(["bulletin", *init.parent.relative_to(REPO / "bulletin").parts])
+        for init in (REPO / "bulletin").rglob("__init__.py")
+    }
+    assert found - listed == set(), "add these to [tool.setuptools] packages in pyproject.toml"

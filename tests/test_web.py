@@ -506,6 +506,9 @@ def test_archive_pages_and_feeds_are_served_with_their_types_and_caching(web):
         f"/entries/{FIRST}/": "text/html",
         "/feed.xml": "application/rss+xml",
         "/atom.xml": "application/atom+xml",
+        "/feed.json": "application/feed+json",
+        "/calendar.ics": "text/calendar",
+        f"/entries/{FIRST}/event.ics": "text/calendar",
         "/static/eu-emblem.png": "image/png",
     }
     for path, kind in cases.items():

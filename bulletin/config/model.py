@@ -144,6 +144,18 @@ class Dkim(_Section):
         return value
 
 
+class Feeds(_Section):
+    #: a WebSub hub (https URL): every feed names it and a publish pings it
+    websub_hub: str | None = None
+
+    @field_validator("websub_hub")
+    @classmethod
+    def _hub(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"https?://[^/\s]+\S*", value):
+            raise ValueError("must be the hub's absolute http(s) URL, such as https://hub.example/")
+        return value
+
+
 class Delivery(_Section):
     transport: Literal["outbox", "smtp"] = "outbox"
     rate_per_second: float = Field(default=0, ge=0)
@@ -211,14 +223,66 @@ class Partner(_Section):
         return value
 
 
+class Imap(_Section):
+    """[inbound.imap]: the mailbox bounces, complaints and unsubscribes arrive in."""
+
+    host: str
+    port: int | None = None  # 993 with ssl, else 143
+    security: Literal["none", "starttls", "ssl"] = "ssl"
+    username_env: str = "BULLETIN_IMAP_USERNAME"
+    password_env: str | None = "BULLETIN_IMAP_PASSWORD"  # noqa: S105 (a variable name)
+    #: the name of a Prefect Secret block holding the password, instead of password_env
+    password_block: str | None = None
+    folder: str = "INBOX"
+    #: where a message goes once its outcome is recorded; "" flags it there instead
+    done_folder: str = "bulletin-done"
+    #: where a message that cannot be processed goes; "" leaves it in place
+    error_folder: str = ""
+    timeout: float = Field(default=30.0, gt=0)
+
+    @property
+    def server_port(self) -> int:
+        return self.port or (993 if self.security == "ssl" else 143)
+
+
+class Inbound(_Section):
+    """[inbound]: VERP envelope senders and the processing of what comes back to them."""
+
+    return_path: str
+    #: the tokenised mailto of List-Unsubscribe; default unsubscribe@ the return_path's domain
+    unsubscribe_address: str | None = None
+    soft_bounce_limit: int = Field(default=3, ge=1)
+    soft_bounce_days: int = Field(default=30, ge=1)
+    max_message_bytes: int = Field(default=10 * 2**20, ge=1024)
+    imap: Imap | None = None
+
+    @field_validator("return_path", "unsubscribe_address")
+    @classmethod
+    def _bare_address(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(
+            r"[A-Za-z0-9._-]+@[A-Za-z0-9.-]+\.[A-Za-z]+", value
+        ):
+            raise ValueError(
+                f"{value!r} is not a bare address like bounces@example.org (no name, no '+')"
+            )
+        return value
+
+    @property
+    def unsubscribe(self) -> str:
+        domain = self.return_path.rpartition("@")[2]
+        return self.unsubscribe_address or f"unsubscribe@{domain}"
+
+
 class Config(_Section):
     site: Site
     sender: Sender
     funding: dict[str, Funding] = Field(default_factory=dict)
     database: Database = Field(default_factory=Database)
     delivery: Delivery = Field(default_factory=Delivery)
+    feeds: Feeds = Field(default_factory=Feeds)
     lists: dict[str, MailingList] = Field(default_factory=dict)
     partners: dict[str, Partner] = Field(default_factory=dict)
+    inbound: Inbound | None = None
 
     root: Path = Field(default=Path("."), exclude=True)
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
-from bulletin.config.model import Dkim, Partner, Smtp
+from bulletin.config.model import Dkim, Imap, Partner, Smtp
 from bulletin.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -37,6 +37,26 @@ def smtp_credentials(settings: Smtp) -> tuple[str, SecretStr] | None:
     if settings.password_block:
         return username, secret_from_block(settings.password_block, "delivery.smtp.password_block")
     return username, SecretStr(os.environ.get(settings.password_env or "", ""))
+
+
+def imap_login(settings: Imap) -> tuple[str, SecretStr]:
+    """The IMAP user and password of [inbound.imap], from the environment or a Secret block."""
+    username = os.environ.get(settings.username_env, "")
+    if not username:
+        raise ConfigError(
+            f"inbound.imap.username_env: the environment variable {settings.username_env} is "
+            "not set; set it to the mailbox's user name"
+        )
+    if settings.password_block:
+        return username, secret_from_block(settings.password_block, "inbound.imap.password_block")
+    password = os.environ.get(settings.password_env or "", "")
+    if not password:
+        raise ConfigError(
+            f"inbound.imap.password_env: the environment variable {settings.password_env} is "
+            "not set; set it to the mailbox's password, or name a Prefect Secret block in "
+            "password_block"
+        )
+    return username, SecretStr(password)
 
 
 def partner_secret(partner: Partner, key: str) -> SecretStr:

@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from bulletin.config.model import Config
+from bulletin.content.events import read_event_fields
 from bulletin.content.fields import FrontMatter, read_fields
 from bulletin.content.markup import find_unsafe_html, render_markdown
 from bulletin.errors import Problem, display_path
@@ -46,6 +47,9 @@ class Entry:
     approved_at: dt.datetime | None = None
     approval: str | None = None
     translation_of: str | None = None  # the slug of the entry this one translates
+    kind: str = "event"  # "event" or "news": calendars carry events only
+    start_time: dt.time | None = None  # wall-clock times in the site's time zone
+    end_time: dt.time | None = None
     meta: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
     lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
     body_line: int = 1
@@ -57,6 +61,11 @@ class Entry:
         if when is None:
             return dt.datetime.combine(self.date, dt.time(), tzinfo=dt.UTC)
         return when
+
+    @property
+    def is_event(self) -> bool:
+        """Whether calendars carry it: every entry but those of `kind: news`."""
+        return self.kind == "event"
 
     def line(self, name: str) -> int | None:
         return self.lines.get(name)
@@ -261,6 +270,7 @@ def _validate(
 ) -> tuple[Entry | None, list[Problem]]:
     front = FrontMatter(shown, meta, lines, config.site.tz)
     fields = read_fields(front, config)
+    event = read_event_fields(front, fields.date, fields.end_date)
     _check_file(front, path, body, body_line)
     if front.problems:
         return None, front.problems
@@ -284,6 +294,9 @@ def _validate(
         approved_at=fields.approved_at,
         approval=fields.approval,
         translation_of=fields.translation_of,
+        kind=event.kind,
+        start_time=event.start_time,
+        end_time=event.end_time,
         body=body,
         html=render_markdown(body),
         meta=meta,

@@ -18,6 +18,7 @@ APPROVAL_FIELDS = ("approved_by", "approved_at", "approval")
 FIELDS = {
     "title", "date", "end_date", "location", "summary", "language", "tags", "funding",
     "status", "publish_at", "send_not_after", "translation_of", *APPROVAL_FIELDS,
+    "kind", "start_time", "end_time",  # content.events reads these
 }  # fmt: skip
 _LANGUAGE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*")
 _SLUG = re.compile(r"[a-z0-9][a-z0-9-]*")

@@ -27,6 +27,7 @@ from bulletin.render.renderer import UNSUBSCRIBE_PLACEHOLDER, RenderedEmail
 
 if TYPE_CHECKING:
     from bulletin.mail.dkim import DkimSigner, DkimTemplate
+    from bulletin.mail.verp import Verp
 
 
 def _qp(text: str) -> bytes:
@@ -47,8 +48,10 @@ class CompiledEmail:
         list_key: str,
         mailing_list: MailingList,
         dkim: DkimSigner | None = None,
+        verp: Verp | None = None,
     ) -> None:
         self.edition_id = edition_id
+        self._verp = verp
         self.list_key = list_key
         self.sender = envelope_sender(config)
         self._domain = message_id_domain(config)
@@ -122,7 +125,12 @@ class CompiledEmail:
     def personalise(self, recipient: str, token: str, when: dt.datetime, name: str = "") -> Message:
         """The message for one recipient, exactly as it goes over SMTP."""
         url = self._unsubscribe_base + token
-        mailto = self._mailto + quote(f"unsubscribe {token}")
+        sender, name_ = self.sender, self.message_name(recipient)
+        if self._verp is None:
+            mailto = self._mailto + quote(f"unsubscribe {token}")
+        else:  # the token is in the address: replies that drop the subject still count
+            mailto = f"mailto:{self._verp.mailto(self.edition_id, name_)}?subject=unsubscribe"
+            sender = self._verp.envelope(self.edition_id, name_)
         # Names come from our CSV import, one line each; the guard keeps headers whole.
         name = " ".join(name.split())
         to = formataddr((name, recipient)) if name else recipient
@@ -131,7 +139,7 @@ class CompiledEmail:
         varying = (
             f"To: {to}\r\n"
             f"Date: {format_datetime(when)}\r\n"
-            f"Message-ID: {self.message_id(recipient)}\r\n"
+            f"Message-ID: <{self.edition_id}.{name_}@{self._domain}>\r\n"
             f"List-Unsubscribe: <{url}>,\r\n <{mailto}>\r\n"
         ).encode("ascii")
         url_qp = b"=" + CRLF + _qp(url) + b"=" + CRLF
@@ -166,8 +174,8 @@ class CompiledEmail:
             target=self.list_key,
             recipient=recipient,
             data=data,
-            name=self.message_name(recipient),
-            sender=self.sender,
-            message_id=self.message_id(recipient),
+            name=name_,
+            sender=sender,
+            message_id=f"<{self.edition_id}.{name_}@{self._domain}>",
             wire=wire,
         )

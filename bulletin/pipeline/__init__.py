@@ -7,15 +7,16 @@ write     public/: the only writer of the web archive
 sending   the recorded edition to the lists and partners, through given transports
 report    what a run did, as JSON, text and Markdown
 progress  where a long send reports its progress
+confirmation  private previews and the page a person confirms an edition on
 """
 
 from bulletin.pipeline.conductor import Ended, Result, Steps, plan_run, preview, publish, tally
+from bulletin.pipeline.confirmation import preview_files
 from bulletin.pipeline.planning import (
     CHANNELS,
     Plan,
     check_entries,
     due_slugs,
-    email_previews,
     plan,
     restrict,
     validate,
@@ -34,12 +35,12 @@ __all__ = [
     "deliver",
     "deliver_partners",
     "due_slugs",
-    "email_previews",
     "failures",
     "finish",
     "plan",
     "plan_run",
     "preview",
+    "preview_files",
     "publish",
     "recipients",
     "record",

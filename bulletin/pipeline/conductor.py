@@ -24,23 +24,25 @@ import sqlalchemy as sa
 
 from bulletin.config.loading import load_config
 from bulletin.config.model import Config
+from bulletin.delivery import websub
 from bulletin.delivery.configured import from_config
 from bulletin.delivery.engine import RetryPolicy
 from bulletin.delivery.transports import Sent, TransportFactory
 from bulletin.errors import BulletinError
 from bulletin.mail.notify import failure_notice
-from bulletin.pipeline.planning import CHANNELS, Plan, due_slugs, email_previews, plan, restrict
+from bulletin.pipeline.confirmation import preview_files
+from bulletin.pipeline.planning import CHANNELS, Plan, due_slugs, plan, restrict
 from bulletin.pipeline.recording import failures, finish, record, would_send
 from bulletin.pipeline.report import Report
 from bulletin.pipeline.sending import deliver
-from bulletin.pipeline.write import write_public
+from bulletin.pipeline.write import clear_previews, write_public
 from bulletin.store import ledger
 from bulletin.store.database import connect
 
 Tally = dict[tuple[str, str, str], int]
 Logger = logging.Logger | logging.LoggerAdapter[logging.Logger]
 COMPLIANCE_PASSED = (
-    "Passed: every email, web page and feed item of this edition carries the "
+    "Passed: every email, web page, feed item and calendar event of this edition carries the "
     "funding emblem, statement and disclaimer in its language."
 )
 
@@ -63,10 +65,14 @@ class Result:
 
 
 class Answer(Protocol):
-    """A person's answer to a publish waiting for confirmation."""
+    """A person's answer to a publish waiting for confirmation: send it or not, who says
+    so, and which entries (None: all those shown; the others wait for a later edition)."""
 
     approve: bool
     name: str
+
+    @property
+    def entries(self) -> list[str] | None: ...
 
 
 class Steps:
@@ -114,8 +120,9 @@ class Steps:
     def would_send(self, config: Config, edition: Plan) -> dict[str, int]:
         return would_send(self.engine(config), config, edition)
 
-    def preview(self, config: Config, edition: Plan) -> dict[str, int]:
-        """What a person confirms: the email previews in public/preview/, and who gets it."""
+    def preview(self, config: Config, edition: Plan, expires: dt.datetime) -> dict[str, int]:
+        """What a person confirms: the previews in public/preview/ (their signed links
+        expire at `expires`, with the confirmation), and who gets it."""
         return preview(config, self.engine(config), edition)
 
     def confirm(self, edition: Plan, timeout: int) -> Answer | None:
@@ -188,25 +195,47 @@ def publish(
         steps.leave_report(report)
         return Result(report)
     if require_confirmation:
-        report.would_send = steps.preview(config, edition)
+        expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=confirmation_timeout_seconds)
+        report.would_send = steps.preview(config, edition, expires)
         answer = steps.confirm(edition, confirmation_timeout_seconds)
-        if answer is None or not answer.approve:
+        shown = [e.slug for e in edition.entries]
+        chosen = (
+            [s for s in shown if s in answer.entries]
+            if answer and answer.entries is not None
+            else shown
+        )
+        if answer is None or not answer.approve or not chosen:
             who = f"rejected by {answer.name}" if answer else (
                 f"not confirmed within {confirmation_timeout_seconds} s"
             )  # fmt: skip
+            if answer and answer.approve:
+                who = f"confirmed by {answer.name} with no entry ticked"
             report.outcome = f"Edition {edition.edition_id} {who}: nothing was sent."
             steps.leave_report(report)
             return Result(report, Ended.CANCELLED, report.outcome, answer)
         report.notes.append(f"confirmed by {answer.name}")
         report.would_send = {}
+        if chosen != shown:
+            try:  # the edition as confirmed: the ticked entries, rendered and checked anew
+                config, edition = steps.plan(str(site), chosen, True, channels, False)
+            except BulletinError as exc:
+                report.outcome = f"Nothing was sent: {exc}"
+                steps.leave_report(report)
+                return Result(report, Ended.FAILED, str(exc), exc)
+            report.entries = [e.slug for e in edition.entries]
+            left = ", ".join(s for s in shown if s not in chosen)
+            report.notes.append(f"left for a later edition (unticked): {left}")
     steps.record(config, edition)
     report.public = steps.write_public(config, edition)
+    pinging = websub.start(config, report.public)  # beside the email, never before it
     try:
         stopped = steps.deliver(config, edition)
     except Exception as exc:  # a crashed batch or worker: the ledger says what is left
         stopped = exc
     counts, report.failures = steps.tally(config, edition)
     report.add_tally(counts)
+    if pinging is not None:
+        report.notes += pinging.wait()
     if config.delivery.transport == "outbox":
         report.outbox = f"outbox/email/{edition.edition_id}/"
     if stopped is not None:
@@ -248,8 +277,9 @@ def plan_run(
 
 
 def preview(config: Config, engine: sa.Engine, edition: Plan) -> dict[str, int]:
-    """Write the email previews into public/preview/; how many each list and partner gets."""
-    write_public(config, email_previews(edition))
+    """Write the previews into public/preview/; how many each list and partner gets."""
+    clear_previews(config)
+    write_public(config, preview_files(edition))
     return would_send(engine, config, edition)
 
 

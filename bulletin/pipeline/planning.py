@@ -7,13 +7,20 @@ that raises nothing is an edition every reader may receive.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from bulletin.compliance import Output, check_outputs, feed_outputs, near_misses
+from bulletin.compliance import (
+    Output,
+    calendar_outputs,
+    check_outputs,
+    feed_outputs,
+    json_feed_outputs,
+    near_misses,
+)
 from bulletin.config.model import Config
 from bulletin.content.approval import approval_problem, is_publishable
 from bulletin.content.entries import Entry, load_entries
@@ -23,8 +30,9 @@ from bulletin.content.translations import (
     withdraw_with_originals,
 )
 from bulletin.errors import ContentError, Problem, raise_for
-from bulletin.pipeline.variants import list_variants, site_languages
-from bulletin.render.feeds import atom, filtered_feeds, rss
+from bulletin.pipeline.variants import default_language, list_variants, site_languages
+from bulletin.render.calendars import calendar_files
+from bulletin.render.feeds import atom, filtered_feeds, json_feed, rss
 from bulletin.render.notices import notices_for
 from bulletin.render.payloads import matching
 from bulletin.render.renderer import EditionInfo, RenderedEmail, Renderer, edition_url
@@ -52,8 +60,10 @@ class Plan:
     entries: list[Entry]
     published: dt.datetime
     resumed: bool = False
+    #: each list's email in its default language (or its first, when that one is empty)
+    emails: dict[str, tuple[RenderedEmail, list[Entry]]] = field(default_factory=dict)
     #: list → language → that language's email and entries (see pipeline.variants)
-    emails: dict[str, dict[str, tuple[RenderedEmail, list[Entry]]]] = field(default_factory=dict)
+    variants: dict[str, dict[str, tuple[RenderedEmail, list[Entry]]]] = field(default_factory=dict)
     partners: dict[str, list[Entry]] = field(default_factory=dict)
     partner_emails: dict[str, RenderedEmail] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
@@ -175,8 +185,13 @@ def render(config: Config, edition: Plan, archive: Sequence[EditionInfo]) -> Non
                 email = renderer.email(
                     wanted, edition.edition_id, mailing_list.name, language, web_url
                 )
-                edition.emails.setdefault(key, {})[language] = (email, wanted)
+                edition.variants.setdefault(key, {})[language] = (email, wanted)
                 outputs += _email_outputs(f"list {key} ({language})", email, wanted)
+            if variants:
+                built = edition.variants[key]
+                edition.emails[key] = built.get(default_language(config, mailing_list)) or next(
+                    iter(built.values())
+                )
         for key, partner in config.partners.items():
             wanted = matching(partner, edition.entries)
             if not wanted:
@@ -194,9 +209,16 @@ def render(config: Config, edition: Plan, archive: Sequence[EditionInfo]) -> Non
     files["atom.xml"] = atom(config, feed_entries)
     outputs += feed_outputs("public/feed.xml", files["feed.xml"], feed_entries)
     outputs += feed_outputs("public/atom.xml", files["atom.xml"], feed_entries)
+    files["feed.json"] = json_feed(config, feed_entries)
+    outputs += json_feed_outputs("public/feed.json", files["feed.json"], feed_entries)
     for name, xml in filtered_feeds(config, feed_entries).items():
         files[name] = xml
-        outputs += feed_outputs(f"public/{name}", xml, feed_entries)
+        read = json_feed_outputs if name.endswith(".json") else feed_outputs
+        outputs += read(f"public/{name}", xml, feed_entries)
+    previous = _public_reader(config)
+    for name, ics in calendar_files(config, feed_entries, edition.published, previous).items():
+        files[name] = ics
+        outputs += calendar_outputs(f"public/{name}", ics, feed_entries)
     for info in archive:
         name = f"{info.id}/index.html"
         files[name] = renderer.edition_page(info).encode()
@@ -217,6 +239,19 @@ def _page_languages(config: Config, entries: Sequence[Entry]) -> list[str]:
     """The languages an edition has a web page of its own in: those of its entries."""
     present = {e.language.lower() for e in entries}
     return [code for code in site_languages(config) if code.lower() in present]
+
+
+def _public_reader(config: Config) -> Callable[[str], bytes | None]:
+    """Reads a file of public/ as the last build left it (None if there is none)."""
+
+    def read(name: str) -> bytes | None:
+        path = config.public_dir / name
+        try:
+            return path.read_bytes() if path.is_file() and not path.is_symlink() else None
+        except OSError:
+            return None
+
+    return read
 
 
 def _email_outputs(who: str, email: RenderedEmail, entries: list[Entry]) -> list[Output]:
@@ -300,27 +335,6 @@ def restrict(edition: Plan, channels: Sequence[str]) -> None:
     """Keep only the channels asked for: the others get nothing from this edition."""
     if "email" not in channels:
         edition.emails.clear()
+        edition.variants.clear()
     if "partners" not in channels:
         edition.partners.clear()
-
-
-def email_previews(edition: Plan) -> dict[str, bytes]:
-    """Each list's email as files for public/preview/<list>/, the emblem linked, not attached."""
-    files: dict[str, bytes] = {}
-    for key, variants in edition.emails.items():
-        for language, (email, _) in variants.items():
-            folder = (
-                f"preview/{key}/"
-                if _is_default(variants, language)
-                else f"preview/{key}/{language}/"
-            )
-            html = email.html
-            for notice in email.notices:
-                html = html.replace(notice.email_src, notice.page_src("../" * folder.count("/")))
-            files[f"{folder}email.html"] = html.encode()
-            files[f"{folder}email.txt"] = email.text.encode()
-    return files
-
-
-def _is_default(variants: dict[str, tuple[RenderedEmail, list[Entry]]], language: str) -> bool:
-    return language == next(iter(variants))

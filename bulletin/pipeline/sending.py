@@ -22,9 +22,11 @@ from bulletin.errors import DeliveryError
 from bulletin.mail.compiled import CompiledEmail
 from bulletin.mail.dkim import DkimSigner
 from bulletin.mail.message import Message
+from bulletin.mail.verp import Verp
 from bulletin.pipeline.planning import Plan
 from bulletin.pipeline.variants import Chooser
 from bulletin.render.payloads import payload, webhook_id
+from bulletin.render.renderer import RenderedEmail
 from bulletin.store import ledger, locks
 from bulletin.store.statuses import Channel, DeliveryStatus
 from bulletin.tokens import Signer, secret_key
@@ -58,17 +60,20 @@ def deliver(
     edition_id = edition.edition_id
     signer = Signer(secret_key(config.state_dir))
     dkim = DkimSigner.for_config(config)
+    verp = Verp.for_config(config, signer)
     compiled = {
         key: {
-            language: CompiledEmail(config, email, edition_id, key, config.lists[key], dkim=dkim)
-            for language, (email, _) in variants.items()
+            language: CompiledEmail(
+                config, email, edition_id, key, config.lists[key], dkim=dkim, verp=verp
+            )
+            for language, (email, _) in _variants(edition, key).items()
         }
-        for key, variants in edition.emails.items()
+        for key in edition.emails
     }
     deadlines = {
         (key, language): _deadline(entries)
-        for key, variants in edition.emails.items()
-        for language, (_, entries) in variants.items()
+        for key in edition.emails
+        for language, (_, entries) in _variants(edition, key).items()
     }
     choosers = {key: Chooser(config, config.lists[key]) for key in edition.emails}
     retry = retry or RetryPolicy(config.delivery.retry_attempts,
@@ -86,8 +91,11 @@ def deliver(
                 return ledger.pending_page(db, edition_id, after_id, limit, batch, Channel.EMAIL)
 
         def make(row: ledger.Pending, when: dt.datetime) -> tuple[Message | None, Outcome | None]:
+            built = compiled[row.target]
             language = choosers[row.target](row.language)
-            email = compiled[row.target].get(language)
+            if row.target not in edition.variants:  # a plan made by hand: one email per list
+                language = next(iter(built))
+            email = built.get(language)
             if email is None:
                 return None, Outcome(
                     DeliveryStatus.SKIPPED,
@@ -214,6 +222,14 @@ def _partner_jobs(
 
         jobs[key] = syndication.PartnerJob(key, make, deadline)
     return jobs
+
+
+def _variants(edition: Plan, key: str) -> dict[str, tuple[RenderedEmail, list[Entry]]]:
+    """A list's language variants; a plan made by hand may hold only its one email."""
+    if key in edition.variants:
+        return edition.variants[key]
+    email, entries = edition.emails[key]
+    return {email.language: (email, entries)}
 
 
 def _personalised(compiled: CompiledEmail, address: str, token: str, when: dt.datetime) -> Message:

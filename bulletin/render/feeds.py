@@ -1,13 +1,19 @@
-"""Builds the RSS 2.0 and Atom 1.0 feeds of published entries, deterministically, with feedgen."""
+"""Builds the RSS 2.0 and Atom 1.0 feeds of published entries, deterministically, with feedgen.
+
+Every feed links the other formats of its folder (`rel="alternate"`: RSS, Atom and the JSON
+Feed of `render.jsonfeed`) and, with `[feeds] websub_hub`, the WebSub hub (`rel="hub"`).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections.abc import Sequence
 from html import escape
 
 from feedgen.feed import FeedGenerator
+from lxml import etree
 
 from bulletin.config.model import Config
 from bulletin.content.entries import Entry
@@ -18,6 +24,13 @@ from bulletin.render.words import date_range
 
 #: The `updated` of a feed with no entries yet: a fixed time keeps rebuilds identical.
 EMPTY_FEED_UPDATED = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+#: Each feed's file name and media type; every feed links the others of its folder.
+FEED_FILES = {
+    "feed.xml": "application/rss+xml",
+    "atom.xml": "application/atom+xml",
+    "feed.json": "application/feed+json",
+}
+ATOM_NS = "http://www.w3.org/2005/Atom"
 
 
 def item_html(config: Config, entry: Entry) -> str:
@@ -72,6 +85,8 @@ def _generator(
     feed.title(f"{site.title}: {title}" if title else site.title)
     feed.author({"name": site.title, "email": config.sender.address})
     feed.link(href=self_url, rel="self")
+    for link in _links(config, self_url):
+        feed.link(**link)
     feed.link(href=site.url, rel="alternate")  # last: feedgen takes RSS's <link> from it
     feed.language(language or site.language)
     feed.description(f"News and events from {site.title}" + (f" ({title})" if title else ""))
@@ -105,7 +120,7 @@ def rss(
     url = config.site.url + folder + "feed.xml"
     feed = _generator(config, entries, url, items or _Items(config), folder=folder, **names)
     rss: bytes = feed.rss_str(pretty=True)
-    return rss
+    return _with_atom_links(rss, _links(config, url))
 
 
 def atom(
@@ -125,6 +140,81 @@ def atom(
         item.content(items.html(by_url[item.id()]), type="html")
     atom: bytes = feed.atom_str(pretty=True)
     return atom
+
+
+def json_feed(
+    config: Config,
+    entries: Sequence[Entry],
+    folder: str = "",
+    items: _Items | None = None,
+    *,
+    title: str = "",
+    language: str = "",
+) -> bytes:
+    """public/feed.json (or `folder`/feed.json): JSON Feed 1.1, the same items, ids and
+    content as the RSS and Atom feeds of the folder, newest first."""
+    site = config.site
+    items = items or _Items(config)
+    url = site.url + folder + "feed.json"
+    feed: dict[str, object] = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": f"{site.title}: {title}" if title else site.title,
+        "home_page_url": site.url,
+        "feed_url": url,
+        "description": f"News and events from {site.title}" + (f" ({title})" if title else ""),
+        "language": language or site.language,
+        "authors": [{"name": site.title, "url": site.url}],
+    }
+    if config.feeds.websub_hub:
+        feed["hubs"] = [{"type": "WebSub", "url": config.feeds.websub_hub}]
+    ordered = sorted(entries, key=lambda e: (e.published, e.slug), reverse=True)
+    feed["items"] = [
+        {
+            "id": entry_url(config, entry.slug),
+            "url": entry_url(config, entry.slug),
+            "title": entry.title,
+            "content_html": items.html(entry),
+            "summary": items.summary(entry),
+            "date_published": entry.published.isoformat(),
+            "date_modified": entry.published.isoformat(),
+            "language": entry.language,
+            **({"tags": list(entry.tags)} if entry.tags else {}),
+        }
+        for entry in ordered
+    ]
+    return (json.dumps(feed, ensure_ascii=False, indent=2) + "\n").encode()
+
+
+def _links(config: Config, self_url: str) -> list[dict[str, str]]:
+    """The WebSub hub (with `[feeds] websub_hub`) and the folder's other feed formats."""
+    folder = self_url.rpartition("/")[0] + "/"
+    links = [{"href": config.feeds.websub_hub, "rel": "hub"}] if config.feeds.websub_hub else []
+    links += [
+        {"href": folder + name, "rel": "alternate", "type": kind}
+        for name, kind in FEED_FILES.items()
+        if folder + name != self_url
+    ]
+    return links
+
+
+def _with_atom_links(rss: bytes, links: list[dict[str, str]]) -> bytes:
+    """RSS with `atom:link`s after its self link: feedgen writes only the self link in RSS."""
+    if not links:
+        return rss
+    parser = etree.XMLParser(remove_blank_text=True, strip_cdata=False, resolve_entities=False)
+    root = etree.fromstring(rss, parser)
+    channel = root.find("channel")
+    assert channel is not None  # feedgen always writes one
+    anchor = channel.find(f"{{{ATOM_NS}}}link")
+    position = list(channel).index(anchor) + 1 if anchor is not None else len(channel)
+    for offset, link in enumerate(links):
+        element = etree.Element(f"{{{ATOM_NS}}}link", nsmap={"atom": ATOM_NS})
+        for name in ("href", "rel", "type"):
+            if name in link:
+                element.set(name, link[name])
+        channel.insert(position + offset, element)
+    out: bytes = etree.tostring(root, pretty_print=True, encoding="UTF-8", xml_declaration=True)
+    return out
 
 
 def tag_folder(tag: str) -> str:
@@ -147,4 +237,7 @@ def filtered_feeds(config: Config, entries: Sequence[Entry]) -> dict[str, bytes]
     for folder, (names, chosen) in sorted(groups.items()):
         files[folder + "feed.xml"] = rss(config, list(chosen.values()), folder, items, **names)
         files[folder + "atom.xml"] = atom(config, list(chosen.values()), folder, items, **names)
+        files[folder + "feed.json"] = json_feed(
+            config, list(chosen.values()), folder, items, **names
+        )
     return files

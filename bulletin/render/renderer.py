@@ -58,6 +58,17 @@ def entry_url(config: Config, slug: str) -> str:
     return f"{config.site.url}entries/{slug}/"
 
 
+def event_url(config: Config, slug: str) -> str:
+    """An event's own iCalendar file ("Add to calendar"), written by `render.calendars`."""
+    return f"{config.site.url}entries/{slug}/event.ics"
+
+
+def webcal_url(config: Config, path: str) -> str:
+    """A calendar's `webcal://` address (path relative to public/): calendar programs
+    subscribe to it and keep it up to date."""
+    return "webcal://" + config.site.url.split("://", 1)[1] + path
+
+
 def edition_url(config: Config, edition_id: str) -> str:
     return f"{config.site.url}{edition_id}/"
 
@@ -93,6 +104,14 @@ class Renderer:
             "text": html_to_text(entry.html).strip(),
             "url": entry_url(self.config, entry.slug),
             "href": f"{root}entries/{entry.slug}/index.html" if root is not None else "",
+            # "Add to calendar": the event's .ics, absolute in emails, relative on pages
+            "calendar_url": (
+                ""
+                if not entry.is_event or entry.status == "withdrawn"
+                else event_url(self.config, entry.slug)
+                if root is None
+                else f"{root}entries/{entry.slug}/event.ics"
+            ),
         }
 
     def email(
@@ -160,6 +179,7 @@ class Renderer:
             t=labels(language, self.config.root),
             notices=page_values(notices, root),
             entries=[self._entry_view(e, root) for e in entries],
+            calendar_webcal=webcal_url(self.config, "calendar.ics"),
             **context,
         )
 
@@ -189,7 +209,12 @@ class Renderer:
             }
             for edition in editions
         ]
-        return self._page("index.html.j2", everything, depth=0, editions=views)
+        languages = sorted({e.language for e in everything if e.is_event})
+        calendars = [
+            {"language": lang, "webcal": webcal_url(self.config, f"{lang}/calendar.ics")}
+            for lang in languages
+        ]
+        return self._page("index.html.j2", everything, depth=0, editions=views, calendars=calendars)
 
     def _local_date(self, when: dt.datetime, language: str | None = None) -> str:
         day = when.astimezone(self.config.site.tz).date()

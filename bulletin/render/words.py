@@ -38,6 +38,9 @@ ENGLISH = {
     "editions": "Editions",
     "edition": "Edition",
     "feeds": "Feeds",
+    "add_to_calendar": "Add to calendar",
+    "calendar": "Calendar",
+    "calendars": "Calendars",
     "no_editions": "Nothing has been published yet.",
     "entries_in_edition": "In this edition",
     # the subscriber web service: its pages and emails

@@ -83,15 +83,38 @@ suppressions = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+inbound_events = sa.Table(
+    "inbound_events",
+    metadata,
+    # What came back (bulletin.inbound.events owns it): one row per message processed.
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("message_key", sa.String(64), nullable=False),  # digest: seen twice, done once
+    sa.Column("kind", sa.String(20), nullable=False),  # bounce | complaint | unsubscribe | ...
+    sa.Column("outcome", sa.String(20), nullable=False),  # suppressed | counted | unmatched ...
+    sa.Column("email", sa.String(320)),
+    sa.Column("list_name", sa.String(100)),
+    sa.Column("edition_id", sa.String(40)),
+    sa.Column("status", sa.String(20)),  # the DSN status code, e.g. 5.1.1
+    sa.Column("permanent", sa.Boolean),
+    sa.Column("detail", sa.Text),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("message_key", name="uq_inbound_message"),
+)
+
 sa.Index("ix_deliveries_pending", deliveries.c.edition_id, deliveries.c.status)
 sa.Index("ix_edition_entries_slug", edition_entries.c.slug)
+sa.Index("ix_inbound_events_email", inbound_events.c.email, inbound_events.c.kind)
 
 
 #: The newest migration in bulletin/migrations/versions; a test checks that they agree. It
 #: lets `connect` see that a database is up to date without importing Alembic (~0.2 s).
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0004"
 #: The first migration: a database made before migrations (by create_all) is stamped with it.
 BASELINE_REVISION = "0001"
+#: The tables of the baseline; later revisions create the others.
+BASELINE_TABLES = frozenset(
+    ("subscribers", "editions", "edition_entries", "deliveries", "suppressions")
+)
 MIGRATIONS = Path(__file__).with_name("migrations")
 _MIGRATION_LOCK_KEY = 0x62756C6C6D696772  # "bullmigr": PostgreSQL advisory lock of migrations
 
@@ -194,10 +217,11 @@ def _adopt(db: sa.Connection) -> None:
     from alembic.operations import Operations
     from alembic.runtime.migration import MigrationContext
 
-    metadata.create_all(db)
+    baseline = [table for table in metadata.sorted_tables if table.name in BASELINE_TABLES]
+    metadata.create_all(db, tables=baseline)
     operations = Operations(MigrationContext.configure(db))
     inspector = sa.inspect(db)
-    for table in metadata.sorted_tables:
+    for table in baseline:
         present = {column["name"] for column in inspector.get_columns(table.name)}
         for column in table.columns:
             if column.name in present:

@@ -11,6 +11,8 @@ data export and erasure, and the archive and feeds of public/, as one Starlette 
     POST /preferences               the link goes by email; the same answer for anyone
     GET  /preferences/<token>       lists, language, export, erase
     POST /preferences/<token>       action=save | export | erase
+    GET  /preview/<path>?t=<token>  the next edition's previews, with a link that expires
+                                    with its confirmation (pipeline.confirmation)
     GET  /, /<edition>/, /feed.xml  public/, as `build` and `publish` wrote it
 
 Tokens are HMAC-signed with the site's key (bulletin/tokens.py); forms carry a signed CSRF
@@ -36,6 +38,7 @@ from starlette.types import ASGIApp
 from bulletin.config.model import Config
 from bulletin.delivery.configured import from_config
 from bulletin.delivery.transports import TransportFactory
+from bulletin.web.preview import preview_route
 from bulletin.web.routes import (
     confirm,
     confirm_page,
@@ -93,6 +96,7 @@ def create_app(
         Route("/preferences", preferences_request, methods=["POST"]),
         Route("/preferences/{token}", preferences_page, methods=["GET"]),
         Route("/preferences/{token}", preferences, methods=["POST"]),
+        preview_route(config, key, clock),
         *(
             Route("/" + f.emblem, emblem(f.emblem), methods=["GET"])
             for f in config.funding.values()

@@ -1,5 +1,5 @@
 """Serves public/ as the archive: small files from memory, with caching headers and the
-feeds' content types; never the next edition's previews.
+content types of feeds and calendars; never the next edition's previews.
 """
 
 from __future__ import annotations
@@ -23,6 +23,9 @@ CACHED_FILES = 4096
 FEED_TYPES = {
     "feed.xml": "application/rss+xml; charset=utf-8",
     "atom.xml": "application/atom+xml; charset=utf-8",
+    "feed.json": "application/feed+json; charset=utf-8",
+    "calendar.ics": "text/calendar; charset=utf-8",
+    "event.ics": "text/calendar; charset=utf-8",
 }
 
 
@@ -92,7 +95,7 @@ class PublicFiles(StaticFiles):
 
 def _cache_control(name: str) -> str:
     # Pages and feeds change at each publish; images hardly ever.
-    fresh = 300 if name.endswith((".html", ".xml")) else 86400
+    fresh = 300 if name.endswith((".html", ".xml", ".json", ".ics")) else 86400
     return f"public, max-age={fresh}"
 
 

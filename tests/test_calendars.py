@@ -1,0 +1,233 @@
+"""Events as iCalendar files: RFC 5545's rules, two independent parsers, the date edge
+cases, SEQUENCE on a change, cancelled withdrawals, the compliance gate, and the event
+fields of the front matter."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import re
+from pathlib import Path
+
+import icalendar
+import pytest
+import vobject
+
+from bulletin import pipeline as core
+from bulletin.compliance import calendar_outputs, check_outputs
+from bulletin.config import load_config
+from bulletin.content.entries import load_entries
+from bulletin.delivery.transports import MemoryTransport, TransportFactory
+from bulletin.render.calendars import calendar_files, event_path
+from tests.conftest import run_cli
+
+SOFIA, CURS = "2019-11-13-sofia-workshop", "2019-12-05-curs-regional"
+NOW = dt.datetime(2026, 11, 29, 10, 0, tzinfo=dt.UTC)
+STATEMENT_EN = "This project is funded by the European Union."
+DISCLAIMER_EN = "European Commission is not responsible"
+
+
+def _entries(site: Path):
+    config = load_config(site)
+    return config, {e.slug: e for e in load_entries(config).entries}
+
+
+def _files(config, entries, previous=None):
+    files = calendar_files(config, list(entries), NOW, (previous or {}).get)
+    return files
+
+
+def _event(ics: bytes) -> icalendar.Event:
+    events = list(icalendar.Calendar.from_ical(ics).walk("VEVENT"))
+    assert len(events) == 1
+    return events[0]
+
+
+def _content_lines(ics: bytes) -> list[bytes]:
+    assert ics.endswith(b"\r\n")
+    return ics[:-2].split(b"\r\n")
+
+
+def test_calendars_follow_rfc_5545_line_rules_and_required_properties(site):
+    config, entries = _entries(site)
+    files = _files(config, entries.values())
+    assert set(files) >= {"calendar.ics", "en/calendar.ics", "ro/calendar.ics",
+                          "tags/firearms/calendar.ics", event_path(entries[SOFIA])}  # fmt: skip
+    for name, ics in files.items():
+        lines = _content_lines(ics)
+        for line in lines:
+            assert b"\n" not in line and b"\r" not in line, (name, line)  # CRLF only
+            assert len(line) <= 75, (name, line)  # folded at 75 octets
+        calendar = icalendar.Calendar.from_ical(ics)
+        assert {"PRODID", "VERSION"} <= set(calendar) and calendar["VERSION"] == "2.0"
+        for event in calendar.walk("VEVENT"):
+            assert {"UID", "DTSTAMP", "DTSTART", "SUMMARY", "URL", "DESCRIPTION"} <= set(event)
+            assert event.decoded("DTSTAMP").tzinfo is not None  # DTSTAMP is in UTC
+
+
+def test_a_second_independent_parser_reads_the_same_events(site):
+    config, entries = _entries(site)
+    ics = _files(config, entries.values())["calendar.ics"]
+    theirs = vobject.readOne(ics.decode("utf-8"))
+    seen = {str(e.uid.value): e for e in theirs.vevent_list}
+    ours = {str(e["UID"]): e for e in icalendar.Calendar.from_ical(ics).walk("VEVENT")}
+    assert set(seen) == set(ours) == {f"{SOFIA}@news.example.org", f"{CURS}@news.example.org"}
+    sofia = seen[f"{SOFIA}@news.example.org"]
+    assert sofia.dtstart.value == dt.date(2019, 11, 12)
+    assert sofia.dtend.value == dt.date(2019, 11, 14)  # DTEND is exclusive: the day after
+    assert sofia.location.value == "Sofia, Bulgaria"
+    assert STATEMENT_EN in sofia.description.value and DISCLAIMER_EN in sofia.description.value
+    for uid, event in seen.items():
+        assert event.summary.value == str(ours[uid]["SUMMARY"])
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "dtend"),
+    [
+        (dt.date(2019, 11, 12), None, dt.date(2019, 11, 13)),  # one day
+        (dt.date(2019, 11, 12), dt.date(2019, 11, 13), dt.date(2019, 11, 14)),  # two days
+        (dt.date(2019, 12, 30), dt.date(2019, 12, 31), dt.date(2020, 1, 1)),  # into the new year
+        (dt.date(2019, 12, 31), dt.date(2020, 1, 2), dt.date(2020, 1, 3)),  # across it
+        (dt.date(2020, 2, 28), dt.date(2020, 2, 29), dt.date(2020, 3, 1)),  # a leap day
+    ],
+)
+def test_all_day_events_have_value_date_and_an_exclusive_end(site, start, end, dtend):
+    config, entries = _entries(site)
+    entry = dataclasses.replace(entries[SOFIA], date=start, end_date=end)
+    ics = _files(config, [entry])[event_path(entry)]
+    assert f"DTSTART;VALUE=DATE:{start:%Y%m%d}".encode() in ics
+    assert f"DTEND;VALUE=DATE:{dtend:%Y%m%d}".encode() in ics
+    assert b"VTIMEZONE" not in ics  # floating dates need no time zone
+    event = vobject.readOne(ics.decode()).vevent
+    assert (event.dtstart.value, event.dtend.value) == (start, dtend)
+
+
+def test_timed_events_carry_the_site_time_zone_across_a_dst_change(site):
+    config, entries = _entries(site)
+    # Europe/Bucharest left summer time at 04:00 on 27 October 2019: 02:00–05:00 local is
+    # four hours, not three.
+    entry = dataclasses.replace(
+        entries[SOFIA], date=dt.date(2019, 10, 27), end_date=None,
+        start_time=dt.time(2, 0), end_time=dt.time(5, 0),
+    )  # fmt: skip
+    ics = _files(config, [entry])[event_path(entry)]
+    assert b"DTSTART;TZID=Europe/Bucharest:20191027T020000" in ics
+    assert b"BEGIN:VTIMEZONE" in ics and b"TZID:Europe/Bucharest" in ics
+    theirs = vobject.readOne(ics.decode()).vevent
+    start, end = theirs.dtstart.value, theirs.dtend.value
+    assert end.astimezone(dt.UTC) - start.astimezone(dt.UTC) == dt.timedelta(hours=4)
+    assert start.astimezone(dt.UTC) == dt.datetime(2019, 10, 26, 23, 0, tzinfo=dt.UTC)
+
+
+def test_an_unchanged_rebuild_is_byte_identical_and_a_moved_event_raises_sequence(site):
+    config, entries = _entries(site)
+    entry = entries[SOFIA]
+    first = _files(config, [entry])
+    again = calendar_files(config, [entry], NOW + dt.timedelta(days=3), first.get)
+    assert again == first  # nothing changed: SEQUENCE and DTSTAMP kept
+    assert _event(first[event_path(entry)])["SEQUENCE"] == 0
+    assert _event(first[event_path(entry)]).decoded("DTSTAMP") == entry.published
+
+    later = NOW + dt.timedelta(days=7)
+    moved = dataclasses.replace(entry, date=dt.date(2019, 11, 19), end_date=dt.date(2019, 11, 20))
+    after = calendar_files(config, [moved], later, first.get)
+    event = _event(after[event_path(entry)])
+    assert event["SEQUENCE"] == 1 and event.decoded("DTSTAMP") == later
+    assert str(event["UID"]) == f"{SOFIA}@news.example.org"  # the same event, updated
+    retitled = dataclasses.replace(moved, title="Workshop (moved)")
+    third = calendar_files(config, [retitled], later + dt.timedelta(days=1), after.get)
+    assert _event(third[event_path(entry)])["SEQUENCE"] == 2
+    summary_only = dataclasses.replace(retitled, summary="A new summary.")
+    fourth = calendar_files(config, [summary_only], later + dt.timedelta(days=2), third.get)
+    assert _event(fourth[event_path(entry)])["SEQUENCE"] == 2  # not a change calendars need
+
+
+def test_a_withdrawn_event_stays_as_cancelled(site):
+    config, entries = _entries(site)
+    first = _files(config, entries.values())
+    withdrawn = dataclasses.replace(entries[SOFIA], status="withdrawn")
+    after = calendar_files(config, [withdrawn, entries[CURS]], NOW, first.get)
+    for name in (event_path(withdrawn), "calendar.ics", "tags/firearms/calendar.ics"):
+        events = {
+            str(e["UID"]): e for e in icalendar.Calendar.from_ical(after[name]).walk("VEVENT")
+        }
+        event = events[f"{SOFIA}@news.example.org"]
+        assert event["STATUS"] == "CANCELLED" and event["SEQUENCE"] == 1, name
+
+
+def test_news_entries_stay_out_of_calendars(site):
+    config, entries = _entries(site)
+    news = dataclasses.replace(entries[CURS], kind="news")
+    files = _files(config, [entries[SOFIA], news])
+    assert event_path(news) not in files and "ro/calendar.ics" not in files
+    assert CURS.encode() not in files["calendar.ics"]
+
+
+def test_the_compliance_gate_refuses_an_event_without_the_disclaimer(site):
+    config, entries = _entries(site)
+    entry = entries[SOFIA]
+    ics = _files(config, [entry])[event_path(entry)]
+    assert check_outputs(config, calendar_outputs("public/x.ics", ics, [entry])) == []
+    calendar = icalendar.Calendar.from_ical(ics)
+    event = next(iter(calendar.walk("VEVENT")))
+    event["DESCRIPTION"] = icalendar.vText(str(event["DESCRIPTION"]).split("\n\n")[0])
+    problems = check_outputs(config, calendar_outputs("public/x.ics", calendar.to_ical(), [entry]))
+    codes = {p.code for p in problems}
+    assert codes == {"funding-statement-missing", "funding-disclaimer-missing"}
+    assert all("public/x.ics event 2019-11-13-sofia-workshop" in p.message for p in problems)
+
+
+def test_publish_writes_the_calendars_and_links_them(site):
+    transports = TransportFactory(lambda: MemoryTransport(lambda m: None))
+    result = core.publish(site, steps=core.Steps(transports))
+    assert result.ended is core.Ended.COMPLETED, result.message
+    public = site / "public"
+    for name in ("calendar.ics", "en/calendar.ics", "tags/firearms/calendar.ics",
+                 f"entries/{SOFIA}/event.ics"):  # fmt: skip
+        assert (public / name).is_file(), name
+        assert f"public/{name}" in result.report.public
+    page = (public / f"entries/{SOFIA}/index.html").read_text()
+    assert 'href="../../entries/2019-11-13-sofia-workshop/event.ics"' in page
+    index = (public / "index.html").read_text()
+    assert 'href="webcal://news.example.org/calendar.ics"' in index
+    assert 'href="webcal://news.example.org/ro/calendar.ics"' in index
+    edition = (public / result.report.edition / "index.html").read_text()
+    assert "Add to calendar" in edition
+
+
+def test_the_email_offers_each_event_to_the_calendar(site):
+    config, entries = _entries(site)
+    from bulletin.render.renderer import Renderer
+
+    email = Renderer(config).email([entries[SOFIA]], "2026-11-29-1", "Fixture News")
+    url = f"https://news.example.org/entries/{SOFIA}/event.ics"
+    assert re.search(rf'<a href="{re.escape(url)}"[^>]*>Add to calendar</a>', email.html)
+    assert f"Add to calendar: {url}" in email.text
+
+
+def _write_entry(site: Path, name: str, extra: str) -> Path:
+    path = site / "content" / f"{name}.md"
+    path.write_text(
+        "---\ntitle: A meeting\ndate: 2019-11-12\nlanguage: en\nstatus: draft\n"
+        f"{extra}---\nBody.\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_event_fields_are_read_and_checked_with_their_lines(site):
+    _write_entry(site, "2019-11-12-meeting", "kind: event\nstart_time: 9:30\nend_time: '17:00'\n")
+    _, entries = _entries(site)
+    entry = entries["2019-11-12-meeting"]
+    assert (entry.kind, entry.start_time, entry.end_time) == ("event", dt.time(9, 30), dt.time(17))
+
+    _write_entry(site, "2019-11-13-bad", "kind: webinar\nstart_time: '25:00'\n")
+    _write_entry(site, "2019-11-14-order", "start_time: '10:00'\nend_time: '09:00'\n")
+    result = run_cli("check", "--json", site=site)
+    assert result.returncode == 1
+    found = json.loads(result.stdout)["problems"]
+    problems = {(p["path"], p.get("line"), p["code"]) for p in found}
+    assert ("content/2019-11-13-bad.md", 6, "kind-unknown") in problems
+    assert ("content/2019-11-13-bad.md", 7, "time-invalid") in problems
+    assert ("content/2019-11-14-order.md", 7, "time-order") in problems
