@@ -212,7 +212,7 @@ def run(
             page = job.rows(last_id, job.page)
             if not page:
                 break
-            last_id = page[-1].id
+            last_id = max(row.id for row in page)  # a page may come in another order
             for row in [*page, *due_retries()]:
                 if not put(row):
                     break
