@@ -25,6 +25,7 @@ def _site(root: Path, languages: tuple[str, ...], name: str, list_filter: str = 
     list `news` has `list_filter` as its extra lines."""
     from bulletin.config import load_config
     from bulletin.content.approval import approve
+    from bulletin.content.approvers import ApproverKey, load
     from bulletin.content.entries import load_entry
 
     site = root / name
@@ -41,6 +42,8 @@ def _site(root: Path, languages: tuple[str, ...], name: str, list_filter: str = 
         'timezone = "Europe/Bucharest"\ndefault_funding = "eu"\n\n'
         '[sender]\nfrom = "Bench <news@example.org>"\n\n'
         f'[funding.eu]\nemblem = "static/eu-emblem.png"\n{texts}\n'
+        '[approvers.press-office]\nname = "Press Office"\n'
+        'public_key = "ed25519:AEx5N4e48LxXr7EQk437/K6B5nKA71p0wCcU7zxDnG0="\n\n'
         f'[lists.news]\nname = "Bench News"\n{list_filter}',
         encoding="utf-8",
     )
@@ -59,10 +62,13 @@ def _site(root: Path, languages: tuple[str, ...], name: str, list_filter: str = 
             )
             paths.append(path)
     config = load_config(site)
+    # The fixture site's test approver signs: its key is a test key, public in the repository.
+    key = load(FIXTURE.parent / "approvers" / "press-office.key")
+    signer = ApproverKey("press-office", config.approvers["press-office"].name, key)
     for path in paths:
         entry, problems = load_entry(config, path)
         assert entry is not None, problems
-        approve(entry, "Bench", NOW)
+        approve(entry, signer, NOW)
     return site
 
 

@@ -2,8 +2,9 @@
 
     python bench/run.py              # full: 1,000 entries, 20,000 messages
     python bench/run.py --quick      # smoke run, a minute or two
-    python bench/run.py --only smtp  # one section: cold, build, messages, dkim, smtp,
-                                     # partners, web, prefect, inbound or languages
+    python bench/run.py --only smtp  # one section: cold, build, messages, dkim, smtp, partners,
+                                     # web, prefect, inbound, ledger, accessibility, input
+                                     # or languages
 
 Machines are noisy, so every figure is the median of several repeats and the table's
 point is the ratio to its baseline. Benchmarks report; they do not fail, except when
@@ -23,9 +24,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import accessibility_bench
 import dkim_bench
 import inbound_bench
+import input_bench
 import languages_bench
+import ledger_bench
 import partners_bench
 import prefect_bench
 import sites
@@ -45,9 +49,20 @@ PREFECT_PROBE = (
 
 Row = tuple[str, str, str, str, str]
 SECTIONS = (
-    "cold", "build", "messages", "dkim", "smtp", "partners", "web", "prefect", "inbound",
+    "cold",
+    "build",
+    "messages",
+    "dkim",
+    "smtp",
+    "partners",
+    "web",
+    "prefect",
+    "inbound",
+    "ledger",
+    "accessibility",
+    "input",
     "languages",
-)  # fmt: skip
+)
 # cold-start runs, entries, build runs, messages, baseline messages, message runs
 SIZES = {"quick": (3, 20, 1, 500, 50, 3), "full": (7, 1_000, 3, 20_000, 2_000, 3)}
 
@@ -99,6 +114,7 @@ def cold_start(repeats: int) -> tuple[list[Row], bool]:
 
 def build(count: int, repeats: int) -> list[Row]:
     from bulletin.config import load_config
+    from bulletin.content.approval import approval_problem, content_hash
     from bulletin.content.entries import load_entries
 
     with tempfile.TemporaryDirectory(prefix="bulletin-bench-") as tmp:
@@ -108,6 +124,11 @@ def build(count: int, repeats: int) -> list[Row]:
         assert not loaded.problems and len(loaded.entries) == count
         load = median_time(lambda: load_entries(config), repeats)
         pages = median_time(lambda: jinja_pages(loaded.entries), repeats)
+        assert all(approval_problem(config, e) is None for e in loaded.entries)
+        verify = median_time(lambda: [approval_problem(config, e) for e in loaded.entries], repeats)
+        hashes = median_time(
+            lambda: [content_hash(e.meta, e.body) for e in loaded.entries], repeats
+        )
         preview = median_time(cli(site, "build"), repeats)
         sites.publish(site)
         archive = median_time(cli(site, "build"), repeats)
@@ -121,6 +142,9 @@ def build(count: int, repeats: int) -> list[Row]:
         (f"build, {n} published (x{repeats})", rate(archive), load_name, rate(load),
          f"{archive / load:.1f}x time"),
         ("", "", pages_name, rate(pages), f"{archive / pages:.1f}x time"),
+        (f"verify signed approvals, {n}", rate(verify), f"content hashes only, {n}",
+         rate(hashes), f"{verify / hashes:.1f}x time"),
+        ("", "", load_name, rate(load), f"{verify / load:.2f}x time"),
         (f"build, {n} pending preview (x{repeats})", rate(preview), load_name, rate(load),
          f"{preview / load:.1f}x time"),
     ]  # fmt: skip
@@ -267,11 +291,15 @@ def main(argv: list[str] | None = None) -> int:
         rows += messages(msgs, baseline_msgs, msg_runs)
     if "dkim" in only:
         rows += dkim_bench.dkim(args.quick)
+    if "input" in only:
+        rows += input_bench.input_limits(args.quick)
     if "smtp" in only:
         smtp_rows, notes = smtp_bench.smtp(args.quick)
         rows += smtp_rows
     if "partners" in only:
         rows += partners_bench.partners(args.quick)
+    if "ledger" in only:
+        rows += ledger_bench.ledger_rows(args.quick)
     if "web" in only:
         rows += web_bench.web(args.quick)
         notes.append(
@@ -286,6 +314,8 @@ def main(argv: list[str] | None = None) -> int:
         notes += prefect_notes
     if "inbound" in only:
         rows += inbound_bench.inbound(args.quick)
+    if "accessibility" in only:
+        rows += accessibility_bench.accessibility(args.quick, REPO)
     print(table(rows))
     print("ratio: measured / baseline, of times (lower is better) or rates (higher is better);")
     if "build" in only:

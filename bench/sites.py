@@ -63,6 +63,7 @@ def make_site(dest: Path, count: int, seed: int = 1, words: int = 300) -> Path:
     of about `words` words each."""
     from bulletin.config import load_config
     from bulletin.content.approval import approve
+    from bulletin.content.approvers import ApproverKey, load
     from bulletin.content.entries import load_entry
 
     dest.mkdir(parents=True, exist_ok=True)
@@ -91,10 +92,13 @@ def make_site(dest: Path, count: int, seed: int = 1, words: int = 300) -> Path:
         )
         paths.append(path)
     config = load_config(dest)
+    # The fixture site's test approver signs: its key is a test key, public in the repository.
+    key = load(FIXTURE.parent / "approvers" / "press-office.key")
+    signer = ApproverKey("press-office", config.approvers["press-office"].name, key)
     for i, path in enumerate(paths):
         entry, problems = load_entry(config, path)
         assert entry is not None, problems
-        approve(entry, "Bench", APPROVED_AT + dt.timedelta(minutes=i))
+        approve(entry, signer, APPROVED_AT + dt.timedelta(minutes=i))
     return dest
 
 

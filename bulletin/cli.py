@@ -8,9 +8,9 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from bulletin.commands import inbound, load_site_config, print_json, site_path
+from bulletin.commands import approvals, inbound, load_site_config, print_json, site_path
+from bulletin.commands import status as status_commands
 from bulletin.errors import (
     EXIT_CONTENT,
     EXIT_DELIVERY,
@@ -20,10 +20,6 @@ from bulletin.errors import (
     Problem,
     in_order,
 )
-
-if TYPE_CHECKING:
-    from bulletin.config.model import Config
-    from bulletin.content.entries import Entry
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"error: {type(exc).__name__}: {exc} (run with --verbose for details)", file=sys.stderr
         )
-        return EXIT_DELIVERY if args.command == "publish" else EXIT_CONTENT
+        return EXIT_DELIVERY if args.command in ("publish", "resend") else EXIT_CONTENT
 
 
 def _fail(args: argparse.Namespace, exc: BulletinError) -> int:
@@ -93,15 +89,22 @@ def cmd_check(root: Path, args: argparse.Namespace) -> int:
     missing = [p for p in paths if not p.exists()]
     if missing:
         raise ConfigError(f"{missing[0]}: no such file or folder")
-    entries, problems = check_entries(config, paths)
+    warnings: list[str] = []
+    rendered: dict[str, bytes] = {}
+    entries, problems = check_entries(config, paths, warnings, rendered)
+    if args.browser:
+        from bulletin.accessibility.browser import axe_check, axe_problems, html_names, staged
+
+        with staged(config, rendered) as public:
+            problems += axe_problems(axe_check(public, html_names(rendered)))
     problems = in_order(problems)
-    warnings = unsourced_texts(config)
+    warnings += [str(w) for w in unsourced_texts(config)]
     if args.json:
         print_json(
             {
                 "ok": not problems,
                 "problems": [p.as_json() for p in problems],
-                "warnings": [w.as_json() for w in warnings],
+                "warnings": warnings,
             }
         )
     else:
@@ -115,61 +118,8 @@ def cmd_check(root: Path, args: argparse.Namespace) -> int:
     return EXIT_CONTENT if problems else EXIT_OK
 
 
-def cmd_approve(root: Path, args: argparse.Namespace) -> int:
-    from bulletin.compliance import near_misses
-    from bulletin.content.approval import approve
-    from bulletin.content.entries import load_entry
-    from bulletin.errors import ContentError
-
-    config = load_site_config(root)
-    loaded = []
-    problems: list[Problem] = []
-    for name in args.paths:
-        path = site_path(root, name)
-        if not path.is_file():
-            problems.append(Problem(name, "file-missing", "no such entry file"))
-            continue
-        entry, found = load_entry(config, path)
-        problems += found
-        if entry is not None:
-            problems += near_misses(config, [entry])
-            loaded.append(entry)
-    if problems:
-        raise ContentError("nothing was approved; fix the problems first", problems)
-    now = dt.datetime.now(config.site.tz).replace(microsecond=0)
-    for entry in loaded:
-        approve(entry, args.by, now)
-        print(f"approved {entry.display} by {args.by.strip()}")
-    if os.environ.get("PREFECT_API_URL"):
-        _announce_approvals(config, loaded, args.by.strip())
-    return EXIT_OK
-
-
-def _announce_approvals(config: Config, entries: list[Entry], by: str) -> None:
-    """Prefect events for the approvals (a deployment may publish on them); the approvals
-    stand whether or not the server hears of them."""
-    from bulletin.content.entries import load_entry
-    from bulletin.orchestration import emit_approvals
-
-    approvals = []
-    for entry in entries:
-        reloaded, _ = load_entry(config, entry.path)
-        if reloaded is not None:
-            approvals.append((reloaded.slug, reloaded.title, by, reloaded.approval or ""))
-    try:
-        emit_approvals(config.site.title, approvals)
-    except Exception as exc:  # the server is down or unreachable: say so, carry on
-        print(
-            f"warning: approved, but the Prefect server at {os.environ['PREFECT_API_URL']} "
-            f"was not told ({type(exc).__name__}); a trigger waiting for the approval will "
-            "not fire",
-            file=sys.stderr,
-        )
-
-
 def cmd_build(root: Path, args: argparse.Namespace) -> int:
-    from bulletin.pipeline.confirmation import preview_files
-    from bulletin.pipeline.planning import plan
+    from bulletin.pipeline.planning import plan, preview_files
     from bulletin.pipeline.report import Report
     from bulletin.pipeline.write import clear_previews, write_public
     from bulletin.store.database import connect
@@ -183,6 +133,9 @@ def cmd_build(root: Path, args: argparse.Namespace) -> int:
     if args.json:
         print_json(report.as_json())
     else:
+        for note in report.notes:
+            if "[a11y-" in note:  # a rule the site downgraded to a warning, with its reason
+                print(f"warning: {note}", file=sys.stderr)
         pending = (
             f"next edition: {len(report.entries)} entries, previews in public/preview/"
             if report.entries
@@ -196,14 +149,21 @@ def cmd_publish(root: Path, args: argparse.Namespace) -> int:
     from bulletin import orchestration
     from bulletin.pipeline.progress import progress_bar
     from bulletin.pipeline.report import Report
+    from bulletin.store.database import connect
+    from bulletin.store.locks import site_run
 
-    orchestration.start_server(args.verbose)
-    from bulletin.flows.publish import publish
+    config = load_site_config(root)
+    engine = connect(config.database_url)
+    # Another run of the site under way: say so at once (exit 4) rather than wait, or
+    # take its edition for an interrupted one. The flow below runs under this lock.
+    with site_run(engine, config, "publish", wait=False):
+        orchestration.start_server(args.verbose)
+        from bulletin.flows.publish import publish
 
-    with progress_bar(enabled=not args.json):
-        report = orchestration.run_flow(
-            publish, Report, site=str(root), entries=list(args.slugs), dry_run=args.dry_run
-        )
+        with progress_bar(enabled=not args.json):
+            report = orchestration.run_flow(
+                publish, Report, site=str(root), entries=list(args.slugs), dry_run=args.dry_run
+            )
     if args.json:
         print_json(report.as_json())
     else:
@@ -278,11 +238,11 @@ def cmd_partners(root: Path, args: argparse.Namespace) -> int:
     latency = (time.perf_counter() - start) * 1000
     if args.json:
         print_json(
-            {"partner": args.name, "url": partner.webhook, "ok": ok, "status": status,
+            {"partner": args.name, "url": partner.webhook_shown, "ok": ok, "status": status,
              "latency_ms": round(latency, 1), "detail": detail}
         )  # fmt: skip
     elif ok:
-        print(f"{args.name}: {partner.webhook} answered HTTP {status} in {latency:.0f} ms")
+        print(f"{args.name}: {partner.webhook_shown} answered HTTP {status} in {latency:.0f} ms")
     else:
         print(f"{args.name}: {detail} (after {latency:.0f} ms)", file=sys.stderr)
     return EXIT_OK if ok else EXIT_DELIVERY
@@ -308,12 +268,12 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="validate config and entries; sends nothing")
     check.add_argument("paths", nargs="*", metavar="PATH")
     check.add_argument("--json", action="store_true")
+    check.add_argument(
+        "--browser",
+        action="store_true",
+        help="also run axe-core in Chromium (light and dark, 375 and 1200 px)",
+    )
     check.set_defaults(run=cmd_check)
-
-    approve = commands.add_parser("approve", help="record an approval in each entry")
-    approve.add_argument("paths", nargs="+", metavar="PATH")
-    approve.add_argument("--by", required=True, metavar="NAME")
-    approve.set_defaults(run=cmd_approve)
 
     build = commands.add_parser("build", help="render public/ and email previews; sends nothing")
     build.add_argument("--json", action="store_true")
@@ -358,7 +318,9 @@ def _parser() -> argparse.ArgumentParser:
     partners.set_defaults(run=cmd_partners)
 
     # Command families in bulletin.commands: one `register` each.
+    approvals.register(commands)
     inbound.register(commands)
+    status_commands.register(commands)
     return parser
 
 

@@ -56,6 +56,7 @@ class Output:
     #: where the emblem must come from, per (rule, language); None: no emblem required
     emblem_src: dict[tuple[str, str], str] | None = field(default=None, hash=False)
     template: str = ""
+    email: bool = False  # a part of an email (the accessibility gate pairs HTML and text)
 
 
 def check_outputs(config: Config, outputs: Iterable[Output]) -> list[Problem]:

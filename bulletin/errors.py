@@ -5,6 +5,7 @@
     ├── ContentError               entries or rendered outputs have problems         exit 1
     │   └── ComplianceError        an output lacks the EU emblem, statement, disclaimer
     ├── RenderError                a template failed to render (MJML, Jinja)         exit 1
+    ├── RunInProgress              another run of the site is planning or sending    exit 4
     ├── DeliveryError              a transport could not deliver a message           exit 3
     │   ├── TransportUnavailable   no message can go: server down, bad TLS or login; the
     │   │                          run stops and the next run resumes
@@ -25,6 +26,7 @@ EXIT_OK = 0
 EXIT_CONTENT = 1
 EXIT_USAGE = 2
 EXIT_DELIVERY = 3
+EXIT_BUSY = 4  # another run of the same site is under way: nothing was done
 
 
 @dataclass(frozen=True, order=True)
@@ -77,6 +79,13 @@ class RenderError(BulletinError):
     exit_status = EXIT_CONTENT
 
 
+class RunInProgress(BulletinError):
+    """Another publish, digest, timed or resend run of the site holds its run lock: this
+    one did nothing, and can be run again once that one has finished."""
+
+    exit_status = EXIT_BUSY
+
+
 class DeliveryError(BulletinError):
     """A message could not be delivered; `permanent` says whether a retry could help."""
 
@@ -107,9 +116,10 @@ def raise_for(problems: list[Problem]) -> None:
 
 
 def display_path(path: Path, root: Path) -> str:
-    """`path` relative to the site root where possible, as users see it in messages."""
+    """`path` relative to the site root where possible, as users see it in messages; a
+    symbolic link is named as it is, not as the file it leads to."""
     try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
+        return (path.parent.resolve() / path.name).relative_to(root.resolve()).as_posix()
     except ValueError:
         return str(path)
 

@@ -1,11 +1,102 @@
-"""Writes files atomically: a reader (a browser, `serve`, a crashed run's successor) sees
-the old bytes or the new ones, never half a file. The only way bulletin writes a file."""
+"""Reads and writes a site's files safely: reads bounded in size and kept inside the site,
+writes atomic (a reader — a browser, `serve`, a crashed run's successor — sees the old bytes
+or the new ones, never half a file). The only way bulletin writes a file."""
 
 from __future__ import annotations
 
+import functools
+import io
 import os
+import stat
 import tempfile
 from pathlib import Path
+
+
+class ReadRefused(Exception):
+    """A file bulletin will not read: it leads outside the site, is not a regular file (a
+    device such as /dev/zero, a pipe), is too large, or cannot be opened. The message says
+    why, without the file's name (the caller names it)."""
+
+
+def inside(path: Path, root: Path) -> bool:
+    """Whether `path`, every symbolic link followed, is `root` or lies under it."""
+    try:
+        return _within(os.path.realpath(path, strict=True), _real_root(str(root)))
+    except OSError:  # missing, or a symlink loop
+        return False
+
+
+def read_capped(path: Path, limit: int, *, root: Path | None = None) -> bytes:
+    """The bytes of the regular file `path`, at most `limit` of them; with `root`, only when
+    the file, symbolic links followed, lies inside `root`. Raises ReadRefused otherwise."""
+    try:
+        # O_NONBLOCK: opening a named pipe must not wait for a writer; no effect on files.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise ReadRefused(f"cannot read it: {exc.strerror}") from exc
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):  # checked first: a folder cannot be opened as a file
+        os.close(fd)
+        raise ReadRefused("it is not a regular file (a folder, a device, a pipe or a socket)")
+    with os.fdopen(fd, "rb", buffering=0) as handle:
+        if root is not None and not _within(_opened_path(fd, path), _real_root(str(root))):
+            raise ReadRefused(
+                "it is a symbolic link leading outside the site folder; copy the file into the site"
+            )
+        if info.st_size > limit:
+            raise ReadRefused(_too_large(info.st_size, limit))
+        # The size as stat says (files in /proc say 0), then the rest up to the limit.
+        if info.st_size:
+            data = _read_up_to(handle, min(info.st_size, limit) + 1)
+            if len(data) > info.st_size:
+                data += _read_up_to(handle, limit + 1 - len(data))
+        else:
+            data = _read_up_to(handle, limit + 1)
+    if len(data) > limit:
+        raise ReadRefused(_too_large(len(data), limit))
+    return data
+
+
+def _read_up_to(handle: io.FileIO, size: int) -> bytes:
+    chunks, left = [], size
+    while left > 0:
+        chunk = handle.read(left)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _opened_path(fd: int, path: Path) -> str:
+    """The real path of the file open as `fd`: what the kernel opened (no race with a link
+    changed in between) where /proc tells it, else the path resolved."""
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return os.path.realpath(path)
+
+
+def _real_root(root: str) -> str:
+    return _real_absolute(os.path.abspath(root))  # absolute first: the cwd can change
+
+
+@functools.lru_cache(maxsize=64)
+def _real_absolute(root: str) -> str:
+    return os.path.realpath(root)
+
+
+def _within(real: str, real_root: str) -> bool:
+    return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
+
+
+def _too_large(size: int, limit: int) -> str:
+    def shown(n: int) -> str:
+        if n >= 1024 * 1024:
+            return f"{n / 1024 / 1024:.1f} MB"
+        return f"{n / 1024:.0f} KB" if n >= 10 * 1024 else f"{n:,} bytes"
+
+    return f"it is {shown(size)}, more than the {shown(limit)} allowed"
 
 
 def write_atomically(path: Path, data: bytes, *, mode: int | None = None) -> None:

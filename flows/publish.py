@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, ParamSpec, TypeVar
 
 import sqlalchemy as sa
+from bulletin.flows.sites import one_run_per_site
 from prefect import flow, get_client, get_run_logger, task
 from prefect.artifacts import (
     create_link_artifact,
@@ -133,7 +134,10 @@ def preview(config: Config, edition: core.Plan, expires: dt.datetime) -> dict[st
     confirmation page and a link to each preview, signed, expiring with the pause."""
     engine = _engine(config.database_url)
     counts = core.preview(config, engine, edition)
-    links = confirmation.preview_links(config, edition, expires)
+    shots, no_shots = confirmation.screenshots(config, edition)
+    if no_shots:
+        get_run_logger().info(no_shots)
+    links = confirmation.preview_links(config, edition, expires, shots)
     audiences = confirmation.audiences(config, engine, edition, links)
     now = dt.datetime.now(dt.UTC)
     create_markdown_artifact(
@@ -144,6 +148,8 @@ def preview(config: Config, edition: core.Plan, expires: dt.datetime) -> dict[st
         description=f"Edition {edition.edition_id}: what you are asked to confirm",
     )
     for what, link in links.items():
+        if what.startswith("screenshot "):
+            continue  # the confirmation page links them all
         create_link_artifact(
             key=("preview-" + re.sub(r"[^a-z0-9]+", "-", what.lower())).strip("-"),
             link=link,
@@ -333,12 +339,17 @@ def run_pipeline(
     confirmation_timeout_seconds: int = 3600,
     timed: bool = False,
 ) -> Report | State[Any]:
-    """The conductor's publish with this flow's steps; how it ended, as a Prefect state."""
-    result = core.publish(
-        site, entries, channels, dry_run=dry_run, require_confirmation=require_confirmation,
-        confirmation_timeout_seconds=confirmation_timeout_seconds, timed=timed,
-        steps=FlowSteps(),
-    )  # fmt: skip
+    """The conductor's publish with this flow's steps; how it ended, as a Prefect state.
+
+    One run of the site at a time: the site's Prefect slot, then its run lock (the
+    conductor's), are held for the whole run.
+    """
+    with one_run_per_site(site):
+        result = core.publish(
+            site, entries, channels, dry_run=dry_run, require_confirmation=require_confirmation,
+            confirmation_timeout_seconds=confirmation_timeout_seconds, timed=timed,
+            steps=FlowSteps(),
+        )  # fmt: skip
     if result.ended is Ended.FAILED:
         return Failed(message=result.message, data=result.cause)
     if result.ended is Ended.CANCELLED:

@@ -13,9 +13,19 @@ import pytest
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ["DO_NOT_TRACK"] = "1"
 os.environ.setdefault("BULLETIN_SECRET_KEY", "test-secret-key-not-for-production")
+#: The fixture site's approvers' private keys (test keys, public in this repository).
+APPROVER_KEYS = Path(__file__).parent / "fixtures" / "approvers"
+os.environ["BULLETIN_APPROVER_KEYS"] = str(APPROVER_KEYS)
 
 FIXTURE_SITE = Path(__file__).parent / "fixtures" / "site"
 REPO = Path(__file__).resolve().parent.parent
+
+
+def approver_key(config, by: str = "Press Office"):
+    """The fixture approver's signing key, for `bulletin.content.approval.approve`."""
+    from bulletin.content.approvers import signing_key
+
+    return signing_key(config, by)
 
 
 @pytest.fixture

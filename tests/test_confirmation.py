@@ -213,3 +213,37 @@ def test_a_preview_link_opens_in_a_browser_from_bulletin_serve(site):
         finally:
             browser.close()
     assert re.search(r"\?t=[\w-]+\.[\w-]+$", links["news"])
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is missing")
+def test_screenshots_of_each_email_open_through_the_same_signed_links(site):
+    config, engine = _site(site)
+    edition = core.plan(config, engine)
+    core.preview(config, engine, edition)
+    shots, why = confirmation.screenshots(config, edition)
+    assert why is None
+    expected = {
+        f"preview/screenshots/preview-{key}-email-{scheme}-{width}.png"
+        for key in edition.emails
+        for scheme in ("light", "dark")
+        for width in (375, 1200)
+    }
+    assert set(shots) == expected
+    links = confirmation.preview_links(config, edition, NOW + dt.timedelta(hours=1), shots)
+    client = TestClient(
+        create_app(config, engine, secret_key(config.state_dir), clock=Clock(NOW)),
+        base_url=config.site.url,
+    )
+    for key in edition.emails:
+        for width in (375, 1200):
+            answer = client.get(_path(links[f"screenshot {key}-email-light-{width}"]))
+            assert answer.status_code == 200
+            assert answer.headers["content-type"] == "image/png"
+            assert answer.content.startswith(b"\x89PNG")
+            png_width = int.from_bytes(answer.content[16:20], "big")
+            assert png_width == width  # the screenshot is as wide as the viewport
+    audiences = confirmation.audiences(config, engine, edition, links)
+    page = confirmation.page(config, edition, audiences, links, "Passed.", NOW, NOW)
+    assert re.search(r"Screenshots: .*\[news-email-light-375\]\(http", page)
+    bare = links["screenshot news-email-light-375"].split("?")[0]
+    assert client.get(_path(bare)).status_code == 404

@@ -297,6 +297,16 @@ def test_timed_entries_runs_every_quarter_hour(server):
     assert gaps == {15 * 60}
 
 
+def test_each_deployment_runs_one_at_a_time_and_resend_is_deployed(server):
+    for name in ("publish", "weekly-digest", "timed-entries", "resend"):
+        deployment = server.deployment(name)
+        assert deployment["global_concurrency_limit"]["limit"] == 1, name
+        assert deployment["concurrency_options"]["collision_strategy"] == "ENQUEUE", name
+    resend = server.deployment("resend")
+    assert resend["entrypoint"] == "flows/resend.py:resend_edition"
+    assert set(resend["parameter_openapi_schema"]["required"]) == {"edition"}
+
+
 def test_approve_tells_prefect_and_the_trigger_is_there_to_enable(server):
     site = server.site("approving", subscribers=False)
     entry = site / "content" / "2019-11-13-sofia-workshop.md"

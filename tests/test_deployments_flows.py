@@ -15,6 +15,7 @@ from bulletin.content.approval import approve
 from bulletin.content.entries import load_entry
 from bulletin.store.database import connect
 from bulletin.store.subscribers import import_csv
+from tests.conftest import approver_key
 from tests.smtp_server import smtp_server
 
 TIMED = "2019-12-05-curs-regional"  # the fixture's entry with a publish_at (in 2019)
@@ -42,7 +43,7 @@ def _reapproved(site: Path, slug: str, **fields: str) -> None:
     config = load_config(site)
     entry, problems = load_entry(config, path)
     assert problems == []
-    approve(entry, "Press Office", dt.datetime.now(dt.UTC))
+    approve(entry, approver_key(config), dt.datetime.now(dt.UTC))
 
 
 def _outbox(site: Path) -> list[email.message.EmailMessage]:

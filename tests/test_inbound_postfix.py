@@ -78,7 +78,7 @@ def test_a_postfix_bounce_to_the_verp_address_suppresses_and_the_next_edition_sk
         assert report["suppressed"] == ["gone@example.org"]
         assert report["bounces"] == {"permanent": 1, "temporary": 0}
         (site / "content" / "2019-12-20-next.md").write_text(ENTRY)
-        approved = run_cli("approve", "content/2019-12-20-next.md", "--by", "Press", site=site)
+        approved = run_cli("approve", "content/2019-12-20-next.md", "--by", "editor", site=site)
         assert approved.returncode == 0, approved.stderr
         edition = _publish(site).edition
         wait_for_mail(server.maildir("ana"), 2)

@@ -1,5 +1,6 @@
 """The ledger owns its tables: no module of bulletin but bulletin/store/ledger/ writes
-`editions`, `edition_entries`, `deliveries` or `suppressions`."""
+`editions`, `edition_entries`, `deliveries`, `suppressions`, `delivery_attempts` or
+`approvals`."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import pytest
 
 import bulletin
 
-LEDGER_TABLES = frozenset({"editions", "edition_entries", "deliveries", "suppressions"})
+LEDGER_TABLES = frozenset(
+    {"editions", "edition_entries", "deliveries", "suppressions", "delivery_attempts", "approvals"}
+)
 PACKAGE = Path(bulletin.__file__).parent
 #: The ledger itself; the tables' definitions; the migrations that make them.
 ALLOWED = ("store/ledger/", "store/database.py", "store/migrations/")

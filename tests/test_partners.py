@@ -38,7 +38,7 @@ from bulletin.pipeline.report import Report
 from bulletin.render.payloads import payload, ping, schema
 from bulletin.store.database import connect, deliveries
 from bulletin.store.subscribers import import_csv
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, approver_key, run_cli
 from tests.smtp_server import make_tls_files, smtp_server
 from tests.webhook_server import refused_url, webhook_server
 
@@ -543,9 +543,10 @@ def test_partner_is_skipped_once_send_not_after_has_passed(site, monkeypatch):
     with webhook_server(WHSEC) as server:
         _configure(site, {"interpol": {"webhook": server.url("/in"), "tags": ["firearms"]}})
         _secrets(monkeypatch, "interpol")
-        entry, problems = load_entry(load_config(site), path)
+        config = load_config(site)
+        entry, problems = load_entry(config, path)
         assert problems == []
-        approve(entry, "Press Office", entry.approved_at)
+        approve(entry, approver_key(config), entry.approved_at)
         _, result = _publish(site)
     assert server.received == []
     assert _status(result, "interpol") == "skipped"

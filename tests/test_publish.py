@@ -18,7 +18,7 @@ from bulletin.mail.message import Message
 from bulletin.store.database import connect
 from bulletin.store.subscribers import import_csv
 from bulletin.tokens import Signer, secret_key
-from tests.conftest import run_cli
+from tests.conftest import approver_key, run_cli
 
 STATEMENT = "This project is funded by the European Union."
 DISCLAIMER_START = "This communication reflects only SELEC's view"
@@ -127,7 +127,7 @@ def test_entry_with_future_publish_at_waits(site):
 
     loaded, problems = load_entry(config, entry)
     assert problems == []
-    approve(loaded, "Press Office", loaded.approved_at)
+    approve(loaded, approver_key(config), loaded.approved_at)
     edition = core.plan(config, engine)
     assert [e.slug for e in edition.entries] == ["2019-11-13-sofia-workshop"]
 

@@ -31,6 +31,7 @@ class _Sent:
     message_id = "<1@example.org>"
     retry_at = None
     suppress = False
+    permanent = False
 
 
 def test_the_database_holds_the_statuses_strings(database_url):
@@ -89,10 +90,12 @@ def test_the_report_reads_as_before_from_the_ledgers_plain_strings():
         "  email: 8 sent, 1 failed, 2 skipped (news 3, other 5)",
         "  partners: europol skipped, interpol failed",
         "  failed: news → x@example.org: 550 no | such",
+        "  who got it, who did not: bulletin status 2025-03-04-1",
     ]
     markdown = report.markdown()
     assert "| news | 3 | 1 | 2 |\n| other | 5 | 0 | 0 |\n" in markdown
     assert "| europol | skipped | 0 | 0 | 1 |\n| interpol | failed | 1 | 1 | 0 |\n" in markdown
+    assert "`bulletin status 2025-03-04-1` shows, per list and partner" in markdown
     assert json.dumps(Report(None, []).as_json()) == (
         '{"edition": null, "entries": [], "email": {"sent": 0, "failed": 0, "skipped": 0}, '
         '"partners": {}, "public": []}'

@@ -24,7 +24,7 @@ from bulletin.render.i18n import date_range
 from bulletin.render.words import ENGLISH, labels
 from bulletin.store.database import connect
 from bulletin.store.subscribers import import_csv
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, approver_key, run_cli
 
 # Test fixtures only, not legal wording: the statement is the reference table's, the
 # disclaimer is marked as a placeholder.
@@ -52,9 +52,10 @@ def _write(site: Path, name: str, language: str, title: str, body: str, **extra:
 
 
 def _approve(site: Path, path: Path) -> None:
-    entry, problems = load_entry(load_config(site), path)
+    config = load_config(site)
+    entry, problems = load_entry(config, path)
     assert entry is not None, problems
-    approve(entry, "Press Office", NOW)
+    approve(entry, approver_key(config), NOW)
 
 
 def _translated_site(site: Path, fallback: str = "original") -> Path:
@@ -270,8 +271,8 @@ def test_dates_are_written_the_cldr_way(language, expected):
 def test_check_warns_on_funding_texts_without_a_source(site):
     result = run_cli("check", "--json", site=site)
     warnings = json.loads(result.stdout)["warnings"]
-    assert {w["code"] for w in warnings} == {"funding-text-unsourced"}
-    assert any("[funding.eu.text.ro]" in w["message"] for w in warnings)
+    unsourced = [w for w in warnings if "[funding-text-unsourced]" in w]
+    assert any("[funding.eu.text.ro] has no source" in w for w in unsourced)
 
 
 def test_every_shipped_catalog_compiles_and_ships_in_the_package():
@@ -302,7 +303,7 @@ def test_the_web_service_speaks_a_script_variant_the_browser_asks_for(site):
     app = create_app(config, engine, SecretStr("k"))
     with TestClient(app, base_url="https://news.example.org") as client:
         page = client.get("/subscribe", headers={"accept-language": "sr-latn-RS;q=0.9, en;q=0.5"})
-        assert page.text.startswith('<!doctype html>\n<html lang="sr-Latn">')
+        assert '<html lang="sr-Latn"' in page.text
         assert "Finansira Evropska unija" in page.text
         assert "Pretplatite se" in page.text  # the catalog's button
         # The catalog lacks the longer texts: those are English, whole, never a broken page.

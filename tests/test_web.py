@@ -575,7 +575,7 @@ def test_every_answer_carries_the_security_headers(web, path):
 @pytest.mark.parametrize("language", ["en", "ro"])
 def test_pages_speak_the_asked_language_and_show_the_eu_notice(web, language):
     page = web.client.get(f"/subscribe?lang={language}")
-    assert f'<html lang="{language}">' in page.text
+    assert f'<html lang="{language}" dir="auto">' in page.text
     texts = web.config.funding["eu"].text[language]
     assert texts.statement in page.text
     assert texts.disclaimer.replace("'", "&#39;") in page.text
@@ -583,7 +583,7 @@ def test_pages_speak_the_asked_language_and_show_the_eu_notice(web, language):
     assert '<label class="field" for="email">' in page.text
     assert web.client.get(
         "/subscribe", headers={"accept-language": f"{language};q=0.9"}
-    ).text.startswith(f'<!doctype html>\n<html lang="{language}">')
+    ).text.startswith(f'<!doctype html>\n<html lang="{language}" dir="auto">')
 
 
 def test_an_oversized_form_is_refused(web):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
@@ -12,19 +13,25 @@ from pydantic_core import ErrorDetails
 from bulletin.config.model import Config
 from bulletin.config.secrets import dkim_private_key
 from bulletin.errors import ConfigError, Problem
+from bulletin.files import ReadRefused, inside, read_capped
 
 CONFIG_FILE = "bulletin.toml"
+MAX_CONFIG_BYTES = 1024 * 1024
+#: A list's or partner's name: it becomes a folder or file name.
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 
 def load_config(root: Path) -> Config:
     """Read and validate `root/bulletin.toml`; raise ConfigError listing every problem."""
     path = root / CONFIG_FILE
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
+    if not path.exists():
         raise ConfigError(
             f"{path}: no {CONFIG_FILE} here; run bulletin in a site folder or pass --site DIR"
-        ) from exc
+        )
+    try:
+        text = read_capped(path, MAX_CONFIG_BYTES).decode("utf-8")
+    except ReadRefused as exc:
+        raise ConfigError(f"{path}: bulletin will not read it: {exc}") from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text; save it as UTF-8") from exc
     try:
@@ -33,15 +40,54 @@ def load_config(root: Path) -> Config:
         line = _decode_error_line(exc)
         problem = Problem(CONFIG_FILE, "config-syntax", f"not valid TOML: {exc}", line, "config")
         raise ConfigError(str(problem), [problem]) from exc
+    problems = _key_problems(data, text)
     try:
         config = Config.model_validate({**data, "root": root})
     except ValidationError as exc:
-        problems = [_problem(error, text) for error in exc.errors()]
+        problems += [_problem(error, text) for error in exc.errors()]
         raise ConfigError(f"{CONFIG_FILE}: {len(problems)} problem(s)", problems) from exc
-    problems = _cross_checks(config, text)
+    problems += _cross_checks(config, text)
     if problems:
         raise ConfigError(f"{CONFIG_FILE}: {len(problems)} problem(s)", problems)
     return config
+
+
+def _key_problems(data: dict[str, Any], text: str) -> list[Problem]:
+    """List and partner names become folder and file names (outbox/partners/NAME/, the
+    ledger): only a safe pattern is accepted, so that none can lead out of its folder."""
+    problems = []
+    for table in ("lists", "partners"):
+        names = data.get(table)
+        for name in names if isinstance(names, dict) else ():
+            if not SAFE_NAME.fullmatch(name):
+                shown = name if len(name) <= 40 else name[:39] + "…"
+                problems.append(
+                    Problem(
+                        CONFIG_FILE,
+                        "config-name-invalid",
+                        f"[{table}.{shown!r}]: a name may hold only letters, digits, '-' and '_' "
+                        f"(at most 64, starting with a letter or digit); rename it",
+                        _line_of(text, (table, name)),
+                        "config",
+                    )
+                )
+    return problems
+
+
+def _emblem_problem(config: Config, emblem: str) -> tuple[str, str] | None:
+    """Why the emblem file cannot be used (code, message), or None: it must be a file
+    inside the site, since it is copied into public/ and served from there."""
+    path = config.root / emblem
+    if Path(emblem).is_absolute() or ".." in Path(emblem).parts:
+        where = f"{emblem!r} must be a path inside the site folder, such as static/eu-emblem.png"
+        return "emblem-outside", where
+    if not path.is_file():
+        create = f"create it with `python -m bulletin.emblem {emblem}`"
+        return "emblem-missing", f"file {emblem!r} not found; {create}"
+    if not inside(path, config.root):
+        link = f"{emblem!r} is a symbolic link leading outside the site; copy the file in"
+        return "emblem-outside", link
+    return None
 
 
 def _cross_checks(config: Config, text: str) -> list[Problem]:
@@ -59,14 +105,10 @@ def _cross_checks(config: Config, text: str) -> list[Problem]:
             "default_funding",
         )
     for name, funding in config.funding.items():
-        if not (config.root / funding.emblem).is_file():
-            add(
-                "emblem-missing",
-                f"funding.{name}.emblem: file {funding.emblem!r} not found; "
-                f"create it with `python -m bulletin.emblem {funding.emblem}`",
-                f"funding.{name}",
-                "emblem",
-            )
+        emblem = _emblem_problem(config, funding.emblem)
+        if emblem:
+            code, message = emblem
+            add(code, f"funding.{name}.emblem: {message}", f"funding.{name}", "emblem")
         if not funding.text:
             add(
                 "funding-text-missing",

@@ -12,16 +12,16 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from bulletin.config.base import Section, email_address, http_url
+from bulletin.config.people import APPROVER_ID, Approver, Inbound
+from bulletin.redaction import redact_url, userinfo
 
 DEFAULT_DATABASE = "sqlite:///.bulletin/bulletin.db"
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-class Site(_Section):
+class Site(Section):
     title: str
     url: str
     language: str = "en"
@@ -31,8 +31,7 @@ class Site(_Section):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError("must be an absolute http(s) URL such as https://news.example.org/")
+        http_url(value, site=True)
         return value if value.endswith("/") else value + "/"
 
     @field_validator("timezone")
@@ -51,16 +50,14 @@ class Site(_Section):
         return ZoneInfo(self.timezone)
 
 
-class Sender(_Section):
+class Sender(Section):
     from_: str = Field(alias="from")
     reply_to: str | None = None
 
     @field_validator("from_", "reply_to")
     @classmethod
     def _address(cls, value: str | None) -> str | None:
-        if value is not None and "@" not in parseaddr(value)[1]:
-            raise ValueError(f"{value!r} is not an email address like Name <news@example.org>")
-        return value
+        return None if value is None else email_address(value, "Name <news@example.org>")
 
     @property
     def address(self) -> str:
@@ -71,31 +68,55 @@ class Sender(_Section):
         return self.address.rpartition("@")[2].lower()
 
 
-class FundingText(_Section):
+class FundingText(Section):
+    _running_text = frozenset({"statement", "disclaimer"})
     statement: str
     disclaimer: str
     #: where the wording comes from (the grant agreement, an official translation…)
     source: str = ""
 
 
-class Funding(_Section):
+class Funding(Section):
     emblem: str
     text: dict[str, FundingText] = Field(default_factory=dict)
 
 
-class Database(_Section):
+class Database(Section):
     url: str = DEFAULT_DATABASE
 
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"(sqlite|postgresql|postgres)(\+\w+)?://", value):
+            raise ValueError(
+                "must be a sqlite:///PATH or postgresql://USER@HOST/NAME URL, such as "
+                f"{DEFAULT_DATABASE}"
+            )
+        if "@" in (userinfo(value) or ""):
+            raise ValueError(
+                "the user name or password holds an unencoded '@'; percent-encode it "
+                "(write @ as %40, : as %3A, / as %2F)"
+            )
+        return value
 
-class Smtp(_Section):
+
+class Smtp(Section):
     host: str = "127.0.0.1"
-    port: int = 25
+    port: int = Field(default=25, ge=1, le=65535)
     security: Literal["none", "starttls", "ssl"] = "none"
     username_env: str | None = None
     password_env: str | None = None
     #: the name of a Prefect Secret block holding the password, instead of password_env
     password_block: str | None = None
-    timeout: float = 30.0
+    #: seconds to wait for the server to connect and to answer each command
+    timeout: float = Field(default=30.0, gt=0, le=600)
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9._:\[\]-]+", value):
+            raise ValueError(f"{value!r} is not a host name or IP address such as 127.0.0.1")
+        return value
 
 
 #: Header fields a DKIM signature always covers (SPEC "Email", RFC 8058 section 4).
@@ -107,7 +128,7 @@ DKIM_UNSIGNABLE_HEADERS = frozenset(
 )
 
 
-class Dkim(_Section):
+class Dkim(Section):
     """[delivery.dkim]: sign every email; the key comes from an env var or a file, never here."""
 
     domain: str
@@ -144,7 +165,7 @@ class Dkim(_Section):
         return value
 
 
-class Feeds(_Section):
+class Feeds(Section):
     #: a WebSub hub (https URL): every feed names it and a publish pings it
     websub_hub: str | None = None
 
@@ -156,7 +177,7 @@ class Feeds(_Section):
         return value
 
 
-class Delivery(_Section):
+class Delivery(Section):
     transport: Literal["outbox", "smtp"] = "outbox"
     rate_per_second: float = Field(default=0, ge=0)
     connections: int = Field(default=1, ge=1, le=64)
@@ -180,7 +201,7 @@ class Delivery(_Section):
         return value
 
 
-class MailingList(_Section):
+class MailingList(Section):
     name: str
     address: str | None = None
     languages: list[str] = Field(default_factory=list)
@@ -189,13 +210,18 @@ class MailingList(_Section):
     #: ("original") or left out ("skip")
     fallback: Literal["original", "skip"] = "original"
 
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        return None if value is None else email_address(value, "members@lists.example.org")
+
     @property
     def external(self) -> bool:
         """An external list is one address (a mailing-list server), not our subscribers."""
         return self.address is not None
 
 
-class Partner(_Section):
+class Partner(Section):
     name: str
     webhook: str | None = None
     #: the environment variable holding the webhook's signing secret (whsec_<base64> or raw)
@@ -211,69 +237,34 @@ class Partner(_Section):
     @field_validator("webhook")
     @classmethod
     def _webhook(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError(f"{value!r} is not an absolute http(s) URL")
+        if value is None:
+            return None
+        http_url(value, site=False)
+        if value.startswith("http://") and userinfo(value) is not None:
+            raise ValueError(
+                "holds a user name and password, which http:// would send in clear; use "
+                "https://, or leave them out (every webhook is signed)"
+            )
         return value
 
     @field_validator("email")
     @classmethod
     def _email(cls, value: str | None) -> str | None:
-        if value is not None and "@" not in parseaddr(value)[1]:
-            raise ValueError(f"{value!r} is not an email address like desk@partner.example")
-        return value
-
-
-class Imap(_Section):
-    """[inbound.imap]: the mailbox bounces, complaints and unsubscribes arrive in."""
-
-    host: str
-    port: int | None = None  # 993 with ssl, else 143
-    security: Literal["none", "starttls", "ssl"] = "ssl"
-    username_env: str = "BULLETIN_IMAP_USERNAME"
-    password_env: str | None = "BULLETIN_IMAP_PASSWORD"  # noqa: S105 (a variable name)
-    #: the name of a Prefect Secret block holding the password, instead of password_env
-    password_block: str | None = None
-    folder: str = "INBOX"
-    #: where a message goes once its outcome is recorded; "" flags it there instead
-    done_folder: str = "bulletin-done"
-    #: where a message that cannot be processed goes; "" leaves it in place
-    error_folder: str = ""
-    timeout: float = Field(default=30.0, gt=0)
+        return None if value is None else email_address(value, "desk@partner.example")
 
     @property
-    def server_port(self) -> int:
-        return self.port or (993 if self.security == "ssl" else 143)
+    def webhook_shown(self) -> str | None:
+        """The webhook URL as messages, reports and the ledger show it: no user:password."""
+        return None if self.webhook is None else redact_url(self.webhook)
 
 
-class Inbound(_Section):
-    """[inbound]: VERP envelope senders and the processing of what comes back to them."""
-
-    return_path: str
-    #: the tokenised mailto of List-Unsubscribe; default unsubscribe@ the return_path's domain
-    unsubscribe_address: str | None = None
-    soft_bounce_limit: int = Field(default=3, ge=1)
-    soft_bounce_days: int = Field(default=30, ge=1)
-    max_message_bytes: int = Field(default=10 * 2**20, ge=1024)
-    imap: Imap | None = None
-
-    @field_validator("return_path", "unsubscribe_address")
-    @classmethod
-    def _bare_address(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(
-            r"[A-Za-z0-9._-]+@[A-Za-z0-9.-]+\.[A-Za-z]+", value
-        ):
-            raise ValueError(
-                f"{value!r} is not a bare address like bounces@example.org (no name, no '+')"
-            )
-        return value
-
-    @property
-    def unsubscribe(self) -> str:
-        domain = self.return_path.rpartition("@")[2]
-        return self.unsubscribe_address or f"unsubscribe@{domain}"
+#: An approver's key name in bulletin.toml; it also names the private key's file.
+class Accessibility(Section):
+    #: rule → the written reason why it is only a warning on this site (shown in reports)
+    warnings: dict[str, str] = Field(default_factory=dict)
 
 
-class Config(_Section):
+class Config(Section):
     site: Site
     sender: Sender
     funding: dict[str, Funding] = Field(default_factory=dict)
@@ -282,9 +273,22 @@ class Config(_Section):
     feeds: Feeds = Field(default_factory=Feeds)
     lists: dict[str, MailingList] = Field(default_factory=dict)
     partners: dict[str, Partner] = Field(default_factory=dict)
+    approvers: dict[str, Approver] = Field(default_factory=dict)
     inbound: Inbound | None = None
+    accessibility: Accessibility = Field(default_factory=Accessibility)
 
     root: Path = Field(default=Path("."), exclude=True)
+
+    @field_validator("approvers")
+    @classmethod
+    def _approver_ids(cls, value: dict[str, Approver]) -> dict[str, Approver]:
+        bad = [key for key in value if not APPROVER_ID.fullmatch(key)]
+        if bad:
+            raise ValueError(
+                f"approvers.{bad[0]}: name approvers with lower-case letters, digits and "
+                "hyphens, such as press-office"
+            )
+        return value
 
     @property
     def public_dir(self) -> Path:

@@ -11,13 +11,16 @@ from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
-from bulletin.config.model import Dkim, Imap, Partner, Smtp
+from bulletin.config.model import Dkim, Partner, Smtp
+from bulletin.config.people import Imap
 from bulletin.errors import ConfigError
+from bulletin.files import ReadRefused, read_capped
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 MIN_KEY_BITS = 1024  # receivers ignore DKIM signatures by shorter keys (RFC 8301)
+MAX_KEY_FILE_BYTES = 64 * 1024  # a PEM RSA key of 16384 bits is under 13 KB
 
 
 def secret_from_block(name: str, key: str) -> SecretStr:
@@ -93,15 +96,15 @@ def dkim_private_key(settings: Dkim, root: Path) -> RSAPrivateKey:
     else:
         name = settings.private_key_file or ""
         where = f"delivery.dkim.private_key_file: {name!r}"
-        try:
-            pem = (root / name).read_bytes()
-        except FileNotFoundError as exc:
+        if not (root / name).exists():
             raise ConfigError(
                 f"{where} not found; put the PEM private key there (the path is relative "
                 "to the site folder)"
-            ) from exc
-        except OSError as exc:
-            raise ConfigError(f"{where} cannot be read ({exc.strerror}); fix it") from exc
+            )
+        try:
+            pem = read_capped(root / name, MAX_KEY_FILE_BYTES)
+        except ReadRefused as exc:
+            raise ConfigError(f"{where} cannot be read: {exc}; fix it") from exc
     pem = _normalise(pem)
     if b"ENCRYPTED" in pem:
         raise ConfigError(f"{where} holds an encrypted key; give the unencrypted PEM key")

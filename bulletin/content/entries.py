@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bulletin.config.model import Config
 from bulletin.content.events import read_event_fields
 from bulletin.content.fields import FrontMatter, read_fields
+from bulletin.content.frontmatter import (
+    FrontMatterError,
+    control_problems,
+    parse_front_matter,
+    read_entry_text,
+    split_front_matter,
+)
 from bulletin.content.markup import find_unsafe_html, render_markdown
 from bulletin.errors import Problem, display_path
 
-MAX_ENTRY_BYTES = 1024 * 1024
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-_DELIMITER = "---"
+__all__ = ["Entry", "Loaded", "content_files", "load_entries", "load_entry", "split_front_matter"]
+
+_SLUG = re.compile(r"[a-z0-9][a-z0-9-]*")
 
 
 @dataclass(frozen=True)
@@ -87,14 +92,19 @@ def content_files(config: Config, paths: Iterable[Path] = ()) -> list[Path]:
         if root == config.content_dir and not root.exists():
             continue  # load_entries reports it
         if root.is_dir():
-            files.update(p for p in root.rglob("*.md") if not _hidden(p, root))
+            files.update(_markdown_under(root))
         else:
             files.add(root)
     return sorted(files)
 
 
-def _hidden(path: Path, root: Path) -> bool:
-    return any(part.startswith(".") for part in path.relative_to(root).parts)
+def _markdown_under(root: Path) -> Iterable[Path]:
+    """The .md files under `root`, hidden ones left out. Linked folders are not entered
+    (one linking to / would walk the whole machine); linked files are listed, and reading
+    refuses those that lead outside the site."""
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        yield from (Path(folder, n) for n in names if n.endswith(".md") and not n.startswith("."))
 
 
 def load_entries(config: Config, paths: Iterable[Path] = ()) -> Loaded:
@@ -139,54 +149,15 @@ def _duplicate_slugs(config: Config, entries: list[Entry]) -> list[Problem]:
     return problems
 
 
-def split_front_matter(text: str) -> tuple[str, str, int] | None:
-    """(front matter, body, line the body starts on), or None without front matter."""
-    lines = text.split("\n")
-    if not lines or lines[0].rstrip() != _DELIMITER:
-        return None
-    for i in range(1, len(lines)):
-        if lines[i].rstrip() == _DELIMITER:
-            return "\n".join(lines[1:i]), "\n".join(lines[i + 1 :]), i + 2
-    return None
-
-
-def read_entry_text(path: Path, shown: str) -> tuple[str | None, list[Problem]]:
-    """The file's text, or the problems that stop it being read."""
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        return None, [Problem(shown, "file-unreadable", f"cannot read the file: {exc.strerror}")]
-    if size > MAX_ENTRY_BYTES:
-        return None, [
-            Problem(
-                shown,
-                "file-too-large",
-                f"the file is {size / 1024 / 1024:.1f} MB; entries are limited to "
-                f"{MAX_ENTRY_BYTES // 1024} KB. Move large material to a linked page",
-            )
-        ]
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        return None, [
-            Problem(
-                shown,
-                "not-utf8",
-                f"byte 0x{raw[exc.start]:02x} is not UTF-8; save the file as UTF-8",
-                line,
-            )
-        ]
-    return text.removeprefix("\ufeff").replace("\r\n", "\n"), []
-
-
 def load_entry(config: Config, path: Path) -> tuple[Entry | None, list[Problem]]:
     """Read and validate one entry file."""
     shown = display_path(path, config.root)
-    text, problems = read_entry_text(path, shown)
+    text, problems = read_entry_text(path, shown, config.root)
     if text is None:
         return None, problems
+    control = control_problems(text, shown)
+    if control:
+        return None, control
     parts = split_front_matter(text)
     if parts is None:
         return None, [
@@ -198,65 +169,13 @@ def load_entry(config: Config, path: Path) -> tuple[Entry | None, list[Problem]]
             )
         ]
     front, body, body_line = parts
-    node = None
     try:
-        # One parse gives both the values and each field's line; libyaml when present.
-        loader = _Loader(front)
-        try:
-            node = loader.get_single_node()
-            meta = loader.construct_document(node) if node is not None else None
-        finally:
-            loader.dispose()
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 2 if mark is not None else None
-        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        return None, [
-            Problem(
-                shown,
-                "yaml-invalid",
-                f"front matter is not valid YAML: {reason}; fix the YAML on that line "
-                "(put text that contains ': ' or '#' in quotes)",
-                line,
-            )
-        ]
-    except ValueError as exc:  # a value shaped like a date that is none, e.g. 2019-13-45
-        name, line = _bad_timestamp(node)
-        return None, [
-            Problem(
-                shown,
-                "date-invalid",
-                f"{name or 'a value'} is not a real date ({exc}); write it as YYYY-MM-DD",
-                line,
-            )
-        ]
+        meta, lines = parse_front_matter(front)
+    except FrontMatterError as exc:
+        return None, [Problem(shown, exc.code, exc.message, exc.line)]
     if not isinstance(meta, dict):
         return None, [Problem(shown, "yaml-invalid", "front matter must be a mapping of fields", 2)]
-    lines = _field_lines(node)
     return _validate(config, path, shown, meta, lines, body, body_line)
-
-
-def _bad_timestamp(node: yaml.Node | None) -> tuple[str | None, int | None]:
-    """The field, and its line, whose date or time YAML could not construct."""
-    if not isinstance(node, yaml.MappingNode):
-        return None, None
-    loader = yaml.SafeLoader("")
-    try:
-        for key, value in node.value:
-            if value.tag == "tag:yaml.org,2002:timestamp":
-                try:
-                    loader.construct_yaml_timestamp(value)
-                except ValueError:
-                    return str(key.value), value.start_mark.line + 2
-    finally:
-        loader.dispose()
-    return None, None
-
-
-def _field_lines(node: yaml.Node | None) -> dict[str, int]:
-    if not isinstance(node, yaml.MappingNode):
-        return {}
-    return {str(key.value): key.start_mark.line + 2 for key, _ in node.value}
 
 
 def _validate(
@@ -308,7 +227,7 @@ def _validate(
 
 def _check_file(front: FrontMatter, path: Path, body: str, body_line: int) -> None:
     """The checks of the file itself: its name as a slug, and its body."""
-    if not _SLUG.match(path.stem):
+    if not _SLUG.fullmatch(path.stem):  # match() and $ would pass a final newline
         front.problem(
             None,
             "slug-invalid",

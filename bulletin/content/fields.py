@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bulletin.config.model import Config
+from bulletin.content.frontmatter import CONTROL, control_name
 from bulletin.errors import Problem
 
 STATUSES = ("draft", "approved", "withdrawn")
@@ -23,6 +24,13 @@ FIELDS = {
 _LANGUAGE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*")
 _SLUG = re.compile(r"[a-z0-9][a-z0-9-]*")
 _MISSING_LINE = 2  # a missing field is reported on the front matter's first line
+_SHOWN = 60  # characters of a bad value quoted in a message
+
+
+def _shown(value: object) -> str:
+    """A bad value as a message quotes it: its repr, cut short."""
+    text = repr(value) if isinstance(value, str | int | float | dt.date) else type(value).__name__
+    return text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…"
 
 
 @dataclass(frozen=True)
@@ -70,7 +78,7 @@ class FrontMatter:
                 self.problem(
                     str(key),
                     "field-unknown",
-                    f"unknown field {key!r}; known fields are {', '.join(sorted(FIELDS))}",
+                    f"unknown field {_shown(key)}; known fields are {', '.join(sorted(FIELDS))}",
                 )
 
     def _missing(self, name: str, required: bool) -> None:
@@ -91,7 +99,22 @@ class FrontMatter:
         if "\n" in value.strip() or "\r" in value:
             self.problem(name, "field-line-break", f"{name} must be a single line; join its lines")
             return ""
+        if not self._plain(name, value):
+            return ""
         return value.strip()
+
+    def _plain(self, name: str, value: str) -> bool:
+        """Whether `value` is free of control characters (a YAML escape such as "\\v" makes
+        them, where the file itself has none); if not, the problem is recorded."""
+        found = CONTROL.search(value)
+        if found:
+            self.problem(
+                name,
+                "control-character",
+                f"{name} holds {control_name(found.group())}, which emails and web pages "
+                "cannot carry; remove it",
+            )
+        return found is None
 
     def date(self, name: str, required: bool = False) -> dt.date | None:
         value = self.meta.get(name)
@@ -102,7 +125,7 @@ class FrontMatter:
             return value.date()
         if isinstance(value, dt.date):
             return value
-        message = f"{name} is {value!r}, not a date; write it as YYYY-MM-DD"
+        message = f"{name} is {_shown(value)}, not a date; write it as YYYY-MM-DD"
         self.problem(name, "date-invalid", message)
         return None
 
@@ -121,7 +144,8 @@ class FrontMatter:
         self.problem(
             name,
             "datetime-invalid",
-            f"{name} is {value!r}, not a date and time; write it as 2019-11-20T09:00:00+02:00",
+            f"{name} is {_shown(value)}, not a date and time; write it as "
+            "2019-11-20T09:00:00+02:00",
         )
         return None
 
@@ -131,6 +155,8 @@ class FrontMatter:
             tags = [tags]
         if not isinstance(tags, list) or not all(isinstance(t, str | int) for t in tags):
             self.problem("tags", "field-type", "tags must be a list like [firearms, drugs]")
+            return ()
+        if not all(self._plain("tags", str(t)) for t in tags):
             return ()
         return tuple(str(t) for t in tags)
 
@@ -184,14 +210,16 @@ def read_fields(front: FrontMatter, config: Config) -> Fields:
 
 def _check_title(front: FrontMatter, title: str) -> None:
     # An empty title is named only when no other field problem already explains it.
-    explained = any(p.code.startswith("field-") for p in front.problems)
+    explained = any(
+        p.code.startswith("field-") or p.code == "control-character" for p in front.problems
+    )
     if "title" in front.meta and not title and not explained:
         front.problem("title", "field-empty", "title is empty; give the entry a title")
 
 
 def _check_status(front: FrontMatter, status: str) -> None:
     if status and status not in STATUSES:
-        message = f"status {status!r} is not one of {', '.join(STATUSES)}"
+        message = f"status {_shown(status)} is not one of {', '.join(STATUSES)}"
         front.problem("status", "status-unknown", message)
 
 
@@ -211,7 +239,7 @@ def _check_order(
 
 def _check_language(front: FrontMatter, language: str) -> None:
     if not _LANGUAGE.fullmatch(language):
-        message = f"language {language!r} is not a code like en, ro or bg"
+        message = f"language {_shown(language)} is not a code like en, ro or bg"
         front.problem("language", "language-invalid", message)
 
 
@@ -221,7 +249,7 @@ def _check_funding(front: FrontMatter, config: Config, funding: str, language: s
         front.problem(
             "funding",
             "funding-unknown",
-            f"funding rule {funding!r} is not in bulletin.toml (known: {known}); "
+            f"funding rule {_shown(funding)} is not in bulletin.toml (known: {known}); "
             f"add [funding.{funding}] or fix the name",
         )
     elif config.funding_text(funding, language) is None:

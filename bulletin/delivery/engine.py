@@ -74,6 +74,7 @@ class Outcome:
     message_id: str | None = None
     retry_at: dt.datetime | None = None
     suppress: bool = False
+    permanent: bool = False  # refused for good: a retry, or a resend, cannot help
 
 
 @dataclass
@@ -257,7 +258,7 @@ def _attempt(
         return Outcome(SENT, message_id=sent.message_id or None)
     attempt = row.attempts + 1
     if not isinstance(sent, Deferred):  # rejected for good
-        return Outcome(FAILED, sent.detail, suppress=row.channel == Channel.EMAIL)
+        return Outcome(FAILED, sent.detail, suppress=row.channel == Channel.EMAIL, permanent=True)
     if attempt >= job.retry.attempts:
         return Outcome(FAILED, f"gave up after {attempt} attempts: {sent.detail}")
     delay = sent.retry_after if sent.retry_after is not None else job.retry.delay(attempt)

@@ -50,10 +50,13 @@ class _Stopped(Exception):
 class _Unavailable(Exception):
     """The email transport cannot send at all: the partner's row is due again next run."""
 
-    def __init__(self, error: TransportUnavailable, attempts: int) -> None:
+    def __init__(
+        self, error: TransportUnavailable, attempts: int, earlier: list[ledger.Attempt]
+    ) -> None:
         super().__init__(str(error))
         self.error = error
         self.attempts = attempts
+        self.earlier = earlier
 
 
 def run(
@@ -98,9 +101,8 @@ def run(
                         continue
                     except _Unavailable as exc:
                         detail = str(exc.error)
-                        outcomes.append(
-                            (futures[future], Outcome(DeliveryStatus.PENDING, detail), exc.attempts)
-                        )
+                        unavailable = Outcome(DeliveryStatus.PENDING, detail)
+                        outcomes.append((futures[future], unavailable, exc.attempts, exc.earlier))
                         errors.append(exc.error)
                     except BaseException as exc:  # a crash: the row stays in flight
                         errors.append(exc)
@@ -120,8 +122,11 @@ def _deliver(
     retry: RetryPolicy,
     clock: Clock,
     stop: threading.Event,
-) -> tuple[Outcome, int]:
+) -> tuple[Outcome, int, list[ledger.Attempt]]:
+    """How the partner's delivery ended, after how many attempts, and the deferred
+    attempts before the last (for its history)."""
     attempts = row.attempts
+    earlier: list[ledger.Attempt] = []
     transport = transports.partner(job.key)
     try:
         while True:
@@ -130,7 +135,7 @@ def _deliver(
             when = clock()
             if job.deadline and when > job.deadline:
                 expired = f"send_not_after {job.deadline.isoformat()} passed"
-                return Outcome(DeliveryStatus.SKIPPED, expired), attempts
+                return Outcome(DeliveryStatus.SKIPPED, expired), attempts, earlier
             message = job.make(when)
             attempts += 1
             try:
@@ -138,14 +143,20 @@ def _deliver(
             except TransportUnavailable as exc:
                 # The email server is down or refuses us: not the partner's fault; the
                 # run stops as it does for the lists' email, and the next run sends it.
-                raise _Unavailable(exc, attempts) from exc
+                raise _Unavailable(exc, attempts, earlier) from exc
             if isinstance(sent, Sent):
-                return Outcome(DeliveryStatus.SENT, message_id=sent.message_id or None), attempts
+                sent_ok = Outcome(DeliveryStatus.SENT, message_id=sent.message_id or None)
+                return sent_ok, attempts, earlier
             if isinstance(sent, Rejected):
-                return Outcome(DeliveryStatus.FAILED, sent.detail), attempts
+                return (
+                    Outcome(DeliveryStatus.FAILED, sent.detail, permanent=True),
+                    attempts,
+                    earlier,
+                )
             if attempts >= retry.attempts:
                 gave_up = f"gave up after {attempts} attempts: {sent.detail}"
-                return Outcome(DeliveryStatus.FAILED, gave_up), attempts
+                return Outcome(DeliveryStatus.FAILED, gave_up), attempts, earlier
+            earlier.append(ledger.Attempt(row.id, when, DeliveryStatus.PENDING, sent.detail))
             asked = sent.retry_after  # the partner's Retry-After, or our backoff
             if stop.wait(asked if asked is not None else retry.delay(attempts)):
                 raise _Stopped
@@ -154,7 +165,9 @@ def _deliver(
 
 
 def _record(
-    engine: sa.Engine, outcomes: list[tuple[_Row, Outcome, int]], when: dt.datetime
+    engine: sa.Engine,
+    outcomes: list[tuple[_Row, Outcome, int, list[ledger.Attempt]]],
+    when: dt.datetime,
 ) -> None:
     if not outcomes:
         return

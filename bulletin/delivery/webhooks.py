@@ -28,6 +28,7 @@ from bulletin import __version__
 from bulletin.delivery.transports import Deferred, Rejected, SendOutcome, Sent, Transport
 from bulletin.errors import ConfigError, WebhookError
 from bulletin.mail.message import Message
+from bulletin.redaction import redact_url, redact_urls
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 -- the format's prefix, not a secret
 #: The longest wait a partner's Retry-After can ask of a run; longer asks wait this long.
@@ -105,7 +106,7 @@ def _excerpt(response: requests.Response) -> str:
         head = next(response.iter_content(REPLY_EXCERPT * 4), b"")
     except requests.RequestException:
         head = b""
-    text = " ".join(head.decode("utf-8", "replace").split())
+    text = redact_urls(" ".join(head.decode("utf-8", "replace").split()))
     return text[:REPLY_EXCERPT] + ("…" if len(text) > REPLY_EXCERPT else "")
 
 
@@ -138,7 +139,8 @@ class WebhookTransport(Transport):
         verify: bool | str = True,
     ) -> None:
         self.partner = partner
-        self.url = url
+        self.url = url  # may hold user:password (sent as Basic auth); never shown
+        self.shown = redact_url(url)
         raw = secret.get_secret_value() if isinstance(secret, SecretStr) else secret
         self._key = secret_bytes(raw, f"partners.{partner} secret")
         self.timeout = timeout
@@ -147,7 +149,7 @@ class WebhookTransport(Transport):
         self._session = requests.Session()
 
     def __repr__(self) -> str:  # never the secret
-        return f"WebhookTransport({self.partner!r}, {self.url!r})"
+        return f"WebhookTransport({self.partner!r}, {self.shown!r})"
 
     def send(self, message: Message) -> SendOutcome:
         try:
@@ -162,7 +164,7 @@ class WebhookTransport(Transport):
         """Sign and POST `body`; the partner's 2xx reply, or WebhookError."""
         timestamp = int(self._clock())
         headers = signed_headers(self._key, msg_id, body, timestamp)
-        where = f"partner {self.partner} ({self.url})"
+        where = f"partner {self.partner} ({self.shown})"
         start = time.perf_counter()
         try:
             response = self._session.post(
@@ -178,21 +180,21 @@ class WebhookTransport(Transport):
             raise WebhookError(
                 f"{where}: its TLS certificate was refused ({_reason(exc)}); the partner "
                 "must serve a certificate from a trusted authority",
-                recipient=self.url,
+                recipient=self.shown,
                 permanent=True,
             ) from exc
         except requests.exceptions.Timeout as exc:
             raise WebhookError(
-                f"{where}: no answer within {self.timeout:g} s", recipient=self.url
+                f"{where}: no answer within {self.timeout:g} s", recipient=self.shown
             ) from exc
         except requests.exceptions.ConnectionError as exc:
             raise WebhookError(
-                f"{where}: cannot connect ({_reason(exc)})", recipient=self.url
+                f"{where}: cannot connect ({_reason(exc)})", recipient=self.shown
             ) from exc
         except requests.RequestException as exc:
             raise WebhookError(
                 f"{where}: {_reason(exc)}; check partners.{self.partner}.webhook",
-                recipient=self.url,
+                recipient=self.shown,
                 permanent=True,
             ) from exc
         with response:
@@ -203,17 +205,17 @@ class WebhookTransport(Transport):
                 return Reply(status, seconds, excerpt)
             said = f"HTTP {status}" + (f": {excerpt}" if excerpt else "")
             if 300 <= status < 400:
-                moved = response.headers.get("location", "?")
+                moved = redact_urls(response.headers.get("location", "?"))
                 raise WebhookError(
                     f"{where} answered {said} (redirect to {moved}); bulletin does not "
                     f"follow redirects, update partners.{self.partner}.webhook",
-                    recipient=self.url,
+                    recipient=self.shown,
                     permanent=True,
                     status=status,
                 )
             raise WebhookError(
                 f"{where} answered {said}",
-                recipient=self.url,
+                recipient=self.shown,
                 permanent=not _temporary(status),
                 status=status,
                 retry_after=retry_after(response.headers.get("retry-after")),

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from bulletin.config.model import Config, Inbound
+from bulletin.config.model import Config
+from bulletin.config.people import Inbound
 from bulletin.inbound import events
 from bulletin.inbound.classify import Classification
 from bulletin.mail.builder import message_id_domain

@@ -18,7 +18,8 @@ from types import TracebackType
 
 from pydantic import SecretStr
 
-from bulletin.config.model import Config, Imap
+from bulletin.config.model import Config
+from bulletin.config.people import Imap
 from bulletin.errors import ConfigError, SourceError
 
 

@@ -5,19 +5,20 @@ planning  validate, choose, render and check an edition; nothing is written yet
 recording the edition and its frozen recipients into the ledger; its tally
 write     public/: the only writer of the web archive
 sending   the recorded edition to the lists and partners, through given transports
+resending what an edition did not deliver, sent again as it went (`bulletin resend`)
 report    what a run did, as JSON, text and Markdown
 progress  where a long send reports its progress
 confirmation  private previews and the page a person confirms an edition on
 """
 
 from bulletin.pipeline.conductor import Ended, Result, Steps, plan_run, preview, publish, tally
-from bulletin.pipeline.confirmation import preview_files
 from bulletin.pipeline.planning import (
     CHANNELS,
     Plan,
     check_entries,
     due_slugs,
     plan,
+    preview_files,
     restrict,
     validate,
 )

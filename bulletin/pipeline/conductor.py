@@ -12,6 +12,7 @@ Nothing here imports Prefect.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
@@ -30,13 +31,12 @@ from bulletin.delivery.engine import RetryPolicy
 from bulletin.delivery.transports import Sent, TransportFactory
 from bulletin.errors import BulletinError
 from bulletin.mail.notify import failure_notice
-from bulletin.pipeline.confirmation import preview_files
-from bulletin.pipeline.planning import CHANNELS, Plan, due_slugs, plan, restrict
+from bulletin.pipeline.planning import CHANNELS, Plan, due_slugs, plan, preview_files, restrict
 from bulletin.pipeline.recording import failures, finish, record, would_send
 from bulletin.pipeline.report import Report
 from bulletin.pipeline.sending import deliver
 from bulletin.pipeline.write import clear_previews, write_public
-from bulletin.store import ledger
+from bulletin.store import ledger, locks
 from bulletin.store.database import connect
 
 Tally = dict[tuple[str, str, str], int]
@@ -80,7 +80,8 @@ class Steps:
 
     `transports` makes the run's transports (the configured ones when not given); `engine`
     is the ledger's database (the configured one when not given). `retry`, `connections`
-    and `progress` go to the delivery engine.
+    and `progress` go to the delivery engine. `wait`: whether a run waits for another run
+    of the site under way, or stops at once (RunInProgress).
     """
 
     def __init__(
@@ -91,8 +92,10 @@ class Steps:
         retry: RetryPolicy | None = None,
         connections: int | None = None,
         progress: Callable[[int, int], None] | None = None,
+        wait: bool = True,
     ) -> None:
         self._transports = transports
+        self.wait = wait
         self._engine = engine
         self.retry = retry
         self.connections = connections
@@ -106,6 +109,14 @@ class Steps:
         if self._engine is None:
             self._engine = connect(config.database_url)
         return self._engine
+
+    def exclusive(
+        self, site: str, what: str = "publish"
+    ) -> contextlib.AbstractContextManager[None]:
+        """The site's run lock, held for the whole run: a run under way makes this one wait
+        (or with `wait=False` given to Steps, stop with RunInProgress)."""
+        config = load_config(Path(site))
+        return locks.site_run(self.engine(config), config, what, wait=self.wait)
 
     def transports(self, config: Config) -> TransportFactory:
         return self._transports or from_config(config)
@@ -173,14 +184,42 @@ def publish(
     person confirms (`steps.confirm`). The comms address hears of a run that failed.
     """
     steps = steps or Steps()
+    with contextlib.ExitStack() as held:
+        try:
+            # One run of a site at a time, from planning on: two runs never plan the
+            # same entries, and a run under way is never taken for an interrupted one.
+            held.enter_context(steps.exclusive(str(site)))
+        except BulletinError as exc:
+            return _refused(steps, exc)
+        return _publish(
+            site, entries, channels, dry_run=dry_run, require_confirmation=require_confirmation,
+            confirmation_timeout_seconds=confirmation_timeout_seconds, timed=timed, steps=steps,
+        )  # fmt: skip
+
+
+def _refused(steps: Steps, exc: BulletinError) -> Result:
+    refused = Report(None, [], outcome=f"Nothing was sent: {exc}")
+    refused.notes = [str(p) for p in exc.problems]
+    steps.leave_report(refused)
+    return Result(refused, Ended.FAILED, str(exc), exc)
+
+
+def _publish(
+    site: str | Path,
+    entries: Sequence[str],
+    channels: Sequence[str] | None,
+    *,
+    dry_run: bool,
+    require_confirmation: bool,
+    confirmation_timeout_seconds: int,
+    timed: bool,
+    steps: Steps,
+) -> Result:
     channels = list(channels or CHANNELS)
     try:
         config, edition = steps.plan(str(site), list(entries), not dry_run, channels, timed)
     except BulletinError as exc:
-        refused = Report(None, [], outcome=f"Nothing was sent: {exc}")
-        refused.notes = [str(p) for p in exc.problems]
-        steps.leave_report(refused)
-        return Result(refused, Ended.FAILED, str(exc), exc)
+        return _refused(steps, exc)
     report = Report(
         edition.edition_id, [e.slug for e in edition.entries], notes=edition.notes,
         dry_run=dry_run,

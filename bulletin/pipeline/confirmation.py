@@ -15,45 +15,46 @@ time, each linked to its preview; what the EU-notice check checked; and the warn
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 
 from bulletin.config.model import Config
-from bulletin.pipeline.planning import Plan
+from bulletin.errors import ConfigError
+from bulletin.pipeline.planning import EDITION_PAGE, Plan, preview_files
 from bulletin.pipeline.recording import would_send
 from bulletin.store.subscribers import active
 from bulletin.tokens import Signer, secret_key
 
 PURPOSE = "preview"  # web.preview verifies with it
-MARKER = "preview/edition.txt"  # the edition whose previews public/preview/ holds
-EDITION_PAGE = "preview/edition/index.html"
 
 
-def preview_files(edition: Plan) -> dict[str, bytes]:
-    """The edition's previews for public/preview/, paths relative to public/: each list's
-    email (`<list>/`), each email partner's (`partners/<partner>/`), the edition's web page
-    (`edition/`), and the marker. Emblems are linked, not attached."""
-    files: dict[str, bytes] = {}
-    emails = {f"preview/{key}/": email for key, (email, _) in edition.emails.items()}
-    emails |= {f"preview/partners/{key}/": e for key, e in edition.partner_emails.items()}
-    for folder, email in emails.items():
-        root = "../" * folder.count("/")
-        html = email.html
-        for notice in email.notices:
-            html = html.replace(notice.email_src, notice.page_src(root))
-        files[folder + "email.html"] = html.encode()
-        files[folder + "email.txt"] = email.text.encode()
-    page = edition.files.get(f"{edition.edition_id}/index.html")
-    if page is not None:  # written for public/<edition>/, one folder less deep
-        files[EDITION_PAGE] = page.replace(b'="../', b'="../../')
-    if edition.edition_id:
-        files[MARKER] = edition.edition_id.encode()
-    return files
+SCREENSHOTS = "preview/screenshots"
 
 
-def preview_links(config: Config, edition: Plan, expires: dt.datetime) -> dict[str, str]:
+def screenshots(config: Config, edition: Plan) -> tuple[list[str], str | None]:
+    """Light and dark screenshots at 375 and 1,200 px of each email preview, written into
+    public/preview/screenshots/ (paths relative to public/); with the reason when there are
+    none (no Chromium, or no Playwright: `pip install 'bulletin[browser]'`)."""
+    try:
+        from bulletin.accessibility.browser import chromium, edition_screenshots
+    except ImportError:  # pragma: no cover - the browser extra is missing
+        return [], "no screenshots: install bulletin[browser] for them"
+    if chromium() is None:
+        return [], "no screenshots: this machine has no Chromium"
+    emails = {n: d for n, d in preview_files(edition).items() if n.endswith("/email.html")}
+    folder = config.public_dir / SCREENSHOTS
+    try:
+        shots = edition_screenshots(config, emails, folder)
+    except (ConfigError, ImportError, OSError) as exc:
+        return [], f"no screenshots: {exc}"
+    return [p.relative_to(config.public_dir).as_posix() for p in shots], None
+
+
+def preview_links(
+    config: Config, edition: Plan, expires: dt.datetime, shots: Sequence[str] = ()
+) -> dict[str, str]:
     """The signed address of each preview, by what it shows ("news", "partner rilo",
     "edition page"), valid until `expires`."""
     assert edition.edition_id
@@ -65,7 +66,10 @@ def preview_links(config: Config, edition: Plan, expires: dt.datetime) -> dict[s
         for key in edition.partner_emails
     }
     if f"{edition.edition_id}/index.html" in edition.files:
-        links["edition page"] = f"{base}preview/edition/index.html?t={token}"
+        links["edition page"] = f"{base}{EDITION_PAGE}?t={token}"
+    for shot in shots:  # preview/screenshots/preview-news-email-light-375.png
+        what = shot.rpartition("/")[2].removesuffix(".png").removeprefix("preview-")
+        links[f"screenshot {what}"] = f"{base}{shot}?t={token}"
     return links
 
 
@@ -126,7 +130,6 @@ def warnings(
 def _partner_problems(config: Config, edition: Plan) -> list[tuple[Audience, str]]:
     """Partners whose webhook cannot be used as configured (a missing secret)."""
     from bulletin.config.secrets import partner_secret
-    from bulletin.errors import ConfigError
 
     problems = []
     for key in edition.partners:
@@ -187,6 +190,10 @@ def page(
         )
     if "edition page" in links:
         lines += ["", f"The edition's web page: [open]({links['edition page']})"]
+    shots = [(what.removeprefix("screenshot "), link) for what, link in links.items()
+             if what.startswith("screenshot ")]  # fmt: skip
+    if shots:
+        lines += ["", "Screenshots: " + " · ".join(f"[{what}]({link})" for what, link in shots)]
     lines += ["", "## Checks", "", f"- EU funding notice: {compliance}"]
     found = warnings(config, edition, audiences, now)
     lines += ["", "## Warnings", ""] + ([f"- {w}" for w in found] or ["None."])

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from bulletin.accessibility import check_accessibility
 from bulletin.compliance import (
     Output,
     calendar_outputs,
@@ -47,7 +48,7 @@ def validate(config: Config, paths: Sequence[Path] = ()) -> tuple[list[Entry], l
     problems += translation_problems(loaded.entries)
     entries = withdraw_with_originals(loaded.entries)
     live = [e for e in entries if e.status != "withdrawn"]
-    problems += [p for e in entries if (p := approval_problem(e)) is not None]
+    problems += [p for e in entries if (p := approval_problem(config, e)) is not None]
     problems += near_misses(config, live)
     return entries, problems
 
@@ -71,6 +72,7 @@ class Plan:
 
 
 def choose(
+    config: Config,
     entries: Sequence[Entry],
     published: set[str],
     slugs: Sequence[str],
@@ -90,7 +92,7 @@ def choose(
                 )
             elif slug in published:
                 notes.append(f"{slug}: already published; not sent again")
-            elif not is_publishable(entry):
+            elif not is_publishable(config, entry):
                 problems.append(
                     Problem(
                         entry.display,
@@ -107,7 +109,7 @@ def choose(
             else:
                 chosen.append(entry)
     else:
-        approved = [e for e in entries if is_publishable(e)]
+        approved = [e for e in entries if is_publishable(config, e)]
         waiting = [e for e in approved if e.publish_at and e.publish_at > now]
         chosen = [e for e in approved if e.slug not in published and e not in waiting]
         if not chosen:
@@ -154,7 +156,7 @@ def plan(
         edition = Plan(open_edition.id, chosen, open_edition.created_at, resumed=True)
         notes.append(f"resuming edition {open_edition.id}, interrupted before it finished")
     else:
-        chosen, slug_problems, notes = choose(entries, published, slugs, now)
+        chosen, slug_problems, notes = choose(config, entries, published, slugs, now)
         raise_for(slug_problems)
         edition = Plan(next_id if chosen else None, chosen, now)
     edition.notes = notes
@@ -232,7 +234,9 @@ def render(config: Config, edition: Plan, archive: Sequence[EditionInfo]) -> Non
         name = f"entries/{entry.slug}/index.html"
         files[name] = renderer.entry_page(entry).encode()
         outputs.append(_page_output(config, f"public/{name}", files[name], (entry,), 2))
-    raise_for(check_outputs(config, outputs))
+    verdict = check_accessibility(config, outputs)
+    edition.notes += verdict.warnings
+    raise_for(check_outputs(config, outputs) + verdict.problems)
 
 
 def _page_languages(config: Config, entries: Sequence[Entry]) -> list[str]:
@@ -264,6 +268,7 @@ def _email_outputs(who: str, email: RenderedEmail, entries: list[Entry]) -> list
             tuple(entries),
             cids,
             "templates/email.mjml.j2",
+            email=True,
         ),
         Output(
             f"the email to {who} (text part)",
@@ -272,6 +277,7 @@ def _email_outputs(who: str, email: RenderedEmail, entries: list[Entry]) -> list
             tuple(entries),
             None,
             "templates/email.txt.j2",
+            email=True,
         ),
     ]
 
@@ -283,8 +289,15 @@ def _page_output(
     return Output(name, True, html.decode(), tuple(entries), srcs, "templates/base.html.j2")
 
 
-def check_entries(config: Config, paths: Sequence[Path] = ()) -> tuple[list[Entry], list[Problem]]:
-    """`bulletin check`: every problem in the entries and in what they render to."""
+def check_entries(
+    config: Config,
+    paths: Sequence[Path] = (),
+    warnings: list[str] | None = None,
+    files: dict[str, bytes] | None = None,
+) -> tuple[list[Entry], list[Problem]]:
+    """`bulletin check`: every problem in the entries and in what they render to; the
+    warnings of rules the site downgraded go into `warnings`, the rendered public/ files
+    and email previews (for the browser check) into `files`."""
     entries, problems = validate(config, paths)
     bad = {p.path for p in problems}
     candidates = [e for e in entries if e.status != "withdrawn" and e.display not in bad]
@@ -295,18 +308,22 @@ def check_entries(config: Config, paths: Sequence[Path] = ()) -> tuple[list[Entr
             render(config, preview, [info])
         except ContentError as exc:
             problems += exc.problems
+        if warnings is not None:
+            warnings += preview.notes
+        if files is not None:
+            files.update({**preview.files, **preview_files(preview)})
     return entries, problems
 
 
 def due(
-    entries: Sequence[Entry], published: set[str], now: dt.datetime
+    config: Config, entries: Sequence[Entry], published: set[str], now: dt.datetime
 ) -> tuple[list[str], list[str]]:
     """The timed entries to send now: approved, not yet published, `publish_at` passed and
     `send_not_after` not; and a note for each approved one whose window closed unsent."""
     chosen: list[str] = []
     notes: list[str] = []
     for entry in entries:
-        if entry.publish_at is None or entry.slug in published or not is_publishable(entry):
+        if entry.publish_at is None or entry.slug in published or not is_publishable(config, entry):
             continue
         if entry.publish_at > now:
             continue
@@ -325,7 +342,7 @@ def due_slugs(config: Config, engine: sa.Engine, now: dt.datetime) -> tuple[list
     entries, _ = validate(config)
     with engine.connect() as db:
         published = ledger.published_slugs(db)
-    return due(entries, published, now)
+    return due(config, entries, published, now)
 
 
 CHANNELS = ("email", "partners")
@@ -338,3 +355,29 @@ def restrict(edition: Plan, channels: Sequence[str]) -> None:
         edition.variants.clear()
     if "partners" not in channels:
         edition.partners.clear()
+
+
+MARKER = "preview/edition.txt"  # the edition whose previews public/preview/ holds
+EDITION_PAGE = "preview/edition/index.html"
+
+
+def preview_files(edition: Plan) -> dict[str, bytes]:
+    """The edition's previews for public/preview/, paths relative to public/: each list's
+    email (`<list>/`), each email partner's (`partners/<partner>/`), the edition's web page
+    (`edition/`), and the marker. Emblems are linked, not attached."""
+    files: dict[str, bytes] = {}
+    emails = {f"preview/{key}/": email for key, (email, _) in edition.emails.items()}
+    emails |= {f"preview/partners/{key}/": e for key, e in edition.partner_emails.items()}
+    for folder, email in emails.items():
+        root = "../" * folder.count("/")
+        html = email.html
+        for notice in email.notices:
+            html = html.replace(notice.email_src, notice.page_src(root))
+        files[folder + "email.html"] = html.encode()
+        files[folder + "email.txt"] = email.text.encode()
+    page = edition.files.get(f"{edition.edition_id}/index.html")
+    if page is not None:  # written for public/<edition>/, one folder less deep
+        files[EDITION_PAGE] = page.replace(b'="../', b'="../../')
+    if edition.edition_id:
+        files[MARKER] = edition.edition_id.encode()
+    return files

@@ -7,6 +7,7 @@ import datetime as dt
 import sqlalchemy as sa
 
 from bulletin.config.model import Config
+from bulletin.content.approval import parsed
 from bulletin.pipeline.planning import Plan
 from bulletin.store import ledger
 from bulletin.store.statuses import Channel, DeliveryStatus
@@ -36,7 +37,7 @@ def recipients(
         found += [(Channel.EMAIL, key, a) for a in addresses if a.lower() not in suppressed]
     for key in edition.partners:
         partner = config.partners[key]
-        found.append((Channel.PARTNER, key, partner.webhook or partner.email or key))
+        found.append((Channel.PARTNER, key, partner.webhook_shown or partner.email or key))
     return found
 
 
@@ -56,6 +57,8 @@ def record(engine: sa.Engine, config: Config, edition: Plan) -> int:
     with engine.begin() as db:
         others = recipients(db, config, edition, subscribers_too=False)
         ledger.prepare(db, edition.edition_id, edition.entries, others, edition.published)
+        carried = [a for e in edition.entries if (a := parsed(e)) is not None]
+        ledger.link_edition(db, edition.edition_id, carried, edition.published)
         for key in edition.emails:
             if not config.lists[key].external:
                 ledger.freeze_subscribers(db, edition.edition_id, key, edition.published)

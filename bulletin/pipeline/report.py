@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from bulletin.redaction import redact_urls
 from bulletin.store.statuses import Channel, DeliveryStatus
 
 SENT, FAILED, SKIPPED, PENDING = (
@@ -31,6 +32,11 @@ class Report:
     compliance: str | None = None  # the EU-notice check's verdict, for the Markdown report
     outcome: str | None = None  # a run that sent nothing on purpose says why (rejected, ...)
 
+    def shown_failures(self) -> list[tuple[str, str, str]]:
+        """The failures as reports show them: a URL's user:password never appears (rows
+        recorded by older versions can hold a webhook URL with them)."""
+        return [(t, redact_urls(r), redact_urls(why)) for t, r, why in self.failures]
+
     @property
     def failed(self) -> bool:
         return self.email[FAILED] > 0 or FAILED in self.partners.values()
@@ -50,7 +56,7 @@ class Report:
             data["notes"] = self.notes
         if self.failures:
             data["failures"] = [
-                {"target": t, "recipient": r, "reason": why} for t, r, why in self.failures
+                {"target": t, "recipient": r, "reason": why} for t, r, why in self.shown_failures()
             ]
         return data
 
@@ -105,9 +111,16 @@ class Report:
                 "| list or partner | recipient | reason |",
                 "|---|---|---|",
             ]
-            out += [f"| {t} | {r} | {why.replace('|', '/')} |" for t, r, why in self.failures]
+            out += [
+                f"| {t} | {r} | {why.replace('|', '/')} |" for t, r, why in self.shown_failures()
+            ]
         if self.notes and self.entries:
             out += ["", "## Notes", "", *[f"- {note}" for note in self.notes]]
+        if self.edition and not self.dry_run and not self.would_send:
+            out += ["", "## Who got it", "",
+                    f"`bulletin status {self.edition}` shows, per list and partner, who got it "
+                    f"and who did not, and why; `bulletin resend {self.edition}` sends again "
+                    "what failed."]  # fmt: skip
         return "\n".join(out) + "\n"
 
     def lines(self) -> Sequence[str]:
@@ -138,10 +151,12 @@ class Report:
                 out.append("  partners: " + ", ".join(f"{k} {v}" for k, v in self.partners.items()))
             if self.outbox:
                 out.append(f"  outbox: {self.outbox}")
-            for target, recipient, why in self.failures[:20]:
+            for target, recipient, why in self.shown_failures()[:20]:
                 out.append(f"  failed: {target} → {recipient}: {why}")
             if len(self.failures) > 20:
                 out.append(f"  ... and {len(self.failures) - 20} more failures")
+            if self.failures:
+                out.append(f"  who got it, who did not: bulletin status {self.edition}")
         if self.public:
             out.append(f"  public/: {len(self.public)} files written")
         return out

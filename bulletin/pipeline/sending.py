@@ -217,7 +217,7 @@ def _partner_jobs(
         else:
             body = payload(config, edition_id, entries, edition.published, key)
             message = Message(
-                "webhook", edition_id, key, str(partner.webhook), body, f"{key}-{edition_id}",
+                "webhook", edition_id, key, str(partner.webhook_shown), body, f"{key}-{edition_id}",
                 message_id=webhook_id(config.site.url, edition_id, key),
             )  # fmt: skip
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,6 +19,10 @@ _HERE = Path(__file__).resolve().parent.parent  # the bulletin package
 DEFAULT_TEMPLATES = next(
     (p for p in (_HERE / "defaults", _HERE.parent / "templates") if p.is_dir()), _HERE
 )
+
+# MJML hides the preview text in white; spam filters (SpamAssassin's HTML_FONT_LOW_CONTRAST)
+# read white text on a light background as hidden text, so the hidden text gets a dark one.
+_PREVIEW_COLOUR = re.compile(r'(<div style="display:none;[^"]*?color:)#ffffff;')
 
 #: What the published outputs escape: web pages and the MJML of the email.
 PUBLISHED = ("html", "mjml", "html.j2", "mjml.j2")
@@ -43,6 +48,7 @@ def environment(
 def mjml_to_html(mjml: str) -> str:
     """MJML → responsive HTML; MJML's complaints become RenderError."""
     try:
-        return mjml2html(mjml, disable_comments=True, fonts={})
+        html: str = mjml2html(mjml, disable_comments=True, fonts={})
     except ValueError as exc:
         raise RenderError(f"templates/email.mjml.j2: MJML error: {exc}") from exc
+    return _PREVIEW_COLOUR.sub(r"\1#1f2933;", html, count=1)

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
 from bulletin.errors import ConfigError
+from bulletin.redaction import redact, redact_urls
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
@@ -83,6 +84,24 @@ suppressions = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+approvals = sa.Table(
+    "approvals",
+    metadata,
+    # The audit trail of approvals: each signed approval, as `bulletin approve` made it or
+    # as the edition that carried it found it, and that edition.
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("slug", sa.String(200), nullable=False),
+    sa.Column("path", sa.String(500), nullable=False),
+    sa.Column("content_hash", sa.String(80), nullable=False),
+    sa.Column("approver", sa.String(100), nullable=False),  # its ID in bulletin.toml
+    sa.Column("approved_by", sa.String(200), nullable=False),
+    sa.Column("approved_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("signature", sa.String(100), nullable=False),
+    sa.Column("edition_id", sa.ForeignKey("editions.id")),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("slug", "signature", name="uq_approval"),
+)
+
 inbound_events = sa.Table(
     "inbound_events",
     metadata,
@@ -102,19 +121,34 @@ inbound_events = sa.Table(
 )
 
 sa.Index("ix_deliveries_pending", deliveries.c.edition_id, deliveries.c.status)
+
+# --- 0005: every attempt at a delivery, not only the last (bulletin status, resend) ------
+delivery_attempts = sa.Table(
+    "delivery_attempts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("delivery_id", sa.Integer, sa.ForeignKey("deliveries.id"), nullable=False),
+    sa.Column("attempted_at", sa.DateTime(timezone=True), nullable=False),
+    # what the attempt came to: sent | failed | skipped | pending (deferred, due again)
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("detail", sa.Text),
+    # the server refused for good (a 5xx, a partner's 4xx): trying again cannot help
+    sa.Column("permanent", sa.Boolean, nullable=False, default=False),
+)
+sa.Index("ix_delivery_attempts_delivery", delivery_attempts.c.delivery_id)
+# --- end 0005 ---------------------------------------------------------------------------
 sa.Index("ix_edition_entries_slug", edition_entries.c.slug)
 sa.Index("ix_inbound_events_email", inbound_events.c.email, inbound_events.c.kind)
 
 
 #: The newest migration in bulletin/migrations/versions; a test checks that they agree. It
 #: lets `connect` see that a database is up to date without importing Alembic (~0.2 s).
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0002"
 #: The first migration: a database made before migrations (by create_all) is stamped with it.
 BASELINE_REVISION = "0001"
-#: The tables of the baseline; later revisions create the others.
-BASELINE_TABLES = frozenset(
-    ("subscribers", "editions", "edition_entries", "deliveries", "suppressions")
-)
+#: The tables of the baseline revision: `_adopt` completes only these; later revisions add
+#: the others when the adopted database is upgraded.
+BASELINE_TABLES = ("subscribers", "editions", "edition_entries", "deliveries", "suppressions")
 MIGRATIONS = Path(__file__).with_name("migrations")
 _MIGRATION_LOCK_KEY = 0x62756C6C6D696772  # "bullmigr": PostgreSQL advisory lock of migrations
 
@@ -137,7 +171,8 @@ def connect(url: str, *, create: bool = True) -> sa.Engine:
         if engine is not None:
             engine.dispose()
         if isinstance(exc, SQLAlchemyError | ImportError):
-            message = f"database.url: cannot open the database: {_first_line(exc)}"
+            reason = redact(_first_line(exc), [url])  # drivers quote the URL, or parts of it
+            message = f"database.url: cannot open the database: {reason}"
             raise ConfigError(message) from exc
         raise
     return engine
@@ -191,7 +226,7 @@ def migrate(engine: sa.Engine) -> None:
         except CommandError as exc:  # e.g. a revision from a newer bulletin
             raise ConfigError(
                 f"database.url: cannot migrate the database from schema revision {current} "
-                f"to {SCHEMA_REVISION}: {_first_line(exc)}"
+                f"to {SCHEMA_REVISION}: {redact_urls(_first_line(exc))}"
             ) from exc
 
 
@@ -203,21 +238,22 @@ def _revision(db: sa.Connection) -> str | None:
 
 
 def _has_tables(db: sa.Connection) -> bool:
-    return bool(set(sa.inspect(db).get_table_names()) & set(metadata.tables))
+    return bool(set(sa.inspect(db).get_table_names()) & set(BASELINE_TABLES))
 
 
 def _adopt(db: sa.Connection) -> None:
     """Bring a database made by create_all before migrations up to the baseline revision.
 
     Such a database can lack tables and nullable columns added since it was made; they are
-    added here from `metadata`. That is the baseline's schema while the newest revision is
-    the baseline; a later revision that adds a column must freeze this list first (the
-    test of an old database then fails with a duplicate column).
+    added here from `metadata`, for the baseline's tables only (later revisions make
+    their own tables on the upgrade that follows). A later revision that adds a column to
+    a baseline table must freeze this list first (the test of an old database then fails
+    with a duplicate column).
     """
     from alembic.operations import Operations
     from alembic.runtime.migration import MigrationContext
 
-    baseline = [table for table in metadata.sorted_tables if table.name in BASELINE_TABLES]
+    baseline = [metadata.tables[name] for name in BASELINE_TABLES]
     metadata.create_all(db, tables=baseline)
     operations = Operations(MigrationContext.configure(db))
     inspector = sa.inspect(db)

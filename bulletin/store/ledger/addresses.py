@@ -8,6 +8,7 @@ import datetime as dt
 import sqlalchemy as sa
 
 from bulletin.store.database import deliveries, editions, suppressions
+from bulletin.store.ledger.attempts import scrub
 from bulletin.store.statuses import Channel, DeliveryStatus, EditionStatus
 
 PENDING, SENDING, SKIPPED = DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.SKIPPED
@@ -51,3 +52,4 @@ def forget_recipient(db: sa.Connection, email: str, stand_in: str, now: dt.datet
             detail=sa.func.replace(sa.func.coalesce(deliveries.c.detail, ""), email, stand_in),
         )
     )
+    scrub(db, email, stand_in)

@@ -5,13 +5,14 @@ and the suppression of an address that bounced for good."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import sqlalchemy as sa
 
 from bulletin.store.database import deliveries, subscribers, suppressions
+from bulletin.store.ledger.attempts import INSERT, Attempt, add
 from bulletin.store.statuses import Channel, DeliveryStatus, SubscriberStatus
 
 PENDING, SENDING = DeliveryStatus.PENDING, DeliveryStatus.SENDING
@@ -151,6 +152,7 @@ class Settled(Protocol):
     message_id: str | None
     retry_at: dt.datetime | None
     suppress: bool  # a permanent bounce: the address gets no further editions
+    permanent: bool  # the server refused for good: trying again cannot help
 
 
 class Claims:
@@ -171,6 +173,7 @@ class Claims:
             "UPDATE deliveries SET status=?, attempts=?, detail=?, message_id=?, "
             "next_attempt_at=?, updated_at=? WHERE id=?"
         ).replace("?", mark)
+        self._attempt = INSERT.replace("?", mark)  # kept beside the outcome
         # The claim: only a pending row is taken, so two runs never both send one message.
         self._sending = (
             "UPDATE deliveries SET status='sending', updated_at=? WHERE id=? AND status='pending'"
@@ -206,6 +209,10 @@ class Claims:
                     (str(outcome.status), row.attempts + 1, outcome.detail, outcome.message_id,
                      self._stamp(outcome.retry_at), stamp, row.id),
                 )  # fmt: skip
+                self.cursor.execute(
+                    self._attempt,
+                    (row.id, stamp, str(outcome.status), outcome.detail, outcome.permanent),
+                )
             if sending is not None:
                 self.cursor.execute(self._sending, (stamp, sending.id))
                 claimed = self.cursor.rowcount == 1
@@ -288,16 +295,21 @@ def mark_sending(db: sa.Connection, rows: Iterable[PartnerRow], when: dt.datetim
 
 
 def record_partners(
-    db: sa.Connection, outcomes: Iterable[tuple[PartnerRow, Settled, int]], when: dt.datetime
+    db: sa.Connection,
+    outcomes: Iterable[tuple[PartnerRow, Settled, int, Sequence[Attempt]]],
+    when: dt.datetime,
 ) -> None:
-    """How each partner's delivery went, after `attempts` attempts in all."""
-    for row, outcome, attempts in outcomes:
+    """How each partner's delivery went, after `tried` attempts in all; the attempts
+    before the last (`earlier`) and the last are kept in its history."""
+    for row, outcome, tried, earlier in outcomes:
+        last = Attempt(row.id, when, outcome.status, outcome.detail, outcome.permanent)
+        add(db, [*earlier, last])
         db.execute(
             deliveries.update()
             .where(deliveries.c.id == row.id)
             .values(
                 status=outcome.status,
-                attempts=attempts,
+                attempts=tried,
                 detail=outcome.detail,
                 message_id=outcome.message_id,
                 next_attempt_at=None,

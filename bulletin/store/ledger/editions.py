@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from bulletin.content.approval import approved_hash
 from bulletin.content.entries import Entry
 from bulletin.store.database import deliveries, edition_entries, editions, subscribers, suppressions
 from bulletin.store.statuses import Channel, DeliveryStatus, EditionStatus, SubscriberStatus
@@ -79,7 +80,7 @@ def prepare(
     db.execute(
         edition_entries.insert(),
         [
-            {"edition_id": edition_id, "slug": e.slug, "position": i, "approval": e.approval}
+            {"edition_id": edition_id, "slug": e.slug, "position": i, "approval": approved_hash(e)}
             for i, e in enumerate(entries)
         ],
     )
