@@ -11,6 +11,7 @@ from pathlib import Path
 
 from bulletin.commands import approvals, inbound, load_site_config, print_json, site_path
 from bulletin.commands import status as status_commands
+from bulletin.commands import subscribers as subscriber_commands
 from bulletin.errors import (
     EXIT_CONTENT,
     EXIT_DELIVERY,
@@ -172,30 +173,6 @@ def cmd_publish(root: Path, args: argparse.Namespace) -> int:
     return EXIT_DELIVERY if report.failed else EXIT_OK
 
 
-def cmd_subscribers(root: Path, args: argparse.Namespace) -> int:
-    from bulletin.store.database import connect
-    from bulletin.store.subscribers import export_csv, import_csv
-
-    config = load_site_config(root)
-    engine = connect(config.database_url)
-    if args.action == "export":
-        sys.stdout.write(export_csv(engine, config, args.list))
-        return EXIT_OK
-    path = site_path(root, args.csv)
-    if not path.is_file():
-        from bulletin.errors import ConfigError
-
-        raise ConfigError(f"{args.csv}: no such file")
-    report = import_csv(engine, config, path, args.list)
-    for problem in report.problems:
-        print(problem, file=sys.stderr)
-    print(
-        f"{args.list}: {report.added} added, {report.updated} updated, "
-        f"{len(report.problems)} bad row(s) skipped"
-    )
-    return EXIT_CONTENT if report.problems else EXIT_OK
-
-
 def cmd_serve(root: Path, args: argparse.Namespace) -> int:
     import contextlib
 
@@ -285,15 +262,6 @@ def _parser() -> argparse.ArgumentParser:
     publish.add_argument("--json", action="store_true")
     publish.set_defaults(run=cmd_publish)
 
-    subs = commands.add_parser("subscribers", help="import or export a list's subscribers")
-    actions = subs.add_subparsers(dest="action", metavar="ACTION", required=True)
-    imp = actions.add_parser("import", help="add or update subscribers from a CSV file")
-    imp.add_argument("csv", metavar="CSV")
-    imp.add_argument("--list", required=True, metavar="NAME")
-    exp = actions.add_parser("export", help="write a list's subscribers as CSV to stdout")
-    exp.add_argument("--list", required=True, metavar="NAME")
-    subs.set_defaults(run=cmd_subscribers)
-
     serve = commands.add_parser(
         "serve", help="the subscriber web service: subscribe, confirm, unsubscribe, archive"
     )
@@ -321,6 +289,7 @@ def _parser() -> argparse.ArgumentParser:
     approvals.register(commands)
     inbound.register(commands)
     status_commands.register(commands)
+    subscriber_commands.register(commands)
     return parser
 
 

@@ -1,4 +1,7 @@
-"""Signs and verifies the tokens in unsubscribe and confirmation links with the site's key."""
+"""Seals and opens the tokens in unsubscribe, confirmation and preferences links with the
+site's key: each token is encrypted and authenticated (AES-SIV), so it cannot be forged or
+altered, and whoever sees it learns nothing of what it carries (no address, no list).
+"""
 
 from __future__ import annotations
 
@@ -10,11 +13,18 @@ import os
 import secrets
 from pathlib import Path
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 from pydantic import SecretStr
 
 KEY_ENV = "BULLETIN_SECRET_KEY"
 KEY_FILE = "secret_key"
 KEY_BLOCK_ENV = "BULLETIN_SECRET_KEY_BLOCK"
+#: The first byte of every sealed payload: the token format, so a later one can differ.
+_FORMAT = b"\x01"
+#: Purposes whose readable `payload.mac` tokens (before tokens were sealed) still open: the
+#: List-Unsubscribe links of emails already sent never expire (RFC 8058).
+LEGACY_PURPOSES = frozenset({"unsubscribe"})
 
 
 def configured_key(state_dir: Path) -> SecretStr | None:
@@ -62,20 +72,38 @@ def _unb64(text: str) -> bytes:
 
 
 class Signer:
-    """Makes and checks `payload.signature` tokens; payloads name their purpose."""
+    """Makes and opens tokens that carry fields for one purpose (the purpose is bound to the
+    token, not written in it): `sign` seals, `verify` opens or answers None."""
 
     def __init__(self, key: SecretStr) -> None:
         self._key = key.get_secret_value().encode("utf-8")
+        # AES-SIV is deterministic: the same fields give the same token, so an email's
+        # unsubscribe link is stable, and nothing random is needed per recipient.
+        self._siv = AESSIV(hmac.new(self._key, b"bulletin sealed tokens", hashlib.sha512).digest())
 
     def _mac(self, payload: bytes) -> bytes:
         return hmac.new(self._key, payload, hashlib.sha256).digest()[:20]
 
     def sign(self, purpose: str, *fields: str) -> str:
-        payload = "\n".join((purpose, *fields)).encode("utf-8")
-        return f"{_b64(payload)}.{_b64(self._mac(payload))}"
+        """A token for `fields` that only `verify(purpose, ...)` with this key opens."""
+        payload = _FORMAT + "\n".join(fields).encode("utf-8")
+        return _b64(self._siv.encrypt(payload, [purpose.encode("utf-8")]))
 
     def verify(self, purpose: str, token: str) -> list[str] | None:
-        """The fields signed for `purpose`, or None for a forged or foreign token."""
+        """The fields sealed for `purpose`, or None for a forged, altered or foreign token."""
+        if "." in token:
+            return self._verify_legacy(purpose, token) if purpose in LEGACY_PURPOSES else None
+        try:
+            payload = self._siv.decrypt(_unb64(token), [purpose.encode("utf-8")])
+            text = payload.decode("utf-8")
+        except (ValueError, TypeError, InvalidTag, UnicodeDecodeError):
+            return None
+        if not text.startswith(_FORMAT.decode()):
+            return None
+        return text[1:].split("\n")
+
+    def _verify_legacy(self, purpose: str, token: str) -> list[str] | None:
+        """A signed, readable token of the first format (`payload.mac`)."""
         try:
             payload_part, mac_part = token.split(".", 1)
             payload, mac = _unb64(payload_part), _unb64(mac_part)

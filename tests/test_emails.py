@@ -58,7 +58,9 @@ def _confirmation(site: Path) -> bytes:
     client = TestClient(app, base_url=BASE, follow_redirects=False)
     page = client.get("/subscribe")
     csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
-    form = {"csrf": csrf, "email": "ana@example.org", "language": "ro", "lists": ["news"]}
+    consent = re.search(r'name="consent" value="([^"]+)"', page.text).group(1)
+    form = {"csrf": csrf, "consent": consent, "email": "ana@example.org", "language": "ro",
+            "lists": ["news"]}  # fmt: skip
     assert client.post("/subscribe", data=form).status_code == 200
     (path,) = (site / "outbox" / "email" / "confirmations").glob("*.eml")
     return path.read_bytes()

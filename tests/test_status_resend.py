@@ -27,7 +27,8 @@ from bulletin.config import load_config
 from bulletin.errors import RunInProgress
 from bulletin.store import ledger, locks
 from bulletin.store.database import connect
-from bulletin.store.subscribers import import_csv, unsubscribe
+from bulletin.store.memberships import unsubscribe
+from bulletin.store.subscribers import import_csv
 from tests.conftest import REPO, run_cli
 from tests.smtp_server import smtp_server
 from tests.webhook_server import webhook_server
@@ -368,7 +369,7 @@ def test_the_resend_flow_leaves_a_report_and_runs_in_the_sites_slot(
 
 
 def test_erasing_an_address_erases_it_from_the_attempt_history_too(site, monkeypatch):
-    from bulletin.store.subscribers import erase
+    from bulletin.store.memberships import erase
 
     with smtp_server() as server, webhook_server(WHSEC) as hook:
         _site(site, server.port, hook.url("/hook"))

@@ -22,7 +22,7 @@ from bulletin.inbound import events
 from bulletin.inbound.classify import Classification
 from bulletin.mail.builder import message_id_domain
 from bulletin.mail.verp import BOUNCE, UNSUBSCRIBE, Verp
-from bulletin.store import ledger, subscribers
+from bulletin.store import ledger, memberships
 from bulletin.store.database import deliveries
 from bulletin.store.statuses import Channel
 from bulletin.tokens import Signer
@@ -117,11 +117,11 @@ class Policy:
             event = events.Event(found.kind, "unmatched", found.recipient, None, None,
                                  found.status, found.permanent, found.detail)  # fmt: skip
         elif found.kind == "unsubscribe":
-            subscribers.unsubscribe(engine, proof.list_key, proof.email, now)
+            memberships.unsubscribe(engine, proof.list_key, proof.email, now)
             event = self._event(found, proof, "unsubscribed")
         elif found.kind == "complaint":
-            for item in subscribers.subscriptions(engine, proof.email):
-                subscribers.unsubscribe(engine, item.list_key, proof.email, now)
+            for item in memberships.subscriptions(engine, proof.email):
+                memberships.unsubscribe(engine, item.list_key, proof.email, now)
             event = self._event(found, proof, "unsubscribed")
         else:
             with engine.begin() as db:

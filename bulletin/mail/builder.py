@@ -14,7 +14,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from email.message import EmailMessage
 from email.policy import SMTP
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime, formataddr, make_msgid
 from pathlib import Path
 
 from bulletin.config.model import Config
@@ -26,6 +26,8 @@ from bulletin.render.notices import Notice
 AUTO_SUBMITTED = "auto-generated"
 
 Fields = list[tuple[str, str]]
+#: RFC 5322 2.1.1: a line of a header field is at most 998 octets, CRLF excluded.
+MAX_LINE = 998
 
 
 def sender_fields(config: Config, *, reply_to: bool = True) -> Fields:
@@ -46,17 +48,39 @@ def message_id_domain(config: Config) -> str:
     return config.sender.domain
 
 
+def to_field(name: str, address: str) -> str:
+    """The To: value for a recipient: the name on one line, without control characters,
+    shortened (or left out) so that `To: ...` stays within RFC 5322's 998 octets."""
+    name = " ".join("".join(c if c.isprintable() else " " for c in name).split())
+    while name:
+        value = formataddr((name, address))
+        if len("To: ") + len(value.encode("utf-8")) <= MAX_LINE:
+            return value
+        name = name[: len(name) * 3 // 4].rstrip()
+    return address
+
+
 def edition_fields(
-    config: Config, subject: str, list_key: str, list_name: str, language: str = ""
+    config: Config,
+    subject: str,
+    list_key: str,
+    list_name: str,
+    language: str = "",
+    *,
+    one_click: bool = True,
 ) -> Fields:
     """The header fields every message of an edition to a list shares, in order; each
-    message adds its own To, Date, Message-ID and List-Unsubscribe above them."""
+    message adds its own To, Date, Message-ID and List-Unsubscribe above them.
+
+    Without `one_click` (an external list or a partner's desk, which bulletin cannot take
+    anyone off) there is no List-Unsubscribe-Post: the list server adds its own."""
+    one_click_fields = [("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")]
     return [
         *sender_fields(config),
         ("Subject", subject),
         *([("Content-Language", language)] if language else []),
         ("List-Id", f"{list_name} <{list_key}.{message_id_domain(config)}>"),
-        ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+        *(one_click_fields if one_click else []),
         ("Precedence", "bulk"),
         ("Auto-Submitted", AUTO_SUBMITTED),
         ("MIME-Version", "1.0"),
@@ -116,7 +140,7 @@ def compose(
     email = EmailMessage(policy=SMTP)
     for header, value in sender_fields(config, reply_to=reply_to):
         email[header] = value
-    email["To"] = to
+    email["To"] = to_field("", to)
     email["Subject"] = subject
     email["Date"] = format_datetime(when)
     email["Message-ID"] = make_msgid(id_left, domain=message_id_domain(config))

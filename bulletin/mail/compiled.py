@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import quopri
-from email.utils import format_datetime, formataddr, parseaddr
+from email.utils import format_datetime, parseaddr
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
@@ -21,6 +21,7 @@ from bulletin.mail.builder import (
     envelope_sender,
     folded,
     message_id_domain,
+    to_field,
 )
 from bulletin.mail.message import CRLF, END_OF_DATA, Message, dot_stuffed
 from bulletin.render.renderer import UNSUBSCRIBE_PLACEHOLDER, RenderedEmail
@@ -56,8 +57,16 @@ class CompiledEmail:
         self.sender = envelope_sender(config)
         self._domain = message_id_domain(config)
         self._unsubscribe_base = f"{config.site.url}unsubscribe/"
+        # An external list's server (or a partner's desk) decides who leaves it: a one-click
+        # link of ours could not work there, so its messages carry none.
+        self.one_click = not mailing_list.external
         fields = edition_fields(
-            config, rendered.subject, list_key, mailing_list.name, rendered.language
+            config,
+            rendered.subject,
+            list_key,
+            mailing_list.name,
+            rendered.language,
+            one_click=self.one_click,
         )
         self._fixed_headers = folded(fields)
         digest = hashlib.sha256(rendered.html.encode() + rendered.text.encode()).hexdigest()
@@ -131,16 +140,15 @@ class CompiledEmail:
         else:  # the token is in the address: replies that drop the subject still count
             mailto = f"mailto:{self._verp.mailto(self.edition_id, name_)}?subject=unsubscribe"
             sender = self._verp.envelope(self.edition_id, name_)
-        # Names come from our CSV import, one line each; the guard keeps headers whole.
-        name = " ".join(name.split())
-        to = formataddr((name, recipient)) if name else recipient
+        to = to_field(name, recipient) if name else recipient
         # Written by hand, not through a folding policy: it is the per-recipient hot path,
         # and a policy would RFC 2047-encode the long unsubscribe token.
+        unsubscribe = f"List-Unsubscribe: <{url}>,\r\n <{mailto}>\r\n" if self.one_click else ""
         varying = (
             f"To: {to}\r\n"
             f"Date: {format_datetime(when)}\r\n"
             f"Message-ID: <{self.edition_id}.{name_}@{self._domain}>\r\n"
-            f"List-Unsubscribe: <{url}>,\r\n <{mailto}>\r\n"
+            f"{unsubscribe}"
         ).encode("ascii")
         url_qp = b"=" + CRLF + _qp(url) + b"=" + CRLF
         data = b"".join(

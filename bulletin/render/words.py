@@ -66,6 +66,15 @@ ENGLISH = {
     "unsubscribed_title": "You are unsubscribed",
     "unsubscribed": "{address} will no longer receive {list}.",
     "manage_link": "Change your lists, language or data",
+    "preferences_by_email": "To change your lists, language or data, we can email {address} "
+    "a link to its preferences.",
+    "preferences_send_button": "Email me a link to my preferences",
+    "unsubscribe_external": "{list} is a mailing list kept by its own list server ({address}), "
+    "not by {site}: this link cannot take you off it, and nothing was changed. To leave, use "
+    "the unsubscribe instructions of that list server (its emails carry them), or write to "
+    "the list's owner.",
+    "unsubscribe_partner": "This address receives {site} as the partner organisation {list}: "
+    "this link cannot stop it, and nothing was changed. To stop, write to {contact}.",
     "invalid_title": "This link does not work",
     "invalid_link": "The link is incomplete, altered or expired. Copy the whole link from the "
     "email, or subscribe again.",

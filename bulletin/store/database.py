@@ -36,6 +36,43 @@ subscribers = sa.Table(
     sa.UniqueConstraint("list_name", "email", name="uq_subscriber"),
 )
 
+# Proof of consent (GDPR art. 7(1)), one row per list an address was asked for: how (web
+# form, preferences page, import file and line, by whom), when asked and confirmed, which
+# consent text was shown, and when it was withdrawn. Owned by bulletin/store/consent.py.
+consents = sa.Table(
+    "consents",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    # A web sign-up's confirmation link names its request: it confirms these rows, once.
+    sa.Column("request_id", sa.String(40)),
+    sa.Column("list_name", sa.String(100), nullable=False),
+    # The address; after an erasure, the keyed hash that stands for it in the ledger.
+    sa.Column("email", sa.String(320), nullable=False),
+    sa.Column("method", sa.String(20), nullable=False),  # web-form | preferences | import
+    sa.Column("source", sa.String(300), nullable=False),  # the form's path or the CSV file
+    sa.Column("source_line", sa.Integer),
+    sa.Column("source_sha256", sa.String(64)),
+    sa.Column("made_by", sa.String(200), nullable=False),  # who imported; "" for the reader
+    sa.Column("language", sa.String(20), nullable=False),
+    sa.Column("text_sha256", sa.String(64)),  # consent_texts.sha256 of the text shown
+    sa.Column("asked_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("confirmed_at", sa.DateTime(timezone=True)),
+    sa.Column("withdrawn_at", sa.DateTime(timezone=True)),
+    sa.Column("withdrawn_how", sa.String(20)),  # unsubscribe | preferences | erasure
+)
+# Every consent text ever shown on a form, by its SHA-256: the hash in `consents` points here.
+consent_texts = sa.Table(
+    "consent_texts",
+    metadata,
+    sa.Column("sha256", sa.String(64), primary_key=True),
+    sa.Column("language", sa.String(20), nullable=False),
+    sa.Column("template", sa.String(200), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("first_shown_at", sa.DateTime(timezone=True), nullable=False),
+)
+sa.Index("ix_consents_email", consents.c.email)
+sa.Index("ix_consents_request", consents.c.request_id)
+
 editions = sa.Table(
     "editions",
     metadata,
@@ -143,7 +180,7 @@ sa.Index("ix_inbound_events_email", inbound_events.c.email, inbound_events.c.kin
 
 #: The newest migration in bulletin/migrations/versions; a test checks that they agree. It
 #: lets `connect` see that a database is up to date without importing Alembic (~0.2 s).
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 #: The first migration: a database made before migrations (by create_all) is stamped with it.
 BASELINE_REVISION = "0001"
 #: The tables of the baseline revision: `_adopt` completes only these; later revisions add

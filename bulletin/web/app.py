@@ -6,7 +6,10 @@ data export and erasure, and the archive and feeds of public/, as one Starlette 
     GET  /confirm/<token>           page with a button (mail scanners follow links)
     POST /confirm/<token>           the address becomes active
     GET  /unsubscribe/<token>       page with a button
-    POST /unsubscribe/<token>       body List-Unsubscribe=One-Click: done, 200 (RFC 8058)
+    POST /unsubscribe/<token>       body List-Unsubscribe=One-Click: done, 200 (RFC 8058); the
+                                    page offers to email a preferences link, and grants
+                                    nothing else. External lists and partners: a page that
+                                    says who can take the address off, 400, nothing changes
     GET  /preferences               form: an address, to be sent a link to its preferences
     POST /preferences               the link goes by email; the same answer for anyone
     GET  /preferences/<token>       lists, language, export, erase
@@ -15,9 +18,11 @@ data export and erasure, and the archive and feeds of public/, as one Starlette 
                                     with its confirmation (pipeline.confirmation)
     GET  /, /<edition>/, /feed.xml  public/, as `build` and `publish` wrote it
 
-Tokens are HMAC-signed with the site's key (bulletin/tokens.py); forms carry a signed CSRF
-token bound to a cookie, and cross-site posts are refused. Only the one-click POST needs
-neither: its token is its authority, as RFC 8058 requires.
+Tokens are sealed with the site's key (bulletin/tokens.py: encrypted and authenticated, so
+they carry no readable address); a confirmation link names a sign-up request kept in the
+database and confirms it once. Forms carry a signed CSRF token bound to a cookie, and
+cross-site posts are refused. Only the one-click POST needs neither: its token is its
+authority, as RFC 8058 requires. Redirects point to [site] url, never to the Host header.
 """
 
 from __future__ import annotations
@@ -67,14 +72,16 @@ def create_app(
     dev: bool = False,
     per_client: RateLimit | None = None,
     per_address: RateLimit | None = None,
+    per_address_links: RateLimit | None = None,
 ) -> ASGIApp:
     """The web service for one site. `transport` makes the transports confirmation emails go
-    through (the site's configured ones by default)."""
+    through (the site's configured ones by default). `per_address` limits sign-ups per
+    address, `per_address_links` the preferences links sent to one address."""
     if transport is None:  # the configuration is read at each email, as it stands then
         transport = TransportFactory(lambda: from_config(config, partners=False).email())
     service = Service(
         config, engine, key, transport.email, clock, per_client=per_client,
-        per_address=per_address,
+        per_address=per_address, per_address_links=per_address_links,
     )  # fmt: skip
 
     def emblem(path: str) -> Callable[[Request], Any]:
@@ -106,7 +113,7 @@ def create_app(
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
     app.state.service = service
     hsts = service.secure_cookie and not dev
-    return SecurityHeaders(app, hsts=hsts)
+    return SecurityHeaders(app, hsts=hsts, site_url=config.site.url)
 
 
 def serve(config: Config, host: str, port: int, *, dev: bool = False) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import secrets
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from bulletin.render.words import labels
-from bulletin.store import subscribers as subs
+from bulletin.store import consent, memberships
 from bulletin.store.subscribers import normalise_address
 from bulletin.web.service import CONFIRM_DAYS, PREFERENCES_DAYS, Service, list_title
 
@@ -83,43 +84,60 @@ async def subscribe(request: Request) -> Response:
         chosen = list(service.lists)
     if language not in service.languages:
         errors.append(words["error_language"])
+    shown_text = service.consent_shown(form)
+    if shown_text is None:  # the form predates a change of the consent text: show the new one
+        errors.append(words["error_form"])
     if errors:
         return again(errors, 400)
+    assert shown_text is not None
     if not service.per_address.allow(address.lower()):
         response = again([words["too_many"]], 429)
         response.headers["retry-after"] = str(int(service.per_address.window))
         return response
     now = service.clock()
+    request_id = secrets.token_urlsafe(18)
+    given = consent.Given(consent.Method.WEB_FORM, "/subscribe", language, text=shown_text)
 
     def record() -> None:
-        subs.purge_unconfirmed(service.engine, now - dt.timedelta(days=CONFIRM_DAYS))
+        memberships.purge_unconfirmed(service.engine, now - dt.timedelta(days=CONFIRM_DAYS))
         try:
-            subs.request_subscription(service.engine, address, chosen, language, now)
+            memberships.request_subscription(
+                service.engine, address, chosen, given, request_id, now
+            )
         except sa.exc.IntegrityError:  # the same address signing up twice at once
-            subs.request_subscription(service.engine, address, chosen, language, now)
+            memberships.request_subscription(
+                service.engine, address, chosen, given, request_id, now
+            )
 
     await run_in_threadpool(record)
     # The email goes after the answer: new, pending and subscribed addresses look alike.
     response = service.page(request, "check_inbox.html.j2", language, depth=0, days=CONFIRM_DAYS)
-    response.background = BackgroundTask(service.send_confirmation, address, chosen, language)
+    response.background = BackgroundTask(
+        service.send_confirmation, address, request_id, chosen, language
+    )
     return response
 
 
-def _confirmation(service: Service, token: str) -> tuple[str, list[str], str] | None:
+async def _confirmation(service: Service, token: str) -> tuple[str, str, list[str], str] | None:
+    """The request a confirmation link names, while it can be confirmed: (request id,
+    address, lists, language). A link used once, or whose address left those lists or was
+    erased since, confirms nothing."""
     fields = service.signer.verify_expiring("confirm", token, service.clock())
-    if not fields or len(fields) != 3:
+    if not fields or len(fields) != 1:
         return None
-    address, keys, language = fields
-    chosen = [k for k in keys.split(",") if k in service.lists]
-    return (address, chosen, language) if chosen else None
+    found = await run_in_threadpool(memberships.open_request, service.engine, fields[0])
+    if found is None:
+        return None
+    chosen = [k for k in found.lists if k in service.lists]
+    return (fields[0], found.email, chosen, found.language) if chosen else None
 
 
 async def confirm_page(request: Request) -> Response:
     service = _service(request)
-    found = _confirmation(service, request.path_params["token"])
+    found = await _confirmation(service, request.path_params["token"])
     if found is None:
         return service.invalid(request)
-    address, chosen, language = found
+    _, address, chosen, language = found
     return service.page(
         request, "confirm.html.j2", service.language(request, language),
         address=address, chosen=chosen, done=False, preferences="",
@@ -128,10 +146,10 @@ async def confirm_page(request: Request) -> Response:
 
 async def confirm(request: Request) -> Response:
     service = _service(request)
-    found = _confirmation(service, request.path_params["token"])
+    found = await _confirmation(service, request.path_params["token"])
     if found is None:
         return service.invalid(request)
-    address, chosen, language = found
+    request_id, address, chosen, language = found
     form = await _form(request)
     shown = service.language(request, language)
     if not service.csrf_ok(request, form):
@@ -140,9 +158,9 @@ async def confirm(request: Request) -> Response:
             done=False, preferences="", errors=[labels(shown, service.config.root)["error_form"]],
         )  # fmt: skip
     now = service.clock()
-    await run_in_threadpool(
-        subs.confirm_subscription, service.engine, address, chosen, language, now
-    )
+    chosen = await run_in_threadpool(memberships.confirm_request, service.engine, request_id, now)
+    if not chosen:  # confirmed by another click meanwhile
+        return service.invalid(request)
     return service.page(
         request, "confirm.html.j2", shown, address=address, chosen=chosen, done=True,
         preferences=service.preferences_link(address),
@@ -184,8 +202,8 @@ async def preferences_request(request: Request) -> Response:
         address = normalise_address(email)
     except ValueError:
         return again([words["error_email"]], 400)
-    if not service.per_address.allow(address.lower()):
-        return again([words["too_many"]], 429, service.per_address.window)
+    if not service.per_address_links.allow(address.lower()):
+        return again([words["too_many"]], 429, service.per_address_links.window)
     response = service.page(
         request, "preferences_request.html.j2", language, depth=0, sent=True, email="",
         days=PREFERENCES_DAYS,
@@ -201,16 +219,41 @@ def _unsubscription(service: Service, token: str) -> tuple[str, str] | None:
     return fields[0], fields[1]
 
 
+def _elsewhere(request: Request, service: Service, list_key: str, status: int) -> Response | None:
+    """The answer for a link to a list bulletin cannot take anyone off: an external list
+    (its own list server keeps its members) or a partner's desk. None for our own lists."""
+    config = service.config
+    external = config.lists.get(list_key)
+    partner = config.partners.get(list_key)
+    if not (external and external.external) and partner is None:
+        return None
+    words = labels(service.language(request), service.config.root)
+    if external is not None and external.external:
+        text = words["unsubscribe_external"].format(
+            list=external.name, address=external.address, site=config.site.title
+        )
+    else:
+        assert partner is not None
+        contact = config.sender.reply_to or config.sender.address
+        text = words["unsubscribe_partner"].format(
+            list=partner.name, site=config.site.title, contact=contact
+        )
+    return service.page(request, "unsubscribe_elsewhere.html.j2", service.language(request),
+                        status=status, text=text)  # fmt: skip
+
+
 async def unsubscribe_page(request: Request) -> Response:
     service = _service(request)
     found = _unsubscription(service, request.path_params["token"])
     if found is None:
         return service.invalid(request)
-    return _unsubscribe_answer(request, service, found, done=False)
+    elsewhere = _elsewhere(request, service, found[0], 200)
+    return elsewhere or _unsubscribe_answer(request, service, found, done=False)
 
 
 async def unsubscribe(request: Request) -> Response:
-    """RFC 8058 one-click: the token is the authority; no cookie, no CSRF token, no redirect."""
+    """RFC 8058 one-click: the token is the authority; no cookie, no CSRF token, no redirect.
+    It unsubscribes and grants nothing else (no link to the address's preferences)."""
     service = _service(request)
     found = _unsubscription(service, request.path_params["token"])
     if found is None:
@@ -218,8 +261,14 @@ async def unsubscribe(request: Request) -> Response:
     form = await _form(request)
     if form.get("List-Unsubscribe") != "One-Click":
         return service.invalid(request)
+    # Nobody is taken off an external list or a partner's desk here: say so, change nothing.
+    elsewhere = _elsewhere(request, service, found[0], 400)
+    if elsewhere is not None:
+        return elsewhere
     list_key, address = found
-    await run_in_threadpool(subs.unsubscribe, service.engine, list_key, address, service.clock())
+    await run_in_threadpool(
+        memberships.unsubscribe, service.engine, list_key, address, service.clock()
+    )
     return _unsubscribe_answer(request, service, found, done=True)
 
 
@@ -227,10 +276,10 @@ def _unsubscribe_answer(
     request: Request, service: Service, found: tuple[str, str], done: bool
 ) -> Response:
     list_key, address = found
+    language = service.language(request)
     return service.page(
-        request, "unsubscribe.html.j2", service.language(request), address=address,
+        request, "unsubscribe.html.j2", language, address=address,
         list_name=list_title(service.config, list_key), done=done,
-        preferences=service.preferences_link(address),
     )  # fmt: skip
 
 
@@ -242,8 +291,8 @@ def _preferences_address(service: Service, token: str) -> str | None:
 async def _preferences_page(
     request: Request, service: Service, address: str, status: int = 200, **context: Any
 ) -> Response:
-    rows = await run_in_threadpool(subs.subscriptions, service.engine, address)
-    active = {r.list_key for r in rows if r.status in (subs.ACTIVE, subs.PENDING)}
+    rows = await run_in_threadpool(memberships.subscriptions, service.engine, address)
+    active = {r.list_key for r in rows if r.status in (memberships.ACTIVE, memberships.PENDING)}
     languages = [r.language for r in rows if r.language in service.languages]
     current = languages[0] if languages else service.config.site.language
     shown = service.language(request, current)
@@ -281,13 +330,23 @@ async def preferences(request: Request) -> Response:
             return await _preferences_page(
                 request, service, address, status=400, errors=[words["error_language"]]
             )
+        shown_text = service.consent_shown(form)
+        if shown_text is None:
+            return await _preferences_page(
+                request, service, address, status=400, errors=[words["error_form"]]
+            )
         wanted = {k for k in form.getlist("lists") if k in service.lists}
+        given = consent.Given(consent.Method.PREFERENCES, "/preferences", language,
+                              text=shown_text)  # fmt: skip
         await run_in_threadpool(
-            subs.set_preferences, service.engine, service.config, address, wanted, language, now
-        )
+            memberships.set_preferences, service.engine, service.config, address, wanted,
+            given, now,
+        )  # fmt: skip
         return await _preferences_page(request, service, address, saved=True)
     if action == "export":
-        data = await run_in_threadpool(subs.personal_data, service.engine, service.config, address)
+        data = await run_in_threadpool(
+            memberships.personal_data, service.engine, service.config, address
+        )
         body = json.dumps(data, ensure_ascii=False, indent=2).encode()
         return Response(
             body,
@@ -303,7 +362,7 @@ async def preferences(request: Request) -> Response:
                 request, service, address, status=400, errors=[words["erase_unticked"]]
             )
         stand_in = "erased:" + service.signer.keyed_hash("erased", address.lower())
-        await run_in_threadpool(subs.erase, service.engine, address, stand_in, now)
+        await run_in_threadpool(memberships.erase, service.engine, address, stand_in, now)
         return service.page(request, "erased.html.j2", service.language(request))
     return await _preferences_page(request, service, address, status=400)
 

@@ -1,5 +1,5 @@
-"""Guards every answer of the web service: security headers, rate limits, and tokens kept
-out of the access log.
+"""Guards every answer of the web service: security headers, redirects to the site's own
+address, rate limits, and tokens kept out of the access log.
 """
 
 from __future__ import annotations
@@ -9,10 +9,14 @@ import logging
 import re
 import threading
 import time
+from urllib.parse import unquote, urljoin, urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-TOKEN_PATH = re.compile(r"/(unsubscribe|confirm|preferences)/[^/?#\s]+")
+#: The routes whose next path segment is a token.
+TOKEN_ROUTES = frozenset({"unsubscribe", "confirm", "preferences"})
+_TOKEN_SHAPED = re.compile(r"[A-Za-z0-9_.=-]{22,}")
+_PLAIN_NAME = re.compile(r"[a-z0-9]+(?:[.-][a-z0-9]+)*")  # slugs, edition ids, file names
 
 
 CSP = (
@@ -54,8 +58,9 @@ class RateLimit:
 class SecurityHeaders:
     """Adds the security headers to every response, pages and files alike."""
 
-    def __init__(self, app: ASGIApp, hsts: bool) -> None:
+    def __init__(self, app: ASGIApp, hsts: bool, site_url: str | None = None) -> None:
         self.app = app
+        self.site_url = site_url
         self.headers = [
             (b"content-security-policy", CSP.encode()),
             (b"x-frame-options", b"DENY"),
@@ -75,10 +80,41 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *self.headers]
+                headers = [*message.get("headers", []), *self.headers]
+                if self.site_url is not None:
+                    headers = [
+                        (k, own_location(self.site_url, v.decode("latin-1")).encode("latin-1"))
+                        if k.lower() == b"location"
+                        else (k, v)
+                        for k, v in headers
+                    ]
+                message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def own_location(site_url: str, location: str) -> str:
+    """A redirect's target on the site's own address ([site] url), whatever Host the request
+    named: Starlette builds absolute redirects from the Host header, which anyone can set."""
+    parts = urlsplit(location)
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    return urljoin(site_url, path.lstrip("/") or "./")
+
+
+def redact_path(path: str) -> str:
+    """The path as logged: no query, nothing after a token route's name (in any case, with
+    empty or percent-encoded segments), and [token] for any segment shaped like a token."""
+    kept: list[str] = []
+    segments = path.split("?", 1)[0].split("#", 1)[0].split("/")
+    for at, segment in enumerate(segments):
+        word = unquote(segment).strip()
+        if word.lower() in TOKEN_ROUTES and any(segments[at + 1 :]):
+            return "/".join([*kept, segment, "[token]"])
+        if _TOKEN_SHAPED.fullmatch(word) and not _PLAIN_NAME.fullmatch(word):
+            segment = "[token]"
+        kept.append(segment)
+    return "/".join(kept)
 
 
 class RedactTokens(logging.Filter):
@@ -87,6 +123,6 @@ class RedactTokens(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple) and len(record.args) >= 3:
             args = list(record.args)
-            args[2] = TOKEN_PATH.sub(r"/\1/[token]", str(args[2]).split("?", 1)[0])
+            args[2] = redact_path(str(args[2]))
             record.args = tuple(args)
         return True

@@ -25,7 +25,8 @@ from bulletin.mail.builder import compose
 from bulletin.render.notices import email_values, page_values, site_notices
 from bulletin.render.templates import SERVED, environment
 from bulletin.render.words import LANGUAGE_NAMES, labels
-from bulletin.store import subscribers as subs
+from bulletin.store import consent, memberships
+from bulletin.store.subscribers import open_lists
 from bulletin.tokens import Signer
 from bulletin.web.security import RateLimit
 
@@ -50,6 +51,7 @@ class Service:
         *,
         per_client: RateLimit | None = None,
         per_address: RateLimit | None = None,
+        per_address_links: RateLimit | None = None,
     ) -> None:
         self.config = config
         self.engine = engine
@@ -57,12 +59,29 @@ class Service:
         self.transport = transport
         self.clock = clock
         self.per_client = per_client or RateLimit(10, 600)
+        # Sign-ups and preference links count apart: sign-ups for someone else's address
+        # must not lock its owner out of their own preferences.
         self.per_address = per_address or RateLimit(3, 3600)
-        self.lists = subs.open_lists(config)
+        self.per_address_links = per_address_links or RateLimit(3, 3600)
+        self.lists = open_lists(config)
         self.languages = _site_languages(config)
         self.secure_cookie = config.site.url.startswith("https://")
         self.origin = _origin(config.site.url)
         self.env = environment(config, SERVED)
+        self.consent_texts = {code: self._consent_text(code) for code in self.languages}
+        self.consent_by_hash = {text.sha256: text for text in self.consent_texts.values()}
+
+    def _consent_text(self, language: str) -> consent.ConsentText:
+        """The consent text the forms show in `language`: templates/web/consent/<language>
+        .txt.j2, else the site language's. Its SHA-256 is what a consent record keeps."""
+        names = [f"web/consent/{code}.txt.j2" for code in (language, self.config.site.language)]
+        template = self.env.select_template([*names, "web/consent/en.txt.j2"])
+        text = " ".join(template.render(site=self.config.site, language=language).split())
+        return consent.ConsentText(language, str(template.name), text)
+
+    def consent_shown(self, form: FormData) -> consent.ConsentText | None:
+        """The consent text a posted form showed (its hash rides in the form), if current."""
+        return self.consent_by_hash.get(str(form.get("consent", "")))
 
     # --- pages --------------------------------------------------------------------------
 
@@ -103,6 +122,7 @@ class Service:
             csrf=self.signer.sign("csrf", nonce),
             languages={code: LANGUAGE_NAMES.get(code, code) for code in self.languages},
             lists=self.lists,
+            consent=self.consent_texts.get(language) or self.consent_texts[self.languages[0]],
             **context,
         )
         response = HTMLResponse(html, status_code=status)
@@ -142,12 +162,13 @@ class Service:
 
     # --- the confirmation email -----------------------------------------------------------
 
-    def send_confirmation(self, address: str, list_keys: list[str], language: str) -> None:
-        """The double opt-in email: a signed link that makes the address active."""
+    def send_confirmation(
+        self, address: str, request_id: str, list_keys: list[str], language: str
+    ) -> None:
+        """The double opt-in email: a sealed link, naming the sign-up request, that makes the
+        address active once."""
         expires = self.clock() + dt.timedelta(days=CONFIRM_DAYS)
-        token = self.signer.sign_expiring(
-            "confirm", expires, address, ",".join(list_keys), language
-        )
+        token = self.signer.sign_expiring("confirm", expires, request_id)
         t = labels(language, self.config.root)
         self._send(
             address, language, "confirmations",
@@ -162,7 +183,7 @@ class Service:
 
     def send_preferences_link(self, address: str, language: str) -> None:
         """A link to the preferences page, for an address that is on a list."""
-        if not subs.subscriptions(self.engine, address):
+        if not memberships.subscriptions(self.engine, address):
             return  # nothing to manage; the page said the same as for a subscriber
         expires = self.clock() + dt.timedelta(days=PREFERENCES_DAYS)
         token = self.signer.sign_expiring("preferences", expires, address)
