@@ -3,7 +3,8 @@
     python bench/run.py              # full: 1,000 entries, 20,000 messages
     python bench/run.py --quick      # smoke run, a minute or two
     python bench/run.py --only smtp  # one section: cold, build, messages, dkim, smtp, partners,
-                                     # web, prefect, inbound, ledger, accessibility or input
+                                     # web, prefect, inbound, ledger, accessibility, input
+                                     # or languages
 
 Machines are noisy, so every figure is the median of several repeats and the table's
 point is the ratio to its baseline. Benchmarks report; they do not fail, except when
@@ -27,6 +28,7 @@ import accessibility_bench
 import dkim_bench
 import inbound_bench
 import input_bench
+import languages_bench
 import ledger_bench
 import partners_bench
 import prefect_bench
@@ -59,6 +61,7 @@ SECTIONS = (
     "ledger",
     "accessibility",
     "input",
+    "languages",
 )
 # cold-start runs, entries, build runs, messages, baseline messages, message runs
 SIZES = {"quick": (3, 20, 1, 500, 50, 3), "full": (7, 1_000, 3, 20_000, 2_000, 3)}
@@ -333,6 +336,8 @@ def main(argv: list[str] | None = None) -> int:
             f"web: wrk, 1 thread and {web_bench.CONNECTIONS} connections on loopback; serve and "
             "the hello world each one uvicorn process with its access log on."
         )
+    if "languages" in only:
+        rows += languages_bench.languages(args.quick)
     if "prefect" in only:
         prefect_rows, prefect_notes = prefect_bench.prefect(args.quick)
         rows += prefect_rows

@@ -69,6 +69,7 @@ def _print_problems(problems: list[Problem], headline: str) -> None:
 
 
 def cmd_check(root: Path, args: argparse.Namespace) -> int:
+    from bulletin.compliance import unsourced_texts
     from bulletin.errors import ConfigError
     from bulletin.pipeline.planning import check_entries
 
@@ -98,6 +99,7 @@ def cmd_check(root: Path, args: argparse.Namespace) -> int:
         with staged(config, rendered) as public:
             problems += axe_problems(axe_check(public, html_names(rendered)))
     problems = in_order(problems)
+    warnings += [str(w) for w in unsourced_texts(config)]
     if args.json:
         print_json(
             {

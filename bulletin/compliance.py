@@ -303,3 +303,19 @@ def _line_of(entry: Entry, sentence: str) -> int | None:
         if probe and " ".join(probe) in normalise_space(line):
             return entry.body_line + number
     return None
+
+
+def unsourced_texts(config: Config) -> list[Problem]:
+    """Warnings, not errors: each funding text that does not say where its wording comes
+    from. The binding wording is the grant agreement's; an unsourced one may be invented."""
+    return [
+        Problem(
+            "bulletin.toml",
+            "funding-text-unsourced",
+            f'[funding.{rule}.text.{language}] has no source; add source = "..." naming '
+            "where the wording comes from (your grant agreement, an official translation)",
+        )
+        for rule, funding in config.funding.items()
+        for language, text in funding.text.items()
+        if not text.source.strip()
+    ]

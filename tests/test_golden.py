@@ -15,6 +15,7 @@ import pytest
 
 from bulletin.config import load_config
 from bulletin.content.entries import load_entries
+from bulletin.content.translations import variant
 from bulletin.render.feeds import atom, filtered_feeds, rss
 from bulletin.render.renderer import Renderer
 from tests.conftest import FIXTURE_SITE
@@ -24,14 +25,23 @@ REGENERATE_ENV = "BULLETIN_REGENERATE_GOLDEN"
 REGENERATE = os.environ.get(REGENERATE_ENV, "") not in ("", "0")
 IN_CI = os.environ.get("CI", "").lower() in ("true", "1")
 NAMES = ["email.html", "email.txt", "email.subject.txt", "feed.xml", "atom.xml",
-         "tags-firearms-feed.xml", "ro-atom.xml"]  # fmt: skip
+         "tags-firearms-feed.xml", "ro-atom.xml",
+         "ro-email.html", "ro-email.txt", "ro-email.subject.txt"]  # fmt: skip
 
 
 def _outputs() -> dict[str, bytes]:
     config = load_config(FIXTURE_SITE)
     entries = load_entries(config).entries
     email = Renderer(config).email(entries, "2019-11-20-1", config.lists["news"].name)
+    # The Romanian reader's variant: each item in Romanian where it has a version, else in
+    # its original language; the words, dates and lang attributes in Romanian.
+    ro = Renderer(config).email(
+        variant(entries, "ro"), "2019-11-20-1", config.lists["news"].name, "ro"
+    )
     return {
+        "ro-email.html": ro.html.encode(),
+        "ro-email.txt": ro.text.encode(),
+        "ro-email.subject.txt": ro.subject.encode() + b"\n",
         "email.html": email.html.encode(),
         "email.txt": email.text.encode(),
         "email.subject.txt": email.subject.encode() + b"\n",

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import tomllib
 from pathlib import Path
 
 import jsonschema
@@ -177,8 +178,8 @@ def test_payload_follows_the_shipped_schema_and_carries_each_funding_notice(conf
 
 def test_schema_ships_inside_the_installed_package():
     assert (REPO / "bulletin" / "schemas" / "edition.published.v1.json").is_file()
-    pyproject = (REPO / "pyproject.toml").read_text()
-    assert '"bulletin" = ["schemas/*.json"]' in pyproject
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert "schemas/*.json" in pyproject["tool"]["setuptools"]["package-data"]["bulletin"]
     assert schema()["$id"] == "urn:bulletin:schema:edition.published.v1"
 
 

@@ -72,6 +72,8 @@ class FundingText(Section):
     _running_text = frozenset({"statement", "disclaimer"})
     statement: str
     disclaimer: str
+    #: where the wording comes from (the grant agreement, an official translation…)
+    source: str = ""
 
 
 class Funding(Section):
@@ -204,6 +206,9 @@ class MailingList(Section):
     address: str | None = None
     languages: list[str] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
+    #: an item with no version in the reader's language: sent in its original language
+    #: ("original") or left out ("skip")
+    fallback: Literal["original", "skip"] = "original"
 
     @field_validator("address")
     @classmethod

@@ -51,6 +51,7 @@ class Entry:
     approved_by: str | None = None
     approved_at: dt.datetime | None = None
     approval: str | None = None
+    translation_of: str | None = None  # the slug of the entry this one translates
     kind: str = "event"  # "event" or "news": calendars carry events only
     start_time: dt.time | None = None  # wall-clock times in the site's time zone
     end_time: dt.time | None = None
@@ -211,6 +212,7 @@ def _validate(
         approved_by=fields.approved_by,
         approved_at=fields.approved_at,
         approval=fields.approval,
+        translation_of=fields.translation_of,
         kind=event.kind,
         start_time=event.start_time,
         end_time=event.end_time,

@@ -18,10 +18,11 @@ STATUSES = ("draft", "approved", "withdrawn")
 APPROVAL_FIELDS = ("approved_by", "approved_at", "approval")
 FIELDS = {
     "title", "date", "end_date", "location", "summary", "language", "tags", "funding",
-    "status", "publish_at", "send_not_after", *APPROVAL_FIELDS,
+    "status", "publish_at", "send_not_after", "translation_of", *APPROVAL_FIELDS,
     "kind", "start_time", "end_time",  # content.events reads these
 }  # fmt: skip
 _LANGUAGE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*")
+_SLUG = re.compile(r"[a-z0-9][a-z0-9-]*")
 _MISSING_LINE = 2  # a missing field is reported on the front matter's first line
 _SHOWN = 60  # characters of a bad value quoted in a message
 
@@ -50,6 +51,7 @@ class Fields:
     approved_at: dt.datetime | None
     approval: str | None
     tags: tuple[str, ...]
+    translation_of: str | None = None
 
 
 class FrontMatter:
@@ -180,6 +182,13 @@ def read_fields(front: FrontMatter, config: Config) -> Fields:
     _check_order(front, date, end_date, publish_at, send_not_after)
     _check_language(front, language)
     _check_funding(front, config, funding, language)
+    translation_of = front.text("translation_of") or None
+    if translation_of and not _SLUG.fullmatch(translation_of):
+        message = (
+            f"translation_of {translation_of!r} is not a slug; write the original's file "
+            "name without .md, like 2019-11-13-firearms-workshop"
+        )
+        front.problem("translation_of", "translation-invalid", message)
     return Fields(
         title=title,
         date=date,
@@ -195,6 +204,7 @@ def read_fields(front: FrontMatter, config: Config) -> Fields:
         approved_at=approved_at,
         approval=approval,
         tags=front.tags(),
+        translation_of=translation_of,
     )
 
 

@@ -10,6 +10,7 @@ never send at once, and sends those in-flight messages again.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import heapq
 import queue
@@ -212,7 +213,7 @@ def run(
             page = job.rows(last_id, job.page)
             if not page:
                 break
-            last_id = page[-1].id
+            last_id = max(row.id for row in page)  # a page may come in another order
             for row in [*page, *due_retries()]:
                 if not put(row):
                     break
@@ -241,7 +242,7 @@ def run(
 
 
 def _retried(row: Pending) -> Pending:
-    return Pending(row.id, row.channel, row.target, row.recipient, row.attempts + 1, row.name)
+    return dataclasses.replace(row, attempts=row.attempts + 1)
 
 
 def _attempt(

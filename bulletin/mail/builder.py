@@ -61,7 +61,13 @@ def to_field(name: str, address: str) -> str:
 
 
 def edition_fields(
-    config: Config, subject: str, list_key: str, list_name: str, *, one_click: bool = True
+    config: Config,
+    subject: str,
+    list_key: str,
+    list_name: str,
+    language: str = "",
+    *,
+    one_click: bool = True,
 ) -> Fields:
     """The header fields every message of an edition to a list shares, in order; each
     message adds its own To, Date, Message-ID and List-Unsubscribe above them.
@@ -72,6 +78,7 @@ def edition_fields(
     return [
         *sender_fields(config),
         ("Subject", subject),
+        *([("Content-Language", language)] if language else []),
         ("List-Id", f"{list_name} <{list_key}.{message_id_domain(config)}>"),
         *(one_click_fields if one_click else []),
         ("Precedence", "bulk"),

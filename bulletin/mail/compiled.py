@@ -38,7 +38,8 @@ def _qp(text: str) -> bytes:
 
 
 class CompiledEmail:
-    """An email edition for one list, encoded once; `personalise` makes each message."""
+    """One language's variant of an email edition for one list, encoded once;
+    `personalise` makes each message."""
 
     def __init__(
         self,
@@ -60,7 +61,12 @@ class CompiledEmail:
         # link of ours could not work there, so its messages carry none.
         self.one_click = not mailing_list.external
         fields = edition_fields(
-            config, rendered.subject, list_key, mailing_list.name, one_click=self.one_click
+            config,
+            rendered.subject,
+            list_key,
+            mailing_list.name,
+            rendered.language,
+            one_click=self.one_click,
         )
         self._fixed_headers = folded(fields)
         digest = hashlib.sha256(rendered.html.encode() + rendered.text.encode()).hexdigest()

@@ -25,12 +25,18 @@ from bulletin.compliance import (
 from bulletin.config.model import Config
 from bulletin.content.approval import approval_problem, is_publishable
 from bulletin.content.entries import Entry, load_entries
+from bulletin.content.translations import (
+    translation_problems,
+    variant,
+    withdraw_with_originals,
+)
 from bulletin.errors import ContentError, Problem, raise_for
+from bulletin.pipeline.variants import default_language, list_variants, site_languages
 from bulletin.render.calendars import calendar_files
 from bulletin.render.feeds import atom, filtered_feeds, json_feed, rss
 from bulletin.render.notices import notices_for
 from bulletin.render.payloads import matching
-from bulletin.render.renderer import EditionInfo, RenderedEmail, Renderer
+from bulletin.render.renderer import EditionInfo, RenderedEmail, Renderer, edition_url
 from bulletin.store import ledger
 from bulletin.store.statuses import EditionStatus
 
@@ -39,10 +45,12 @@ def validate(config: Config, paths: Sequence[Path] = ()) -> tuple[list[Entry], l
     """Load the entries and find every problem: content, approval, near-miss disclaimers."""
     loaded = load_entries(config, paths)
     problems = list(loaded.problems)
-    live = [e for e in loaded.entries if e.status != "withdrawn"]
-    problems += [p for e in loaded.entries if (p := approval_problem(config, e)) is not None]
+    problems += translation_problems(loaded.entries)
+    entries = withdraw_with_originals(loaded.entries)
+    live = [e for e in entries if e.status != "withdrawn"]
+    problems += [p for e in entries if (p := approval_problem(config, e)) is not None]
     problems += near_misses(config, live)
-    return loaded.entries, problems
+    return entries, problems
 
 
 @dataclass
@@ -53,7 +61,10 @@ class Plan:
     entries: list[Entry]
     published: dt.datetime
     resumed: bool = False
+    #: each list's email in its default language (or its first, when that one is empty)
     emails: dict[str, tuple[RenderedEmail, list[Entry]]] = field(default_factory=dict)
+    #: list → language → that language's email and entries (see pipeline.variants)
+    variants: dict[str, dict[str, tuple[RenderedEmail, list[Entry]]]] = field(default_factory=dict)
     partners: dict[str, list[Entry]] = field(default_factory=dict)
     partner_emails: dict[str, RenderedEmail] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
@@ -168,11 +179,21 @@ def render(config: Config, edition: Plan, archive: Sequence[EditionInfo]) -> Non
     outputs: list[Output] = []
     if edition.edition_id:
         for key, mailing_list in config.lists.items():
-            wanted = matching(mailing_list, edition.entries)
-            if wanted:
-                email = renderer.email(wanted, edition.edition_id, mailing_list.name)
-                edition.emails[key] = (email, wanted)
-                outputs += _email_outputs(f"list {key}", email, wanted)
+            variants = list_variants(config, mailing_list, edition.entries)
+            for language, wanted in variants.items():
+                web_url = edition_url(config, edition.edition_id)
+                if language in _page_languages(config, edition.entries):
+                    web_url += f"{language}/"
+                email = renderer.email(
+                    wanted, edition.edition_id, mailing_list.name, language, web_url
+                )
+                edition.variants.setdefault(key, {})[language] = (email, wanted)
+                outputs += _email_outputs(f"list {key} ({language})", email, wanted)
+            if variants:
+                built = edition.variants[key]
+                edition.emails[key] = built.get(default_language(config, mailing_list)) or next(
+                    iter(built.values())
+                )
         for key, partner in config.partners.items():
             wanted = matching(partner, edition.entries)
             if not wanted:
@@ -204,6 +225,11 @@ def render(config: Config, edition: Plan, archive: Sequence[EditionInfo]) -> Non
         name = f"{info.id}/index.html"
         files[name] = renderer.edition_page(info).encode()
         outputs.append(_page_output(config, f"public/{name}", files[name], info.entries, 1))
+        for language in _page_languages(config, info.entries):
+            shown = EditionInfo(info.id, info.published, tuple(variant(info.entries, language)))
+            name = f"{info.id}/{language}/index.html"
+            files[name] = renderer.edition_page(shown, language).encode()
+            outputs.append(_page_output(config, f"public/{name}", files[name], shown.entries, 2))
     for entry in feed_entries:
         name = f"entries/{entry.slug}/index.html"
         files[name] = renderer.entry_page(entry).encode()
@@ -211,6 +237,12 @@ def render(config: Config, edition: Plan, archive: Sequence[EditionInfo]) -> Non
     verdict = check_accessibility(config, outputs)
     edition.notes += verdict.warnings
     raise_for(check_outputs(config, outputs) + verdict.problems)
+
+
+def _page_languages(config: Config, entries: Sequence[Entry]) -> list[str]:
+    """The languages an edition has a web page of its own in: those of its entries."""
+    present = {e.language.lower() for e in entries}
+    return [code for code in site_languages(config) if code.lower() in present]
 
 
 def _public_reader(config: Config) -> Callable[[str], bytes | None]:
@@ -320,6 +352,7 @@ def restrict(edition: Plan, channels: Sequence[str]) -> None:
     """Keep only the channels asked for: the others get nothing from this edition."""
     if "email" not in channels:
         edition.emails.clear()
+        edition.variants.clear()
     if "partners" not in channels:
         edition.partners.clear()
 

@@ -114,22 +114,32 @@ class Renderer:
             ),
         }
 
-    def email(self, entries: Sequence[Entry], edition_id: str, list_name: str) -> RenderedEmail:
-        """The email for `entries`, with UNSUBSCRIBE_PLACEHOLDER where each link goes."""
-        language = edition_language(self.config, entries)
+    def email(
+        self,
+        entries: Sequence[Entry],
+        edition_id: str,
+        list_name: str,
+        language: str | None = None,
+        web_url: str | None = None,
+    ) -> RenderedEmail:
+        """The email for `entries`, with UNSUBSCRIBE_PLACEHOLDER where each link goes; its
+        fixed words in `language` (by default the entries' one, or the site's)."""
+        language = language or edition_language(self.config, entries)
         notices = notices_for(self.config, entries)
         views = [self._entry_view(e) for e in entries]
-        words = labels(language)
+        words = labels(language, self.config.root)
         context = {
             "entries": views,
             "language": language,
             "t": words,
-            "web_url": edition_url(self.config, edition_id),
+            "web_url": web_url or edition_url(self.config, edition_id),
             "unsubscribe_url": UNSUBSCRIBE_PLACEHOLDER,
             "unsubscribe_note": words["unsubscribe_text"].format(list=list_name),
             "sender_name": parseaddr(self.config.sender.from_)[0] or self.config.sender.address,
         }
-        subject = " ".join(self._render("subject.txt.j2", **context).split())
+        # The subject leads with an item in the reader's language, where the variant has one.
+        lead = sorted(views, key=lambda view: view["language"].lower() != language.lower())
+        subject = " ".join(self._render("subject.txt.j2", **{**context, "entries": lead}).split())
         context["notices"] = email_values(notices)
         mjml = self._render(
             "email.mjml.j2",
@@ -148,28 +158,40 @@ class Renderer:
             notices=tuple(notices),
         )
 
-    def _page(self, template: str, entries: Sequence[Entry], depth: int, **context: Any) -> str:
+    def _page(
+        self,
+        template: str,
+        entries: Sequence[Entry],
+        depth: int,
+        language: str | None = None,
+        **context: Any,
+    ) -> str:
         root = "../" * depth
         notices = page_notices(self.config, entries)
-        language = edition_language(self.config, entries) if entries else self.config.site.language
+        if language is None:
+            language = (
+                edition_language(self.config, entries) if entries else self.config.site.language
+            )
         return self._render(
             template,
             root=root,
             language=language,
-            t=labels(language),
+            t=labels(language, self.config.root),
             notices=page_values(notices, root),
             entries=[self._entry_view(e, root) for e in entries],
             calendar_webcal=webcal_url(self.config, "calendar.ics"),
             **context,
         )
 
-    def edition_page(self, edition: EditionInfo) -> str:
-        """public/<edition>/index.html: the web version of an email edition."""
+    def edition_page(self, edition: EditionInfo, language: str | None = None) -> str:
+        """public/<edition>/index.html: the web version of an email edition; with
+        `language`, public/<edition>/<language>/index.html, one language's variant."""
         return self._page(
             "edition.html.j2",
             edition.entries,
-            depth=1,
-            edition={"id": edition.id, "date": self._local_date(edition.published)},
+            depth=1 if language is None else 2,
+            language=language,
+            edition={"id": edition.id, "date": self._local_date(edition.published, language)},
         )
 
     def entry_page(self, entry: Entry) -> str:
@@ -194,5 +216,6 @@ class Renderer:
         ]
         return self._page("index.html.j2", everything, depth=0, editions=views, calendars=calendars)
 
-    def _local_date(self, when: dt.datetime) -> str:
-        return when.astimezone(self.config.site.tz).date().isoformat()
+    def _local_date(self, when: dt.datetime, language: str | None = None) -> str:
+        day = when.astimezone(self.config.site.tz).date()
+        return day.isoformat() if language is None else date_range(day, None, language)

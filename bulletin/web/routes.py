@@ -64,7 +64,7 @@ async def subscribe(request: Request) -> Response:
             errors=errors, chosen=chosen, email=email,
         )  # fmt: skip
 
-    words = labels(shown)
+    words = labels(shown, service.config.root)
     if not service.csrf_ok(request, form):
         return again([words["error_form"]], 403)
     client = request.client.host if request.client else "unknown"
@@ -155,7 +155,7 @@ async def confirm(request: Request) -> Response:
     if not service.csrf_ok(request, form):
         return service.page(
             request, "confirm.html.j2", shown, status=403, address=address, chosen=chosen,
-            done=False, preferences="", errors=[labels(shown)["error_form"]],
+            done=False, preferences="", errors=[labels(shown, service.config.root)["error_form"]],
         )  # fmt: skip
     now = service.clock()
     chosen = await run_in_threadpool(memberships.confirm_request, service.engine, request_id, now)
@@ -182,7 +182,7 @@ async def preferences_request(request: Request) -> Response:
     language = str(form.get("language", ""))
     language = language if language in service.languages else service.language(request)
     email = str(form.get("email", "")).strip()[:320]
-    words = labels(language)
+    words = labels(language, service.config.root)
 
     def again(errors: list[str], status: int, retry: float | None = None) -> Response:
         response = service.page(
@@ -227,7 +227,7 @@ def _elsewhere(request: Request, service: Service, list_key: str, status: int) -
     partner = config.partners.get(list_key)
     if not (external and external.external) and partner is None:
         return None
-    words = labels(service.language(request))
+    words = labels(service.language(request), service.config.root)
     if external is not None and external.external:
         text = words["unsubscribe_external"].format(
             list=external.name, address=external.address, site=config.site.title
@@ -317,7 +317,7 @@ async def preferences(request: Request) -> Response:
     if address is None:
         return service.invalid(request)
     form = await _form(request)
-    words = labels(service.language(request))
+    words = labels(service.language(request), service.config.root)
     if not service.csrf_ok(request, form):
         return await _preferences_page(
             request, service, address, status=403, errors=[words["error_form"]]

@@ -86,15 +86,17 @@ class Service:
     # --- pages --------------------------------------------------------------------------
 
     def language(self, request: Request, preferred: str = "") -> str:
-        asked = request.query_params.get("lang", "")
-        if asked in self.languages:
-            return asked
-        if preferred in self.languages:
-            return preferred
+        """?lang=, else the subscriber's own, else the browser's first the site has; codes
+        compared case-insensitively (a subscriber's sr-latn is the site's sr-Latn)."""
+        by_lower = {code.lower(): code for code in self.languages}
+        candidates = [request.query_params.get("lang", ""), preferred]
         for part in request.headers.get("accept-language", "").split(","):
-            code = part.split(";")[0].strip().lower()[:2]
-            if code in self.languages:
-                return code
+            subtags = part.split(";")[0].strip().split("-")
+            # RFC 4647 lookup: sr-Latn-RS, then sr-Latn, then sr
+            candidates += ["-".join(subtags[:n]) for n in range(len(subtags), 0, -1)]
+        for candidate in candidates:
+            if candidate.lower() in by_lower:
+                return by_lower[candidate.lower()]
         return self.config.site.language
 
     def page(
@@ -114,7 +116,7 @@ class Service:
         html = self.env.get_template(f"web/{template}").render(
             site=self.config.site,
             language=language,
-            t=labels(language),
+            t=labels(language, self.config.root),
             root=root,
             notices=page_values(site_notices(self.config, language), root),
             csrf=self.signer.sign("csrf", nonce),
@@ -167,7 +169,7 @@ class Service:
         address active once."""
         expires = self.clock() + dt.timedelta(days=CONFIRM_DAYS)
         token = self.signer.sign_expiring("confirm", expires, request_id)
-        t = labels(language)
+        t = labels(language, self.config.root)
         self._send(
             address, language, "confirmations",
             subject=t["confirm_email_subject"].format(site=self.config.site.title),
@@ -185,7 +187,7 @@ class Service:
             return  # nothing to manage; the page said the same as for a subscriber
         expires = self.clock() + dt.timedelta(days=PREFERENCES_DAYS)
         token = self.signer.sign_expiring("preferences", expires, address)
-        t = labels(language)
+        t = labels(language, self.config.root)
         self._send(
             address, language, "preferences",
             subject=t["preferences_email_subject"].format(site=self.config.site.title),

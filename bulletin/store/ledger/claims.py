@@ -26,6 +26,7 @@ class Pending:
     recipient: str
     attempts: int
     name: str = ""
+    language: str = ""  # the subscriber's, for the edition's variant in their language
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,7 @@ def pending_page(
             deliveries.c.recipient,
             deliveries.c.attempts,
             subscribers.c.name,
+            subscribers.c.language,
         )
         .select_from(
             deliveries.outerjoin(
@@ -123,7 +125,7 @@ def pending_page(
         .order_by(deliveries.c.id)
         .limit(limit)
     )
-    return [Pending(r[0], r[1], r[2], r[3], r[4], r[5] or "") for r in rows]
+    return [Pending(r[0], r[1], r[2], r[3], r[4], r[5] or "", r[6] or "") for r in rows]
 
 
 def count_pending(

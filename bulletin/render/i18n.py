@@ -1,0 +1,182 @@
+"""Finds and compiles the gettext catalogs of bulletin's fixed words, and formats dates in a
+reader's language with Babel's CLDR data.
+
+Catalogs are `.po` files, compiled with Babel when first used: the site's own
+`locales/<lang>/LC_MESSAGES/bulletin.po` first, then the one shipped in the package. Each
+message is keyed by its context (`msgctxt`, the word's name in `words.py`) and its English
+text (`msgid`): a catalog that lacks a word, or translates an older English text, shows the
+English one. A language with no catalog at all gets English words and a logged warning.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import gettext
+import io
+import logging
+import re
+from pathlib import Path
+
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date, format_interval, parse_pattern
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+
+log = logging.getLogger("bulletin.i18n")
+
+DOMAIN = "bulletin"
+#: The catalogs shipped with bulletin.
+PACKAGE_LOCALES = Path(__file__).resolve().parent.parent / "locales"
+#: Where a site keeps catalogs of its own, relative to its folder.
+SITE_LOCALES = "locales"
+#: Languages written with another language's catalog and CLDR data.
+ALIASES = {"cnr": "sr-Latn", "sr-latn-me": "sr-Latn", "mo": "ro"}
+#: CLDR locales for bare codes whose CLDR default is not the one European readers expect.
+_CLDR = {"en": "en_150", "cnr": "sr_Latn_ME"}
+
+
+def catalog_file(folder: Path, language: str) -> Path | None:
+    """The catalog of `language` under `folder`, found case-insensitively: its own, its
+    alias's (cnr → sr-Latn), else its primary language's (ro-MD → ro); or None."""
+    if not folder.is_dir():
+        return None
+    found = {
+        child.name.lower(): path
+        for child in folder.iterdir()
+        if (path := child / "LC_MESSAGES" / f"{DOMAIN}.po").is_file()
+    }
+    code = language.lower()
+    for candidate in (code, ALIASES.get(code, "").lower(), code.split("-")[0]):
+        if candidate in found:
+            return found[candidate]
+    return None
+
+
+@functools.lru_cache(maxsize=128)
+def _compiled(path: Path, stamp: float) -> gettext.GNUTranslations:
+    """A .po file compiled to .mo by Babel, in memory: nothing to build at install."""
+    with path.open("rb") as po:
+        catalog = read_po(po, domain=DOMAIN)
+    mo = io.BytesIO()
+    write_mo(mo, catalog, use_fuzzy=False)
+    mo.seek(0)
+    return gettext.GNUTranslations(mo)
+
+
+def _load(path: Path) -> gettext.GNUTranslations | None:
+    try:
+        return _compiled(path, path.stat().st_mtime)
+    except (OSError, ValueError, SyntaxError) as exc:
+        _warn_unreadable(path, str(exc))
+        return None
+
+
+@functools.lru_cache(maxsize=64)
+def _warn_unreadable(path: Path, reason: str) -> None:
+    log.warning(
+        "%s cannot be read (%s); it is left out: its words come from bulletin's own "
+        "catalog, else in English",
+        path,
+        reason,
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _warn_missing(language: str) -> None:
+    log.warning(
+        "no catalog for language %r: its fixed words are shown in English; add "
+        "locales/%s/LC_MESSAGES/bulletin.po to the site",
+        language,
+        language,
+    )
+
+
+def translations(language: str, site: Path | None = None) -> gettext.NullTranslations:
+    """The words of `language`: the site's catalog over the package's, else English."""
+    found: list[gettext.GNUTranslations] = []
+    for folder in ([site / SITE_LOCALES] if site else []) + [PACKAGE_LOCALES]:
+        path = catalog_file(folder, language)
+        loaded = _load(path) if path else None
+        if loaded is not None:
+            found.append(loaded)
+    if not found:
+        if language.lower() != "en":
+            _warn_missing(language)
+        return gettext.NullTranslations()
+    # Not gettext's add_fallback: the compiled catalogs are cached and shared between sites.
+    return _Chained(found)
+
+
+class _Chained(gettext.NullTranslations):
+    """The first catalog that translates a message wins; English when none does."""
+
+    def __init__(self, catalogs: list[gettext.GNUTranslations]) -> None:
+        super().__init__()
+        self._catalogs = catalogs
+
+    def pgettext(self, context: str, message: str) -> str:
+        for catalog in self._catalogs:
+            found = catalog.pgettext(context, message)
+            if found != message:
+                return found
+        return message
+
+    def gettext(self, message: str) -> str:
+        for catalog in self._catalogs:
+            found = catalog.gettext(message)
+            if found != message:
+                return found
+        return message
+
+
+@functools.lru_cache(maxsize=64)
+def cldr_locale(language: str) -> Locale | None:
+    """Babel's locale for a language code like en, ro, sr-Latn or cnr; None if CLDR lacks it."""
+    code = _CLDR.get(language.lower(), language)
+    parts = code.replace("-", "_").split("_")
+    shaped = [parts[0].lower()] + [
+        p.title() if len(p) == 4 else p.upper() if len(p) == 2 else p for p in parts[1:]
+    ]
+    try:
+        return Locale.parse("_".join(shaped))
+    except (UnknownLocaleError, ValueError):
+        return None
+
+
+def language_name(language: str) -> str:
+    """The language as it names itself: 'Română', 'Српски'."""
+    locale = cldr_locale(language)
+    name = locale.get_display_name(locale) if locale else None
+    return name[:1].upper() + name[1:] if name else language
+
+
+def date_range(start: dt.date, end: dt.date | None, language: str) -> str:
+    """A date or a range of dates as CLDR writes them in `language`, months in full:
+    '12–13 November 2019', '12–13 noiembrie 2019'; ISO dates where CLDR lacks it."""
+    locale = cldr_locale(language)
+    if locale is None:
+        return start.isoformat() + (f" – {end.isoformat()}" if end and end != start else "")
+    if not end or end == start:
+        return format_date(start, format="long", locale=locale)
+    # CLDR has interval patterns with abbreviated months only (yMMMd); widen them, as
+    # CLDR's own fallback rules allow, rather than write "nov." in a newsletter.
+    patterns = locale.interval_formats.get("yMMMd")
+    if not patterns:
+        return format_interval(start, end, skeleton="yMMMd", locale=locale)
+    for field in ("y", "M", "d"):
+        if field in patterns and _field(start, field) != _field(end, field):
+            return "".join(
+                parse_pattern(_wide(pattern)).apply(day, locale)
+                for pattern, day in zip(patterns[field], (start, end), strict=True)
+            )
+    return format_date(start, format="long", locale=locale)
+
+
+def _field(day: dt.date, field: str) -> int:
+    return {"y": day.year, "M": day.month, "d": day.day}[field]
+
+
+def _wide(pattern: str) -> str:
+    """The pattern with abbreviated month names (MMM, LLL) written in full."""
+    return re.sub(r"(?<![ML])(MMM|LLL)(?![ML])", lambda m: m.group(1) + m.group(1)[0], pattern)
