@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from bulletin.commands import approvals, inbound, load_site_config, print_json, site_path
+from bulletin.commands import server as server_commands
 from bulletin.commands import status as status_commands
 from bulletin.commands import subscribers as subscriber_commands
 from bulletin.errors import (
@@ -289,6 +290,7 @@ def _parser() -> argparse.ArgumentParser:
     approvals.register(commands)
     inbound.register(commands)
     status_commands.register(commands)
+    server_commands.register(commands)
     subscriber_commands.register(commands)
     return parser
 

@@ -3,10 +3,14 @@ from the command line, Prefect Secret blocks and approval events. Every Prefect 
 of the library is in this module, inside a function, so that commands that need no
 Prefect never load it.
 
-Running flows from the command line, quietly and safely:
+Running flows from the command line, quickly, visibly and safely:
 
-Without PREFECT_API_URL, Prefect starts a temporary server for the run. Two settings of
-that server are changed here, before Prefect is imported (the server inherits them):
+Without PREFECT_API_URL (in the environment or the active Prefect profile), a publish uses
+a local Prefect server that keeps running in the background between commands
+(bulletin.local_server): it starts on first use, and its UI shows every run. With
+BULLETIN_PREFECT_SERVER=temporary, Prefect starts a temporary server for each run instead.
+Two settings of that temporary server are changed here, before Prefect is imported (the
+server inherits them):
 
 - Its task-run recorder and event persister flush in batches of one by default; at exit
   Prefect stops the server while they are mid-write, which logs "Error flushing events"
@@ -38,6 +42,67 @@ _EPHEMERAL_SERVER = {
     "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL": "3600",
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
 }
+
+
+BACKGROUND, TEMPORARY = "background", "temporary"
+MODE_VARIABLE = "BULLETIN_PREFECT_SERVER"
+
+
+def server_mode() -> str:
+    """How a command gets a Prefect server when PREFECT_API_URL names none."""
+    mode = os.environ.get(MODE_VARIABLE, BACKGROUND).strip().lower() or BACKGROUND
+    if mode not in (BACKGROUND, TEMPORARY):
+        raise ConfigError(
+            f"{MODE_VARIABLE}={mode!r} is not a server mode; use {BACKGROUND!r} (a local server "
+            f"kept running between commands, the default) or {TEMPORARY!r} (one per run)"
+        )
+    return mode
+
+
+def configured_api_url() -> str | None:
+    """PREFECT_API_URL from the environment, else from the active Prefect profile; read
+    without importing Prefect."""
+    if os.environ.get("PREFECT_API_URL"):
+        return os.environ["PREFECT_API_URL"]
+    import tomllib
+
+    from bulletin.local_server import prefect_home
+
+    path = Path(
+        os.environ.get("PREFECT_PROFILES_PATH") or prefect_home() / "profiles.toml"
+    ).expanduser()
+    try:
+        profiles = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    active = os.environ.get("PREFECT_PROFILE") or profiles.get("active") or "ephemeral"
+    url = profiles.get("profiles", {}).get(active, {}).get("PREFECT_API_URL")
+    return str(url) if url else None
+
+
+def prefect_version() -> str:
+    from importlib.metadata import version
+
+    return version("prefect")
+
+
+def _use_background_server() -> None:
+    """Point this process at the local background server, starting it if need be."""
+    from bulletin import local_server
+
+    environ = {k: v for k, v in os.environ.items() if k not in _EPHEMERAL_SERVER}
+    environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    environ.setdefault("DO_NOT_TRACK", "1")
+    server, started = local_server.ensure(local_server.prefect_home(), prefect_version(), environ)
+    os.environ["PREFECT_API_URL"] = server.url
+    if started:
+        import sys
+
+        print(
+            f"Started a Prefect server in the background; its UI, with this run, is at "
+            f"{server.ui} (stop it with `bulletin server stop`).",
+            file=sys.stderr,
+        )
 
 
 def prepare_prefect_environment(verbose: bool = False) -> None:
@@ -77,8 +142,11 @@ def _start_ephemeral_server() -> None:
 
 
 def start_server(verbose: bool = False) -> None:
-    """Set up Prefect for a run from the command line, then start its temporary server if
-    PREFECT_API_URL names none. Call it before the flows are imported."""
+    """Set up Prefect for a run from the command line: without PREFECT_API_URL, use the
+    local background server (or, in temporary mode, start a temporary one). Call it
+    before Prefect or the flows are imported."""
+    if configured_api_url() is None and server_mode() == BACKGROUND:
+        _use_background_server()
     prepare_prefect_environment(verbose)
     _start_ephemeral_server()
 

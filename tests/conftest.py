@@ -13,6 +13,10 @@ import pytest
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ["DO_NOT_TRACK"] = "1"
 os.environ.setdefault("BULLETIN_SECRET_KEY", "test-secret-key-not-for-production")
+# A CLI publish keeps a Prefect server running after it exits, unless told otherwise; tests
+# leave nothing running: one temporary server per run (tests/test_local_server.py tests the
+# background one, in a Prefect home of its own, and stops it).
+os.environ.setdefault("BULLETIN_PREFECT_SERVER", "temporary")
 #: The fixture site's approvers' private keys (test keys, public in this repository).
 APPROVER_KEYS = Path(__file__).parent / "fixtures" / "approvers"
 os.environ["BULLETIN_APPROVER_KEYS"] = str(APPROVER_KEYS)

@@ -75,7 +75,7 @@ def test_previews_open_only_with_a_valid_unexpired_link_for_this_edition(site):
         app = create_app(config, engine, secret_key(config.state_dir), clock=clock)
         client = TestClient(app, base_url=config.site.url, follow_redirects=False)
         links = confirmation.preview_links(config, edition, NOW + dt.timedelta(hours=1))
-        assert set(links) == {"news", "desk", "partner rilo", "edition page"}
+        assert set(links) == {"news", "news (ro)", "desk", "partner rilo", "edition page"}
         for what, link in links.items():
             answer = client.get(_path(link))
             assert answer.status_code == 200, what
@@ -141,6 +141,14 @@ def test_the_confirmation_page_stands_on_its_own(site):
         assert entry.title in page and entry.approved_by in page
         assert entry.approved_at.isoformat() in page
     assert "EU funding notice: Passed." in page
+    # One row and one preview per language variant, with its own subject and readers.
+    (ro_email, _) = edition.variants["news"]["ro"]
+    assert f"| list news (ro) | {ro_email.subject} | 1 | ro |" in page
+    assert links["news (ro)"] in page and "/preview/news/ro/email.html?t=" in links["news (ro)"]
+    client = TestClient(create_app(config, engine, secret_key(config.state_dir), clock=Clock(NOW)))
+    core.preview(config, engine, edition)
+    shown = client.get(_path(links["news (ro)"]))
+    assert shown.status_code == 200 and 'lang="ro"' in shown.text
     assert "## Warnings" in page
 
 
@@ -222,9 +230,11 @@ def test_screenshots_of_each_email_open_through_the_same_signed_links(site):
     core.preview(config, engine, edition)
     shots, why = confirmation.screenshots(config, edition)
     assert why is None
+    emails = [n for n in core.preview_files(edition) if n.endswith("/email.html")]
+    assert "preview/news/ro/email.html" in emails  # each language variant too
     expected = {
-        f"preview/screenshots/preview-{key}-email-{scheme}-{width}.png"
-        for key in edition.emails
+        f"preview/screenshots/{name.removesuffix('.html').replace('/', '-')}-{scheme}-{width}.png"
+        for name in emails
         for scheme in ("light", "dark")
         for width in (375, 1200)
     }

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bulletin.config.model import Config
+from bulletin.content.cache import EntryCache
 from bulletin.content.events import read_event_fields
 from bulletin.content.fields import FrontMatter, read_fields
 from bulletin.content.frontmatter import (
@@ -119,11 +120,13 @@ def load_entries(config: Config, paths: Iterable[Path] = ()) -> Loaded:
                 "the site has no content/ folder; create it and write entries there",
             )
         )
+    cache = EntryCache(config)  # only the files that changed are parsed and validated again
     for path in content_files(config, paths):
-        entry, found = load_entry(config, path)
+        entry, found = cache.load(path, lambda p: load_entry(config, p))
         problems.extend(found)
         if entry is not None:
             entries.append(entry)
+    cache.save(complete=not paths)
     problems.extend(_duplicate_slugs(config, entries))
     return Loaded(sorted(entries, key=lambda e: e.slug), problems)
 

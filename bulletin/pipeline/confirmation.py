@@ -15,6 +15,7 @@ time, each linked to its preview; what the EU-notice check checked; and the warn
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -24,6 +25,7 @@ from bulletin.config.model import Config
 from bulletin.errors import ConfigError
 from bulletin.pipeline.planning import EDITION_PAGE, Plan, preview_files
 from bulletin.pipeline.recording import would_send
+from bulletin.pipeline.variants import reader_language
 from bulletin.store.subscribers import active
 from bulletin.tokens import Signer, secret_key
 
@@ -61,6 +63,8 @@ def preview_links(
     token = Signer(secret_key(config.state_dir)).sign_expiring(PURPOSE, expires, edition.edition_id)
     base = config.site.url
     links = {key: f"{base}preview/{key}/email.html?t={token}" for key in edition.emails}
+    for key, language in _other_variants(edition):
+        links[f"{key} ({language})"] = f"{base}preview/{key}/{language}/email.html?t={token}"
     links |= {
         f"partner {key}": f"{base}preview/partners/{key}/email.html?t={token}"
         for key in edition.partner_emails
@@ -71,6 +75,16 @@ def preview_links(
         what = shot.rpartition("/")[2].removesuffix(".png").removeprefix("preview-")
         links[f"screenshot {what}"] = f"{base}{shot}?t={token}"
     return links
+
+
+def _other_variants(edition: Plan) -> list[tuple[str, str]]:
+    """(list, language) of each variant besides the one `edition.emails` shows."""
+    return [
+        (key, language)
+        for key, by_language in edition.variants.items()
+        for language, (email, _) in by_language.items()
+        if key not in edition.emails or email is not edition.emails[key][0]
+    ]
 
 
 @dataclass(frozen=True)
@@ -102,6 +116,20 @@ def audiences(
                     f"list {key}", email.subject, counts.get(key, 0), languages, links.get(key, "")
                 )
             )
+            by_language = edition.variants.get(key, {})
+            if len(by_language) > 1 and not config.lists[key].external:
+                # One row per language variant: who reads it, and its own subject.
+                readers = Counter(
+                    reader_language(list(by_language), email.language, s.language)
+                    for s in active(db, key)
+                )
+                for language, (variant, _) in by_language.items():
+                    found.append(
+                        Audience(
+                            f"list {key} ({language})", variant.subject, readers[language],
+                            (language,), links.get(f"{key} ({language})", links.get(key, "")),
+                        )
+                    )  # fmt: skip
     for key, entries in edition.partners.items():
         partner_email = edition.partner_emails.get(key)
         subject = partner_email.subject if partner_email else "(webhook: the edition as JSON)"

@@ -367,6 +367,11 @@ def preview_files(edition: Plan) -> dict[str, bytes]:
     (`edition/`), and the marker. Emblems are linked, not attached."""
     files: dict[str, bytes] = {}
     emails = {f"preview/{key}/": email for key, (email, _) in edition.emails.items()}
+    for key, by_language in edition.variants.items():  # the other languages' variants
+        shown = edition.emails[key][0] if key in edition.emails else None
+        for language, (email, _) in by_language.items():
+            if email is not shown:
+                emails[f"preview/{key}/{language}/"] = email
     emails |= {f"preview/partners/{key}/": e for key, e in edition.partner_emails.items()}
     for folder, email in emails.items():
         root = "../" * folder.count("/")

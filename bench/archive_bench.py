@@ -1,0 +1,145 @@
+"""Archive scale: what a publish costs as the archive grows (50, 1,000, 10,000 published
+entries): a publish with nothing to send, a publish of one new entry, a full `build`, and
+the time to parse the entries, each through the command line as a user runs it.
+
+Called by bench/run.py (`python bench/run.py --only archive [--quick]`). Publishes go
+through the background Prefect server (started once, in a Prefect home of the bench's).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import sites
+import smtp_bench
+
+PY = sys.executable
+Row = tuple[str, str, str, str, str]
+SIZES = {"quick": (20, 200, 1_000), "full": (50, 1_000, 10_000)}
+
+
+def _median(fn: Callable[[], object], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _add_entry(site: Path, number: int) -> None:
+    """One more approved entry, like the others of the site."""
+    from bulletin.config import load_config
+    from bulletin.content.approval import approve
+    from bulletin.content.entries import load_entry
+
+    source = sorted((site / "content").glob("*.md"))[0]
+    path = source.with_name(f"2026-02-01-new-entry-{number:04d}.md")
+    path.write_text(source.read_text().replace('title: "', f'title: "New {number} ', 1))
+    config = load_config(site)
+    entry, problems = load_entry(config, path)
+    assert entry is not None, problems
+    approve(entry, "Bench", dt.datetime(2026, 2, 1, 9, 0, tzinfo=dt.UTC))
+
+
+def _parse(site: Path) -> None:
+    """Load and validate every entry, cold: no cache."""
+    from bulletin.config import load_config
+    from bulletin.content.cache import FILE
+    from bulletin.content.cache import EntryCache as _  # noqa: F401 -- the import, not the time
+    from bulletin.content.entries import load_entries
+
+    config = load_config(site)
+    (config.state_dir / FILE).unlink(missing_ok=True)
+    loaded = load_entries(config)
+    assert not loaded.problems, loaded.problems[:3]
+    (config.state_dir / FILE).unlink(missing_ok=True)
+
+
+def archive(quick: bool) -> tuple[list[Row], list[str]]:
+    sizes = SIZES["quick" if quick else "full"]
+    repeats = 3
+    figures: dict[int, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="bulletin-archive-") as tmp:
+        work = Path(tmp)
+        env = {k: v for k, v in smtp_bench.ENV.items() if not k.startswith("PREFECT_API")}
+        env.update(PREFECT_HOME=str(work / "home"), BULLETIN_PREFECT_SERVER="background",
+                   PREFECT_SERVER_ANALYTICS_ENABLED="false")  # fmt: skip
+
+        def cli(site: Path, *args: str) -> Callable[[], None]:
+            def call() -> None:
+                subprocess.run([PY, "-m", "bulletin.cli", "--site", str(site), *args],
+                               env=env, check=True, capture_output=True)  # fmt: skip
+
+            return call
+
+        try:
+            for count in sizes:
+                site = sites.make_site(work / f"site-{count}", count)
+                sites.publish(site)
+                cli(site, "publish")()  # warms the caches (and starts the server once)
+                figure = figures[count] = {}
+                figure["noop"] = _median(cli(site, "publish"), repeats)
+                added = iter(range(repeats))
+
+                def one_new(site: Path = site, added: object = added) -> None:
+                    _add_entry(site, next(added))  # type: ignore[call-overload]
+                    cli(site, "publish")()
+
+                figure["one"] = _median(one_new, repeats)
+                figure["parse"] = _median(lambda site=site: _parse(site), repeats)
+
+                def full_build(site: Path = site, cold: bool = False) -> None:
+                    shutil.rmtree(site / "public")
+                    for name in ("public.state", *(("entries.cache", "near-misses.cache")
+                                                   if cold else ())):  # fmt: skip
+                        (site / ".bulletin" / name).unlink(missing_ok=True)
+                    cli(site, "build")()
+
+                figure["build"] = _median(full_build, repeats)
+                figure["cold"] = _median(lambda site=site: full_build(site, True), repeats)
+                shutil.rmtree(site)
+                # A long run says what it has so far: the 10,000 size takes a while.
+                print(
+                    f"archive, {count:,} entries: "
+                    + ", ".join(f"{k} {v:.2f} s" for k, v in figure.items()),
+                    file=sys.stderr,
+                    flush=True,
+                )
+        finally:
+            subprocess.run([PY, "-m", "bulletin.cli", "server", "stop"], env=env,
+                           capture_output=True, check=False)  # fmt: skip
+
+    small = figures[sizes[0]]
+    rows: list[Row] = []
+    for count in sizes:
+        f, n = figures[count], f"{count:,}"
+        rows += [
+            (f"publish, nothing to send, {n} entries (x{repeats})", f"{f['noop']:.2f} s",
+             f"the same, {sizes[0]:,}", f"{small['noop']:.2f} s",
+             f"{f['noop'] / small['noop']:.2f}x time"),
+            (f"publish, one new entry, {n} entries (x{repeats})", f"{f['one']:.2f} s",
+             f"the same, {sizes[0]:,}", f"{small['one']:.2f} s",
+             f"{f['one'] / small['one']:.2f}x time"),
+            (f"build, public/ from scratch, {n} (x{repeats})", f"{f['build']:.2f} s",
+             f"parse {n}, cold", f"{f['parse']:.2f} s", f"{f['build'] / f['parse']:.2f}x time"),
+            (f"build, no caches at all, {n} (x{repeats})", f"{f['cold']:.2f} s",
+             f"parse {n}, cold", f"{f['parse']:.2f} s", f"{f['cold'] / f['parse']:.2f}x time"),
+        ]  # fmt: skip
+    big = figures[sizes[-1]]
+    notes = [
+        "archive: publishes and builds are CLI subprocesses (start-up included; publishes "
+        "use the background Prefect server); parse is load_entries in-process, no cache.",
+        f"target: at {sizes[-1]:,}, no-op and one-new publish <= 1.2x the {sizes[0]:,} "
+        f"figures ({big['noop'] / small['noop']:.2f}x, {big['one'] / small['one']:.2f}x); "
+        f"full build <= 1.5x parse ({big['build'] / big['parse']:.2f}x)",
+    ]
+    return rows, notes
