@@ -119,7 +119,7 @@ def test_subscribers_import_never_imports_prefect(site):
 def test_subscribers_export_never_imports_prefect(site):
     report = run_without_prefect_server(site, "subscribers", "export", "--list", "news")
     assert_ran_without_prefect(report)
-    assert report["stdout"].splitlines()[0] == "email,name,language,status"
+    assert report["stdout"].splitlines()[0] == "email,name,language,status,reason,since"
 
 
 def test_serve_never_imports_prefect(site):

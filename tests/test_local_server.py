@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -57,12 +58,16 @@ def _flow_runs(url: str) -> list[dict]:
 
 
 def test_publish_starts_one_background_server_and_reuses_it(site: Path, home: Path) -> None:
-    command = [sys.executable, "-m", "bulletin.cli", "--site", str(site), "publish", "--dry-run"]
-    # Two commands at once: one starts the server, the other waits for it and uses it.
+    # Two commands at once, on two sites (one site runs one publish at a time): one starts
+    # the server, the other waits for it and uses it.
+    other = site.parent / "other-site"
+    shutil.copytree(site, other)
     runs = [
-        subprocess.Popen(command, env=_env(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True)
-        for _ in range(2)
+        subprocess.Popen(
+            [sys.executable, "-m", "bulletin.cli", "--site", str(s), "publish", "--dry-run"],
+            env=_env(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for s in (site, other)
     ]  # fmt: skip
     outputs = [run.communicate(timeout=600) for run in runs]
     assert [run.returncode for run in runs] == [0, 0], outputs
