@@ -10,29 +10,19 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import sites
 import smtp_bench
+from sites import median_time
 
 PY = sys.executable
 Row = tuple[str, str, str, str, str]
 SIZES = {"quick": (20, 200, 1_000), "full": (50, 1_000, 10_000)}
-
-
-def _median(fn: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def _add_entry(site: Path, number: int) -> None:
@@ -87,15 +77,15 @@ def archive(quick: bool) -> tuple[list[Row], list[str]]:
                 sites.publish(site)
                 cli(site, "publish")()  # warms the caches (and starts the server once)
                 figure = figures[count] = {}
-                figure["noop"] = _median(cli(site, "publish"), repeats)
+                figure["noop"] = median_time(cli(site, "publish"), repeats)
                 added = iter(range(repeats))
 
                 def one_new(site: Path = site, added: object = added) -> None:
                     _add_entry(site, next(added))  # type: ignore[call-overload]
                     cli(site, "publish")()
 
-                figure["one"] = _median(one_new, repeats)
-                figure["parse"] = _median(lambda site=site: _parse(site), repeats)
+                figure["one"] = median_time(one_new, repeats)
+                figure["parse"] = median_time(lambda site=site: _parse(site), repeats)
 
                 def full_build(site: Path = site, cold: bool = False) -> None:
                     shutil.rmtree(site / "public")
@@ -104,8 +94,8 @@ def archive(quick: bool) -> tuple[list[Row], list[str]]:
                         (site / ".bulletin" / name).unlink(missing_ok=True)
                     cli(site, "build")()
 
-                figure["build"] = _median(full_build, repeats)
-                figure["cold"] = _median(lambda site=site: full_build(site, True), repeats)
+                figure["build"] = median_time(full_build, repeats)
+                figure["cold"] = median_time(lambda site=site: full_build(site, True), repeats)
                 shutil.rmtree(site)
                 # A long run says what it has so far: the 10,000 size takes a while.
                 print(

@@ -8,10 +8,9 @@ import datetime as dt
 import shutil
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
-from sites import FIXTURE
+from sites import FIXTURE, median_time
 
 # The member-state languages and English. Bench-only placeholder funding texts: no legal text.
 LANGUAGES = ("en", "sq", "bs", "bg", "el", "hu", "mk", "sr-Latn", "ro", "sr", "tr", "cnr")
@@ -72,15 +71,6 @@ def _site(root: Path, languages: tuple[str, ...], name: str, list_filter: str = 
     return site
 
 
-def _median(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def languages(quick: bool) -> list[tuple[str, str, str, str, str]]:
     from pydantic import SecretStr
 
@@ -119,7 +109,7 @@ def languages(quick: bool) -> list[tuple[str, str, str, str, str]]:
         runs: dict[str, list[float]] = {key: [] for key in sites}
         for _ in range(repeats):  # interleaved, so that the machine's load falls on all alike
             for key in sites:
-                runs[key].append(_median(lambda key=key: plan_and_compile(key), 1))
+                runs[key].append(median_time(lambda key=key: plan_and_compile(key), 1))
         planning = {key: statistics.median(times) for key, times in runs.items()}
         variants = {key: len(p) for key, p in plans.items()}
         assert variants == {"12": 12, "1": 1, "en": 1}, variants
@@ -146,7 +136,7 @@ def languages(quick: bool) -> list[tuple[str, str, str, str, str]]:
         sends: dict[str, list[float]] = {"12": [], "1": []}
         for _ in range(repeats):
             for key in sends:
-                sends[key].append(_median(lambda key=key: personalise_all(key), 1))
+                sends[key].append(median_time(lambda key=key: personalise_all(key), 1))
         rates = {key: count / statistics.median(times) for key, times in sends.items()}
         for engine in engines.values():
             engine.dispose()

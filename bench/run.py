@@ -17,11 +17,9 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -39,6 +37,7 @@ import prefect_bench
 import sites
 import smtp_bench
 import web_bench
+from sites import median_time
 
 REPO = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -72,15 +71,6 @@ SECTIONS = (
 )
 # cold-start runs, entries, build runs, messages, baseline messages, message runs
 SIZES = {"quick": (3, 20, 1, 500, 50, 3), "full": (7, 1_000, 3, 20_000, 2_000, 3)}
-
-
-def median_time(fn: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def run(*args: str) -> Callable[[], None]:

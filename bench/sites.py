@@ -5,6 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import random
 import shutil
+import statistics
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -109,3 +112,13 @@ def publish(site: Path) -> str:
     result = core.publish(site)  # the site's own transport: the outbox
     assert result.ended is core.Ended.COMPLETED and result.report.edition, result.message
     return result.report.edition
+
+
+def median_time(fn: Callable[[], object], repeats: int) -> float:
+    """The median wall time of `repeats` calls of `fn`, in seconds."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
