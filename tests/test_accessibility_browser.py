@@ -43,8 +43,9 @@ def test_check_browser_finds_no_serious_violation_in_the_built_in_templates(site
 def test_axe_refuses_grey_on_grey_in_the_email(site: Path) -> None:
     email_grey_on_grey(site)
     config, files = _rendered(site)
-    names = [n for n in html_names(files) if n.startswith("preview/news/")]
-    assert names == ["preview/news/email.html"]
+    previews = [n for n in html_names(files) if n.startswith("preview/news/")]
+    assert "preview/news/email.html" in previews  # and one per language variant
+    names = ["preview/news/email.html"]
     with staged(config, files) as public:
         found = axe_check(public, names)
     contrast = [v for v in found if v.rule == "color-contrast"]

@@ -7,9 +7,12 @@ No browser is needed: colours come from inline styles, `bgcolor` and the output'
 
 from __future__ import annotations
 
+import functools
+
 from bulletin.accessibility.scan import LANG, Finding, Link, Walker, clip
 from bulletin.content.markup import normalise_space
-from bulletin.render.words import LANGUAGE_NAMES, labels
+from bulletin.render.i18n import shipped_languages
+from bulletin.render.words import labels
 
 #: Each rule a site may name in [accessibility.warnings], and what it asks for.
 RULES = {
@@ -25,10 +28,20 @@ RULES = {
 }
 #: Link texts that say nothing about where they go; repeated with different targets they
 #: leave a screen reader's list of links with several identical entries.
-GENERIC_LINKS = frozenset(
+GENERIC_WORDS = frozenset(
     {"click here", "here", "more", "read more", "link", "this", "continue", "details"}
-    | {labels(lang)["read_online"].lower() for lang in LANGUAGE_NAMES}
 )
+
+
+@functools.cache
+def _chrome_words(key: str) -> frozenset[str]:
+    """A fixed word (`read_online`, `view_in_browser`) in every language bulletin ships."""
+    return frozenset(labels(lang)[key].lower() for lang in shipped_languages())
+
+
+def generic_links() -> frozenset[str]:
+    """Link texts that say nothing about where they go, in every shipped language."""
+    return GENERIC_WORDS | _chrome_words("read_online")
 
 
 def check_html(html: str, *, email: bool = False) -> tuple[list[Finding], list[str]]:
@@ -93,7 +106,7 @@ def _link_names(links: list[Link]) -> list[Finding]:
             targets.setdefault(name.lower(), set()).add(link.href)
     for link in links:
         text = normalise_space(" ".join(link.text)).lower()
-        if not link.label and text in GENERIC_LINKS and len(targets.get(text, ())) > 1:
+        if not link.label and text in generic_links() and len(targets.get(text, ())) > 1:
             found.append(
                 Finding(
                     "link-name",
@@ -108,7 +121,7 @@ def _link_names(links: list[Link]) -> list[Finding]:
 def _preview(walker: Walker) -> list[Finding]:
     preheader = [text for before, text in walker.hidden_texts if before == 0]
     first = preheader[0] if preheader else (walker.texts[0] if walker.texts else "")
-    chrome = {labels(lang)[key].lower() for lang in LANGUAGE_NAMES for key in ("view_in_browser",)}
+    chrome = _chrome_words("view_in_browser")
     if first and first.lower() not in chrome:
         return []
     return [

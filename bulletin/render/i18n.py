@@ -36,6 +36,15 @@ ALIASES = {"cnr": "sr-Latn", "sr-latn-me": "sr-Latn", "mo": "ro"}
 _CLDR = {"en": "en_150", "cnr": "sr_Latn_ME"}
 
 
+def shipped_languages() -> list[str]:
+    """The languages bulletin ships a catalog for (`bulletin/locales/<lang>/`)."""
+    return sorted(
+        child.name
+        for child in PACKAGE_LOCALES.iterdir()
+        if (child / "LC_MESSAGES" / f"{DOMAIN}.po").is_file()
+    )
+
+
 def catalog_file(folder: Path, language: str) -> Path | None:
     """The catalog of `language` under `folder`, found case-insensitively: its own, its
     alias's (cnr → sr-Latn), else its primary language's (ro-MD → ro); or None."""
