@@ -211,17 +211,48 @@ def json_feed_outputs(name: str, data: bytes, entries: Sequence[Entry]) -> list[
 
 def calendar_outputs(name: str, ics: bytes, entries: Sequence[Entry]) -> list[Output]:
     """One output per calendar event: its DESCRIPTION, as a calendar program shows it."""
-    from icalendar import Calendar  # only publishes with events need the parser
-
     by_slug = {e.slug: e for e in entries}
     outputs = []
-    for event in Calendar.from_ical(ics).walk("VEVENT"):
-        entry = by_slug.get(str(event.get("UID", "")).partition("@")[0])
+    for event in _vevents(ics):
+        entry = by_slug.get(event.get("UID", "").partition("@")[0])
         if entry is None:
             continue
-        text = str(event.get("DESCRIPTION", ""))
+        text = event.get("DESCRIPTION", "")
         outputs.append(Output(f"{name} event {entry.slug} (DESCRIPTION)", False, text, (entry,)))
     return outputs
+
+
+_FOLDED = re.compile(rb"\r?\n[ \t]")
+_ESCAPED = re.compile(r"\\([\\;,nN])")
+_VALUE = r'(?:"[^"]*"|[^:;",]*)'  # a parameter's value: quoted, or up to : ; ,
+_NAME = re.compile(rf"([A-Za-z0-9-]+)((?:;[^:;\"]+={_VALUE}(?:,{_VALUE})*)*):")
+
+
+def _vevents(ics: bytes) -> list[dict[str, str]]:
+    """Each VEVENT's properties (name → text value, unescaped), read as RFC 5545 says:
+    lines unfolded, then split at the first colon outside a quoted parameter."""
+    events: list[dict[str, str]] = []
+    path: list[str] = []
+    for line in _FOLDED.sub(b"", ics).decode("utf-8", "replace").split("\n"):
+        line = line.removesuffix("\r")
+        match = _NAME.match(line)
+        if match is None:
+            continue
+        name, value = match.group(1).upper(), line[match.end() :]
+        if name == "BEGIN":
+            path.append(value.upper())
+            if path[-1] == "VEVENT":
+                events.append({})
+        elif name == "END":
+            if path:
+                path.pop()
+        elif path and path[-1] == "VEVENT":
+            events[-1].setdefault(name, _ESCAPED.sub(_unescape, value))
+    return events
+
+
+def _unescape(match: re.Match[str]) -> str:
+    return "\n" if match.group(1) in "nN" else match.group(1)
 
 
 def near_misses(config: Config, entries: Iterable[Entry]) -> list[Problem]:

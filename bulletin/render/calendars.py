@@ -32,6 +32,9 @@ PRODID = "-//bulletin//bulletin calendars//EN"
 SIGNIFICANT = ("DTSTART", "DTEND", "SUMMARY", "LOCATION", "STATUS")
 #: reads what public/ holds at a path relative to it, or None
 Previous = Callable[[str], bytes | None]
+#: whether a file (path relative to public/, the entries it carries) is to be built
+Wanted = Callable[[str, Sequence[Entry]], bool]
+END = b"END:VCALENDAR\r\n"
 
 
 def event_path(entry: Entry) -> str:
@@ -58,27 +61,47 @@ def calendar_files(
     entries: Sequence[Entry],
     now: dt.datetime,
     previous: Previous,
+    wanted: Wanted | None = None,
 ) -> dict[str, bytes]:
     """Every calendar file, by path relative to public/: one per event, the whole calendar,
     one per language and one per tag. `entries` are the published ones (withdrawn included);
-    `previous` reads the files as they are now, for `SEQUENCE` and `DTSTAMP`."""
+    `previous` reads the files as they are now, for `SEQUENCE` and `DTSTAMP`. With `wanted`,
+    only the files it asks for are built; an event whose own file is not wanted is taken
+    from that file as it stands (it is what building it again would give)."""
     events = sorted((e for e in entries if e.is_event), key=lambda e: (e.date, e.slug))
-    built = {e.slug: _event(config, e, now, previous(event_path(e))) for e in events}
-    files = {event_path(e): _calendar(config, [built[e.slug]], e.title) for e in events}
-    groups: dict[str, tuple[str, list[Event]]] = {"": ("", [])}
+    wanted = wanted or (lambda name, chosen: True)
+    blocks: dict[str, bytes] = {}
+    files: dict[str, bytes] = {}
     for entry in events:
-        event = built[entry.slug]
-        groups[""][1].append(event)
-        groups.setdefault(f"{entry.language}/", (entry.language, []))[1].append(event)
+        path = event_path(entry)
+        before = previous(path)
+        if wanted(path, [entry]):
+            blocks[entry.slug] = _event(config, entry, now, before).to_ical()
+            files[path] = _calendar(config, [entry], [blocks[entry.slug]], entry.title)
+        else:
+            kept = _vevent(before)
+            blocks[entry.slug] = kept or _event(config, entry, now, before).to_ical()
+    groups: dict[str, tuple[str, list[Entry]]] = {"": ("", [])}
+    for entry in events:
+        groups[""][1].append(entry)
+        groups.setdefault(f"{entry.language}/", (entry.language, []))[1].append(entry)
         for tag in entry.tags:
-            groups.setdefault(tag_folder(tag), (tag, []))[1].append(event)
+            groups.setdefault(tag_folder(tag), (tag, []))[1].append(entry)
     for folder, (name, chosen) in sorted(groups.items()):
-        title = f"{config.site.title}: {name}" if name else config.site.title
-        files[folder + "calendar.ics"] = _calendar(config, chosen, title)
+        if wanted(folder + "calendar.ics", chosen):
+            title = f"{config.site.title}: {name}" if name else config.site.title
+            files[folder + "calendar.ics"] = _calendar(
+                config, chosen, [blocks[e.slug] for e in chosen], title
+            )
     return files
 
 
-def _calendar(config: Config, events: Sequence[Event], title: str) -> bytes:
+def _calendar(
+    config: Config, entries: Sequence[Entry], events: Sequence[bytes], title: str
+) -> bytes:
+    """A VCALENDAR of already serialised VEVENTs: what icalendar writes for a calendar
+    holding them (properties, VTIMEZONE, events), put together without serialising each
+    event again, so that a calendar of thousands of events costs a join."""
     calendar = Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
@@ -86,16 +109,36 @@ def _calendar(config: Config, events: Sequence[Event], title: str) -> bytes:
     calendar.add("method", "PUBLISH")
     calendar.add("x-wr-calname", title)
     calendar.add("x-wr-timezone", config.site.timezone)
-    for event in events:
-        calendar.add_component(event)
-    starts = [e.start for e in events if isinstance(e.start, dt.datetime)]
-    if starts:
-        # Only the transitions the events need: a small VTIMEZONE, the same at every build.
-        first = min(starts).date().replace(month=1, day=1)
-        last = max(starts).date().replace(month=12, day=31)
-        calendar.add_missing_timezones(first_date=first, last_date=last)
-    ics: bytes = calendar.to_ical()
-    return ics
+    head = calendar.to_ical()
+    assert head.endswith(END)  # an empty calendar: its properties, then its end
+    return head[: -len(END)] + _timezones(config, entries) + b"".join(events) + END
+
+
+def _timezones(config: Config, entries: Sequence[Entry]) -> bytes:
+    """The VTIMEZONE the timed events need: only the transitions of their years, the same
+    at every build."""
+    starts = [when for e in entries if isinstance(when := _when(config, e)[0], dt.datetime)]
+    if not starts:
+        return b""
+    first = min(starts).date().replace(month=1, day=1)
+    last = max(starts).date().replace(month=12, day=31)
+    stub = Calendar()
+    for start in {min(starts), max(starts)}:
+        event = Event()
+        event.add("dtstart", start)
+        stub.add_component(event)
+    stub.add_missing_timezones(first_date=first, last_date=last)
+    return b"".join(c.to_ical() for c in stub.subcomponents if c.name == "VTIMEZONE")
+
+
+def _vevent(ics: bytes | None) -> bytes | None:
+    """The VEVENT of an event's own calendar file, as written (None if there is none)."""
+    if not ics:
+        return None
+    start, end = ics.find(b"BEGIN:VEVENT\r\n"), ics.find(b"END:VEVENT\r\n")
+    if start < 0 or end < start or ics.count(b"BEGIN:VEVENT\r\n") != 1:
+        return None
+    return ics[start : end + len(b"END:VEVENT\r\n")]
 
 
 def _event(config: Config, entry: Entry, now: dt.datetime, before: bytes | None) -> Event:
