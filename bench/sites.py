@@ -61,9 +61,12 @@ def _body(rng: random.Random, language: str, target: int = 300) -> str:
     return "\n\n".join(blocks) + "\n"
 
 
-def make_site(dest: Path, count: int, seed: int = 1, words: int = 300) -> Path:
+def make_site(
+    dest: Path, count: int, seed: int = 1, words: int = 300, span_days: int | None = None
+) -> Path:
     """A copy of the fixture site's config and static/ with `count` approved entries
-    of about `words` words each."""
+    of about `words` words each; dated one a day from 2024 (cycling over 500 days), or with
+    `span_days`, spread evenly over that many days from 2006."""
     from bulletin.config import load_config
     from bulletin.content.approval import approve
     from bulletin.content.approvers import ApproverKey, load
@@ -78,7 +81,10 @@ def make_site(dest: Path, count: int, seed: int = 1, words: int = 300) -> Path:
     paths = []
     for i in range(count):
         language = "ro" if i % 3 == 0 else "en"
-        date = dt.date(2024, 1, 1) + dt.timedelta(days=i % 500)
+        if span_days is None:
+            date = dt.date(2024, 1, 1) + dt.timedelta(days=i % 500)
+        else:
+            date = dt.date(2006, 1, 1) + dt.timedelta(days=i * span_days // count)
         tags = rng.sample(TAGS, rng.randint(0, 2))
         path = content / f"{date.isoformat()}-entry-{i:04d}.md"
         path.write_text(
@@ -112,6 +118,29 @@ def publish(site: Path) -> str:
     result = core.publish(site)  # the site's own transport: the outbox
     assert result.ended is core.Ended.COMPLETED and result.report.edition, result.message
     return result.report.edition
+
+
+def history(site: Path, per_edition: int) -> int:
+    """Record every entry as published in editions of `per_edition` entries, oldest first,
+    each dated its newest entry's day: an archive as years of weekly digests leave it.
+    Written into the ledger directly (sending them is not what is measured); returns the
+    number of editions."""
+    from bulletin.config import load_config
+    from bulletin.content.entries import load_entries
+    from bulletin.store import ledger
+    from bulletin.store.database import connect
+
+    config = load_config(site)
+    entries = sorted(load_entries(config).entries, key=lambda e: (e.date, e.slug))
+    chunks = [entries[i : i + per_edition] for i in range(0, len(entries), per_edition)]
+    with connect(config.database_url).begin() as db:
+        for chunk in chunks:
+            day = chunk[-1].date
+            when = dt.datetime.combine(day, dt.time(10), tzinfo=dt.UTC)
+            edition_id = ledger.next_edition_id(db, day)
+            ledger.prepare(db, edition_id, list(reversed(chunk)), [], when)
+            ledger.finish(db, edition_id, when)
+    return len(chunks)
 
 
 def median_time(fn: Callable[[], object], repeats: int) -> float:

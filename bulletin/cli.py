@@ -131,7 +131,7 @@ def cmd_build(root: Path, args: argparse.Namespace) -> int:
     files = {**edition.files, **preview_files(edition)}
     clear_previews(config)
     report = Report(edition.edition_id, [e.slug for e in edition.entries], notes=edition.notes)
-    report.public = write_public(config, files)
+    report.public = write_public(config, files, edition.inputs)
     if args.json:
         print_json(report.as_json())
     else:

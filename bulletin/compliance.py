@@ -12,7 +12,6 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 
 from bulletin.config.model import Config
 from bulletin.content.entries import Entry
@@ -123,22 +122,50 @@ class _Image:
     following: str = ""  # the visible text that comes right after the image
 
 
-class _Page(HTMLParser):
+class _Page:
+    """What a reader sees of an HTML output: its images and its visible text, read in one
+    pass of libxml2's parser (C, no tree), which calls `start`, `end` and `data`."""
+
     _HIDDEN = frozenset(("style", "script", "head", "title"))
 
     def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
         self.images: list[_Image] = []
         self._texts: list[str] = []
         self._hidden = 0
         self._open: list[tuple[_Image, int]] = []  # images still collecting following text
+        self._pending: list[str] = []
 
     @classmethod
     def parse(cls, html: str) -> _Page:
+        import lxml.etree  # only outputs that are web pages or emails need it
+
         page = cls()
-        page.feed(html)
-        page.close()
+        if html.strip():
+            parser = lxml.etree.HTMLParser(target=page)
+            parser.feed(html)
+            parser.close()
         return page
+
+    # libxml2's parser target interface
+    def start(self, tag: str, attrib: dict[str, str]) -> None:
+        self._flush()
+        self.handle_starttag(tag.lower(), list(attrib.items()))
+
+    def end(self, tag: str) -> None:
+        self._flush()
+        self.handle_endtag(tag.lower())
+
+    def data(self, data: str) -> None:
+        self._pending.append(data)  # libxml2 splits text at entities: join it first
+
+    def close(self) -> None:
+        self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            text = "".join(self._pending)
+            self._pending.clear()
+            self.handle_data(text)
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in self._HIDDEN:

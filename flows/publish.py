@@ -125,7 +125,7 @@ def record_edition(config: Config, edition: core.Plan) -> int:
 
 @task(name="write public", cache_policy=NO_CACHE)
 def write_site(config: Config, edition: core.Plan) -> list[str]:
-    return core.write_public(config, edition.files)
+    return core.write_public(config, edition.files, edition.inputs)
 
 
 @task(name="preview edition", cache_policy=NO_CACHE)

@@ -168,6 +168,8 @@ class Dkim(Section):
 class Feeds(Section):
     #: a WebSub hub (https URL): every feed names it and a publish pings it
     websub_hub: str | None = None
+    #: how many entries each feed carries, the newest first (0: every entry)
+    items: int = Field(default=50, ge=0, le=100_000)
 
     @field_validator("websub_hub")
     @classmethod

@@ -11,18 +11,19 @@ simply not kept. Only bulletin writes the state folder, so its pickles are trust
 from __future__ import annotations
 
 import hashlib
+import io
 import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
-from typing import Any
+from pathlib import Path, PurePath
+from typing import Any, BinaryIO
 
 from bulletin.config.model import Config
 from bulletin.content.frontmatter import MAX_ENTRY_BYTES
 from bulletin.files import ReadRefused, read_capped, write_atomically
 
 FILE = "entries.cache"
-FORMAT = 1
+FORMAT = 2
 # The modules whose code decides what an entry file loads to: all of content/ and config/,
 # and the capped reads and problems they use.
 _CODE = tuple(
@@ -56,7 +57,13 @@ class EntryCache:
     `file` and `code` (paths relative to this module) serve other results computed from
     one entry file alone, such as its compliance near-misses."""
 
-    def __init__(self, config: Config, file: str = FILE, code: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        config: Config,
+        file: str = FILE,
+        code: tuple[str, ...] = (),
+        paths: Iterable[Path] = (),
+    ) -> None:
         self.path = config.state_dir / file
         self.root = config.root
         self._fingerprint = _fingerprint(config, _CODE + code)
@@ -64,7 +71,10 @@ class EntryCache:
         self._new: dict[str, tuple[bytes, Any]] = {}
         self.hits = self.misses = 0
         try:
-            stored = pickle.loads(self.path.read_bytes())  # noqa: S301 -- bulletin's own file
+            # `paths` (the files about to be loaded) are reused for the paths in the cache:
+            # making a Path again from its text costs more than the rest of an entry.
+            with self.path.open("rb") as stored_file:
+                stored = _Unpickler(stored_file, {str(p): p for p in paths}).load()
             if stored[0] == self._fingerprint:
                 self._old = stored[1]
         except Exception:  # missing, truncated, or from another version: start afresh
@@ -95,7 +105,27 @@ class EntryCache:
         if not self.misses and kept.keys() == self._old.keys():
             return
         try:
-            data = pickle.dumps((self._fingerprint, kept), protocol=pickle.HIGHEST_PROTOCOL)
-            write_atomically(self.path, data, mode=0o600)
+            buffer = io.BytesIO()
+            _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump((self._fingerprint, kept))
+            write_atomically(self.path, buffer.getvalue(), mode=0o600)
         except OSError:
             pass  # a read-only site still loads; it just loads everything each time
+
+
+class _Pickler(pickle.Pickler):
+    """Writes each Path as its text (a reference `_Unpickler` resolves)."""
+
+    def persistent_id(self, obj: object) -> str | None:
+        return str(obj) if isinstance(obj, PurePath) else None
+
+
+class _Unpickler(pickle.Unpickler):
+    """Reads a cache `_Pickler` wrote, taking each Path from `paths` when it is there."""
+
+    def __init__(self, file: BinaryIO, paths: dict[str, Path]) -> None:
+        super().__init__(file)
+        self.paths = paths
+
+    def persistent_load(self, pid: object) -> Path:
+        text = str(pid)
+        return self.paths.get(text) or Path(text)

@@ -120,26 +120,32 @@ def load_entries(config: Config, paths: Iterable[Path] = ()) -> Loaded:
                 "the site has no content/ folder; create it and write entries there",
             )
         )
-    cache = EntryCache(config)  # only the files that changed are parsed and validated again
-    for path in content_files(config, paths):
+    files = content_files(config, paths)
+    # Only the files that changed are parsed and validated again.
+    cache = EntryCache(config, paths=files)
+    for path in files:
         entry, found = cache.load(path, lambda p: load_entry(config, p))
         problems.extend(found)
         if entry is not None:
             entries.append(entry)
     cache.save(complete=not paths)
-    problems.extend(_duplicate_slugs(config, entries))
+    everywhere = (
+        files if not paths else content_files(config) if config.content_dir.is_dir() else []
+    )
+    problems.extend(_duplicate_slugs(config, entries, everywhere))
     return Loaded(sorted(entries, key=lambda e: e.slug), problems)
 
 
-def _duplicate_slugs(config: Config, entries: list[Entry]) -> list[Problem]:
+def _duplicate_slugs(config: Config, entries: list[Entry], everywhere: list[Path]) -> list[Problem]:
     problems = []
     # Subfolders are allowed, so two files can share a name; slugs must stay unique.
-    everywhere = content_files(config) if config.content_dir.is_dir() else []
     by_slug: dict[str, list[Path]] = {}
     for path in {*everywhere, *(e.path for e in entries)}:
         by_slug.setdefault(path.stem, []).append(path)
     for entry in entries:
-        others = [p for p in by_slug.get(entry.slug, []) if p.resolve() != entry.path.resolve()]
+        if len(by_slug.get(entry.slug, ())) < 2:
+            continue  # the only file of its slug (most of them: no path is resolved)
+        others = [p for p in by_slug[entry.slug] if p.resolve() != entry.path.resolve()]
         if others:
             names = ", ".join(display_path(p, config.root) for p in sorted(others))
             problems.append(

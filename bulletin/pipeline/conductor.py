@@ -145,7 +145,7 @@ class Steps:
         return record(self.engine(config), config, edition)
 
     def write_public(self, config: Config, edition: Plan) -> list[str]:
-        return write_public(config, edition.files)
+        return write_public(config, edition.files, edition.inputs)
 
     def deliver(self, config: Config, edition: Plan) -> BaseException | None:
         """Send the edition; the error that stopped sending, returned or raised, or None."""

@@ -7,34 +7,25 @@ that raises nothing is an edition every reader may receive.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from bulletin.accessibility import check_accessibility
-from bulletin.compliance import (
-    Output,
-    calendar_outputs,
-    check_outputs,
-    feed_outputs,
-    json_feed_outputs,
-    near_misses,
-)
+from bulletin.compliance import Output, check_outputs
 from bulletin.config.model import Config
-from bulletin.content.approval import approval_problem, is_publishable
 from bulletin.content.entries import Entry, load_entries
 from bulletin.content.translations import (
     translation_problems,
-    variant,
     withdraw_with_originals,
 )
 from bulletin.errors import ContentError, Problem, raise_for
-from bulletin.pipeline.variants import default_language, list_variants, site_languages
-from bulletin.render.calendars import calendar_files
-from bulletin.render.feeds import atom, filtered_feeds, json_feed, rss
-from bulletin.render.notices import notices_for
+from bulletin.pipeline.checked import Verdicts, is_publishable
+from bulletin.pipeline.public import Inputs, page_languages, reader, render_public
+from bulletin.pipeline.variants import default_language, list_variants
+from bulletin.pipeline.write import PublicState
 from bulletin.render.payloads import matching
 from bulletin.render.renderer import EditionInfo, RenderedEmail, Renderer, edition_url
 from bulletin.store import ledger
@@ -47,9 +38,10 @@ def validate(config: Config, paths: Sequence[Path] = ()) -> tuple[list[Entry], l
     problems = list(loaded.problems)
     problems += translation_problems(loaded.entries)
     entries = withdraw_with_originals(loaded.entries)
-    live = [e for e in entries if e.status != "withdrawn"]
-    problems += [p for e in entries if (p := approval_problem(config, e)) is not None]
-    problems += near_misses(config, live)
+    verdicts = Verdicts(config)
+    for entry in entries:
+        problems += verdicts.of(entry)
+    verdicts.save()
     return entries, problems
 
 
@@ -68,6 +60,8 @@ class Plan:
     partners: dict[str, list[Entry]] = field(default_factory=dict)
     partner_emails: dict[str, RenderedEmail] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
+    #: the digest of each public/ file's inputs (see pipeline.public), for write_public
+    inputs: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 
@@ -169,12 +163,15 @@ def plan(
         archive.insert(
             0, EditionInfo(edition.edition_id, edition.published, tuple(edition.entries))
         )
-    render(config, edition, archive)
+    render(config, edition, archive, incremental=True)
     return edition
 
 
-def render(config: Config, edition: Plan, archive: Sequence[EditionInfo]) -> None:
-    """Render the edition's emails and the whole public/ site, then check every output."""
+def render(
+    config: Config, edition: Plan, archive: Sequence[EditionInfo], incremental: bool = False
+) -> None:
+    """Render the edition's emails and public/, then check every output. `incremental`:
+    only the files of public/ whose inputs changed since it was last written."""
     renderer = Renderer(config)
     outputs: list[Output] = []
     if edition.edition_id:
@@ -182,7 +179,7 @@ def render(config: Config, edition: Plan, archive: Sequence[EditionInfo]) -> Non
             variants = list_variants(config, mailing_list, edition.entries)
             for language, wanted in variants.items():
                 web_url = edition_url(config, edition.edition_id)
-                if language in _page_languages(config, edition.entries):
+                if language in page_languages(config, edition.entries):
                     web_url += f"{language}/"
                 email = renderer.email(
                     wanted, edition.edition_id, mailing_list.name, language, web_url
@@ -203,59 +200,15 @@ def render(config: Config, edition: Plan, archive: Sequence[EditionInfo]) -> Non
                 email = renderer.email(wanted, edition.edition_id, partner.name)
                 edition.partner_emails[key] = email
                 outputs += _email_outputs(f"partner {key}", email, wanted)
-    feed_entries = list({e.slug: e for info in archive for e in info.entries}.values())
-    files = edition.files
-    files["index.html"] = renderer.archive(archive).encode()
-    outputs.append(_page_output(config, "public/index.html", files["index.html"], feed_entries, 0))
-    files["feed.xml"] = rss(config, feed_entries)
-    files["atom.xml"] = atom(config, feed_entries)
-    outputs += feed_outputs("public/feed.xml", files["feed.xml"], feed_entries)
-    outputs += feed_outputs("public/atom.xml", files["atom.xml"], feed_entries)
-    files["feed.json"] = json_feed(config, feed_entries)
-    outputs += json_feed_outputs("public/feed.json", files["feed.json"], feed_entries)
-    for name, xml in filtered_feeds(config, feed_entries).items():
-        files[name] = xml
-        read = json_feed_outputs if name.endswith(".json") else feed_outputs
-        outputs += read(f"public/{name}", xml, feed_entries)
-    previous = _public_reader(config)
-    for name, ics in calendar_files(config, feed_entries, edition.published, previous).items():
-        files[name] = ics
-        outputs += calendar_outputs(f"public/{name}", ics, feed_entries)
-    for info in archive:
-        name = f"{info.id}/index.html"
-        files[name] = renderer.edition_page(info).encode()
-        outputs.append(_page_output(config, f"public/{name}", files[name], info.entries, 1))
-        for language in _page_languages(config, info.entries):
-            shown = EditionInfo(info.id, info.published, tuple(variant(info.entries, language)))
-            name = f"{info.id}/{language}/index.html"
-            files[name] = renderer.edition_page(shown, language).encode()
-            outputs.append(_page_output(config, f"public/{name}", files[name], shown.entries, 2))
-    for entry in feed_entries:
-        name = f"entries/{entry.slug}/index.html"
-        files[name] = renderer.entry_page(entry).encode()
-        outputs.append(_page_output(config, f"public/{name}", files[name], (entry,), 2))
+    state = PublicState(config) if incremental else None
+    inputs = Inputs(state.fingerprint if state else "", state.current if state else None)
+    outputs += render_public(
+        config, renderer, archive, edition.published, edition.files, inputs, reader(config)
+    )
+    edition.inputs = inputs.keys
     verdict = check_accessibility(config, outputs)
     edition.notes += verdict.warnings
     raise_for(check_outputs(config, outputs) + verdict.problems)
-
-
-def _page_languages(config: Config, entries: Sequence[Entry]) -> list[str]:
-    """The languages an edition has a web page of its own in: those of its entries."""
-    present = {e.language.lower() for e in entries}
-    return [code for code in site_languages(config) if code.lower() in present]
-
-
-def _public_reader(config: Config) -> Callable[[str], bytes | None]:
-    """Reads a file of public/ as the last build left it (None if there is none)."""
-
-    def read(name: str) -> bytes | None:
-        path = config.public_dir / name
-        try:
-            return path.read_bytes() if path.is_file() and not path.is_symlink() else None
-        except OSError:
-            return None
-
-    return read
 
 
 def _email_outputs(who: str, email: RenderedEmail, entries: list[Entry]) -> list[Output]:
@@ -280,13 +233,6 @@ def _email_outputs(who: str, email: RenderedEmail, entries: list[Entry]) -> list
             email=True,
         ),
     ]
-
-
-def _page_output(
-    config: Config, name: str, html: bytes, entries: Sequence[Entry], depth: int
-) -> Output:
-    srcs = {(n.rule, n.language): n.page_src("../" * depth) for n in notices_for(config, entries)}
-    return Output(name, True, html.decode(), tuple(entries), srcs, "templates/base.html.j2")
 
 
 def check_entries(

@@ -1,21 +1,35 @@
-"""Writes rendered files into public/: the only place bulletin writes the web archive."""
+"""Writes rendered files into public/: the only place bulletin writes the web archive.
+
+`.bulletin/public.state` remembers, for each file written, the digest of the inputs it was
+rendered from (`pipeline.public.Inputs`); the next publish renders and checks a file again
+only when that digest changed or the file is gone.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import os
+import pickle
 import shutil
 from collections.abc import Mapping
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 from bulletin.config.model import Config
 from bulletin.errors import ContentError
-from bulletin.files import ReadRefused, inside, read_capped, write_if_changed
+from bulletin.files import ReadRefused, inside, read_capped, write_atomically, write_if_changed
 
 #: The largest file of static/ copied into public/ (an image, a PDF); larger ones are an
 #: error, not a silent truncation.
 MAX_ASSET_BYTES = 50 * 1024 * 1024
 
 
-def write_public(config: Config, files: Mapping[str, bytes]) -> list[str]:
-    """Write `files` (paths relative to public/) and the site's static/ folder and emblems.
+def write_public(
+    config: Config, files: Mapping[str, bytes], inputs: Mapping[str, str] | None = None
+) -> list[str]:
+    """Write `files` (paths relative to public/) and the site's static/ folder and emblems;
+    `inputs`, the digest of the inputs of each file, is remembered for the next run.
 
     Unchanged files are left alone; every write is atomic, so a reader (or `serve`) never
     sees half a page. Returns the paths written, relative to the site.
@@ -42,8 +56,80 @@ def write_public(config: Config, files: Mapping[str, bytes]) -> list[str]:
         target = public / shown
         if write_if_changed(target, data, mode=0o644):
             written.append(target)
+    if inputs:
+        PublicState(config).remember({n: k for n, k in inputs.items() if n in files})
     return [p.relative_to(config.root).as_posix() for p in written]
 
 
 def clear_previews(config: Config) -> None:
     shutil.rmtree(config.public_dir / "preview", ignore_errors=True)
+
+
+STATE = "public.state"
+_PACKAGE = Path(__file__).resolve().parent.parent
+#: the code, catalogs and libraries that decide what a file of public/ holds
+_CODE = ("render", "locales", "compliance.py", "pipeline/public.py", "content/markup.py")
+_LIBRARIES = ("Jinja2", "feedgen", "icalendar", "lxml", "mjml", "Babel", "markupsafe")
+
+
+def fingerprint(config: Config) -> str:
+    """A digest of everything a file of public/ depends on besides its own inputs: the
+    configuration, the site's templates and catalogs, bulletin's, and the libraries."""
+    from bulletin.render.i18n import SITE_LOCALES
+    from bulletin.render.templates import DEFAULT_TEMPLATES
+
+    hashed = hashlib.sha256(f"{config.root}\0{config.model_dump_json()}\0".encode())
+    sources: list[Path] = []
+    for folder in (config.root / "templates", config.root / SITE_LOCALES, DEFAULT_TEMPLATES):
+        sources += sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
+    for name in _CODE:
+        path = _PACKAGE / name
+        sources += sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for source in sources:
+        hashed.update(f"{source}\0".encode())
+        with contextlib.suppress(OSError):
+            hashed.update(hashlib.sha256(source.read_bytes()).digest())
+    for library in _LIBRARIES:
+        with contextlib.suppress(PackageNotFoundError):
+            hashed.update(f"{library}={version(library)}\0".encode())
+    return hashed.hexdigest()
+
+
+class PublicState:
+    """What public/ was last written from: for each file, the digest of its inputs."""
+
+    def __init__(self, config: Config) -> None:
+        self.public = config.public_dir
+        self.path = config.state_dir / STATE
+        self.fingerprint = fingerprint(config)
+        self.inputs: dict[str, str] = {}
+        self._present: set[str] | None = None
+        try:
+            stored = pickle.loads(self.path.read_bytes())  # noqa: S301 -- bulletin's own file
+            if stored[0] == self.fingerprint:
+                self.inputs = dict(stored[1])
+        except Exception:  # missing, damaged, or from other templates or code: render all
+            self.inputs = {}
+
+    def current(self, name: str, key: str) -> bool:
+        """public/`name` was written from inputs of digest `key` and is still there."""
+        return self.inputs.get(name) == key and name in self.present()
+
+    def present(self) -> set[str]:
+        """The files public/ holds (paths relative to it), listed once."""
+        if self._present is None:
+            self._present = {
+                os.path.relpath(os.path.join(folder, n), self.public).replace(os.sep, "/")
+                for folder, _, names in os.walk(self.public)
+                for n in names
+            }
+        return self._present
+
+    def remember(self, inputs: Mapping[str, str]) -> None:
+        if all(self.inputs.get(name) == key for name, key in inputs.items()):
+            return
+        self.inputs.update(inputs)
+        data = pickle.dumps((self.fingerprint, self.inputs), protocol=pickle.HIGHEST_PROTOCOL)
+        # Not kept: the next run renders everything again; nothing is wrong in public/.
+        with contextlib.suppress(OSError):
+            write_atomically(self.path, data, mode=0o600)

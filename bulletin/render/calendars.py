@@ -72,15 +72,19 @@ def calendar_files(
     wanted = wanted or (lambda name, chosen: True)
     blocks: dict[str, bytes] = {}
     files: dict[str, bytes] = {}
+
+    def block(entry: Entry) -> bytes:
+        """The event's VEVENT: as its own file holds it when that file stays as it is."""
+        if entry.slug not in blocks:
+            before = previous(event_path(entry))
+            blocks[entry.slug] = _vevent(before) or _event(config, entry, now, before).to_ical()
+        return blocks[entry.slug]
+
     for entry in events:
         path = event_path(entry)
-        before = previous(path)
         if wanted(path, [entry]):
-            blocks[entry.slug] = _event(config, entry, now, before).to_ical()
+            blocks[entry.slug] = _event(config, entry, now, previous(path)).to_ical()
             files[path] = _calendar(config, [entry], [blocks[entry.slug]], entry.title)
-        else:
-            kept = _vevent(before)
-            blocks[entry.slug] = kept or _event(config, entry, now, before).to_ical()
     groups: dict[str, tuple[str, list[Entry]]] = {"": ("", [])}
     for entry in events:
         groups[""][1].append(entry)
@@ -91,7 +95,7 @@ def calendar_files(
         if wanted(folder + "calendar.ics", chosen):
             title = f"{config.site.title}: {name}" if name else config.site.title
             files[folder + "calendar.ics"] = _calendar(
-                config, chosen, [blocks[e.slug] for e in chosen], title
+                config, chosen, [block(e) for e in chosen], title
             )
     return files
 

@@ -49,7 +49,7 @@ def item_summary(config: Config, entry: Entry) -> str:
     return "\n\n".join(parts)
 
 
-class _Items:
+class FeedItems:
     """Each entry's item content and description, made once however many feeds carry it."""
 
     def __init__(self, config: Config) -> None:
@@ -72,7 +72,7 @@ def _generator(
     config: Config,
     entries: Sequence[Entry],
     self_url: str,
-    items: _Items,
+    items: FeedItems,
     *,
     folder: str = "",
     title: str = "",
@@ -91,7 +91,7 @@ def _generator(
     feed.language(language or site.language)
     feed.description(f"News and events from {site.title}" + (f" ({title})" if title else ""))
     feed.generator("bulletin", uri="https://pypi.org/project/bulletin/")
-    ordered = sorted(entries, key=lambda e: (e.published, e.slug), reverse=True)
+    ordered = newest(config, entries)
     feed.updated(ordered[0].published if ordered else EMPTY_FEED_UPDATED)
     for entry in ordered:
         item = feed.add_entry(order="append")
@@ -113,12 +113,12 @@ def rss(
     config: Config,
     entries: Sequence[Entry],
     folder: str = "",
-    items: _Items | None = None,
+    items: FeedItems | None = None,
     **names: str,
 ) -> bytes:
     """public/feed.xml (or `folder`/feed.xml): RSS 2.0, newest first."""
     url = config.site.url + folder + "feed.xml"
-    feed = _generator(config, entries, url, items or _Items(config), folder=folder, **names)
+    feed = _generator(config, entries, url, items or FeedItems(config), folder=folder, **names)
     rss: bytes = feed.rss_str(pretty=True)
     return _with_atom_links(rss, _links(config, url))
 
@@ -127,12 +127,12 @@ def atom(
     config: Config,
     entries: Sequence[Entry],
     folder: str = "",
-    items: _Items | None = None,
+    items: FeedItems | None = None,
     **names: str,
 ) -> bytes:
     """public/atom.xml (or `folder`/atom.xml): Atom 1.0, newest first."""
     url = config.site.url + folder + "atom.xml"
-    items = items or _Items(config)
+    items = items or FeedItems(config)
     feed = _generator(config, entries, url, items, folder=folder, **names)
     by_url = {entry_url(config, e.slug): e for e in entries}
     for item in feed.entry():
@@ -146,7 +146,7 @@ def json_feed(
     config: Config,
     entries: Sequence[Entry],
     folder: str = "",
-    items: _Items | None = None,
+    items: FeedItems | None = None,
     *,
     title: str = "",
     language: str = "",
@@ -154,7 +154,7 @@ def json_feed(
     """public/feed.json (or `folder`/feed.json): JSON Feed 1.1, the same items, ids and
     content as the RSS and Atom feeds of the folder, newest first."""
     site = config.site
-    items = items or _Items(config)
+    items = items or FeedItems(config)
     url = site.url + folder + "feed.json"
     feed: dict[str, object] = {
         "version": "https://jsonfeed.org/version/1.1",
@@ -167,7 +167,7 @@ def json_feed(
     }
     if config.feeds.websub_hub:
         feed["hubs"] = [{"type": "WebSub", "url": config.feeds.websub_hub}]
-    ordered = sorted(entries, key=lambda e: (e.published, e.slug), reverse=True)
+    ordered = newest(config, entries)
     feed["items"] = [
         {
             "id": entry_url(config, entry.slug),
@@ -223,21 +223,40 @@ def tag_folder(tag: str) -> str:
     return f"tags/{slug or 'tag'}/"
 
 
-def filtered_feeds(config: Config, entries: Sequence[Entry]) -> dict[str, bytes]:
-    """The feeds partners and readers follow for one tag or one language: RSS and Atom in
-    `tags/<tag>/` and `<language>/`, paths relative to public/."""
-    groups: dict[str, tuple[dict[str, str], dict[str, Entry]]] = {}
+def newest(config: Config, entries: Sequence[Entry]) -> list[Entry]:
+    """The entries a feed carries: the newest `[feeds] items` (all of them with 0)."""
+    ordered = sorted(entries, key=lambda e: (e.published, e.slug), reverse=True)
+    return ordered[: config.feeds.items] if config.feeds.items else ordered
+
+
+def feed_groups(
+    config: Config, entries: Sequence[Entry]
+) -> dict[str, tuple[dict[str, str], list[Entry]]]:
+    """Each feed folder (relative to public/) with its names and its entries: the site's
+    feeds (`""`), and the ones partners and readers follow for one tag (`tags/<tag>/`) or
+    one language (`<language>/`)."""
+    groups: dict[str, tuple[dict[str, str], dict[str, Entry]]] = {"": ({}, {})}
     for entry in entries:
+        groups[""][1][entry.slug] = entry
         for tag in entry.tags:
             groups.setdefault(tag_folder(tag), ({"title": tag}, {}))[1][entry.slug] = entry
         names = {"title": entry.language, "language": entry.language}
         groups.setdefault(f"{entry.language}/", (names, {}))[1][entry.slug] = entry
+    return {
+        folder: (names, newest(config, list(chosen.values())))
+        for folder, (names, chosen) in sorted(groups.items())
+    }
+
+
+def filtered_feeds(config: Config, entries: Sequence[Entry]) -> dict[str, bytes]:
+    """The feeds partners and readers follow for one tag or one language: RSS, Atom and
+    JSON Feed in `tags/<tag>/` and `<language>/`, paths relative to public/."""
     files = {}
-    items = _Items(config)
-    for folder, (names, chosen) in sorted(groups.items()):
-        files[folder + "feed.xml"] = rss(config, list(chosen.values()), folder, items, **names)
-        files[folder + "atom.xml"] = atom(config, list(chosen.values()), folder, items, **names)
-        files[folder + "feed.json"] = json_feed(
-            config, list(chosen.values()), folder, items, **names
-        )
+    items = FeedItems(config)
+    for folder, (names, chosen) in feed_groups(config, entries).items():
+        if not folder:
+            continue
+        files[folder + "feed.xml"] = rss(config, chosen, folder, items, **names)
+        files[folder + "atom.xml"] = atom(config, chosen, folder, items, **names)
+        files[folder + "feed.json"] = json_feed(config, chosen, folder, items, **names)
     return files

@@ -198,23 +198,47 @@ class Renderer:
         """public/entries/<slug>/index.html: an entry's permalink."""
         return self._page("entry.html.j2", [entry], depth=2)
 
-    def archive(self, editions: Sequence[EditionInfo]) -> str:
-        """public/index.html: every edition, newest first."""
+    def archive(
+        self,
+        editions: Sequence[EditionInfo],
+        *,
+        years: Sequence[str] = (),
+        year: str | None = None,
+        calendars: Sequence[str] | None = None,
+    ) -> str:
+        """public/index.html: the editions given, newest first; with `years`, links to each
+        year's page; with `year`, public/archive/<year>/index.html, that year's page.
+        `calendars`: the languages with a calendar (by default those of these editions)."""
         everything = [e for edition in editions for e in edition.entries]
+        depth = 0 if year is None else 2
+        root = "../" * depth
         views = [
             {
                 "id": edition.id,
                 "date": self._local_date(edition.published),
-                "entries": [self._entry_view(e, "") for e in edition.entries],
+                "entries": [self._entry_view(e, root) for e in edition.entries],
             }
             for edition in editions
         ]
-        languages = sorted({e.language for e in everything if e.is_event})
-        calendars = [
+        if calendars is None:
+            calendars = sorted({e.language for e in everything if e.is_event})
+        feeds = [
             {"language": lang, "webcal": webcal_url(self.config, f"{lang}/calendar.ics")}
-            for lang in languages
+            for lang in calendars
         ]
-        return self._page("index.html.j2", everything, depth=0, editions=views, calendars=calendars)
+        return self._page(
+            "index.html.j2",
+            everything,
+            depth=depth,
+            editions=views,
+            calendars=feeds,
+            years=list(years),
+            year=year,
+        )
+
+    def year(self, when: dt.datetime) -> str:
+        """The year an edition is filed under in the archive: that of its local date."""
+        return str(when.astimezone(self.config.site.tz).year)
 
     def _local_date(self, when: dt.datetime, language: str | None = None) -> str:
         day = when.astimezone(self.config.site.tz).date()

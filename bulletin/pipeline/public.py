@@ -1,0 +1,168 @@
+"""Renders public/ — archive pages, feeds, calendars — and lists what the gates must check.
+
+Only what changed is rendered. Each file's inputs (its entries, editions and names, under
+the fingerprint of the configuration, templates, catalogs and rendering code) are digested;
+a file whose digest is the one public/ was last written from (`write.PublicState`) is left
+as it stands, neither rendered nor checked again, since rendering it again would give the
+same bytes. So a publish costs what changed, not the archive's size; a test holds the
+result byte for byte to a full build.
+
+The archive's front page shows the newest editions; when there are more, the others are on
+one page per year (`archive/<year>/index.html`), so that no page grows with the archive.
+Feeds carry the newest `[feeds] items` entries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from collections.abc import Callable, Iterable, Sequence
+
+from bulletin.compliance import Output, calendar_outputs, feed_outputs, json_feed_outputs
+from bulletin.config.model import Config
+from bulletin.content.entries import Entry
+from bulletin.content.translations import variant
+from bulletin.pipeline.variants import site_languages
+from bulletin.render.calendars import calendar_files
+from bulletin.render.feeds import FeedItems, atom, feed_groups, json_feed, rss
+from bulletin.render.notices import notices_for
+from bulletin.render.renderer import EditionInfo, Renderer
+
+#: the editions public/index.html shows; with more, each year has a page of its own
+FRONT_PAGE_EDITIONS = 20
+
+
+#: each entry's digest, once made in this process (the entry is kept: its id stays its own)
+_DIGESTS: dict[int, tuple[Entry, bytes]] = {}
+
+
+def entry_digest(entry: Entry) -> bytes:
+    """A digest of all an entry holds: its fields, front matter and line numbers."""
+    known = _DIGESTS.get(id(entry))
+    if known is not None and known[0] is entry:
+        return known[1]
+    if len(_DIGESTS) > 100_000:
+        _DIGESTS.clear()
+    state = (entry.__dict__, entry.meta, entry.lines)
+    digest = hashlib.sha256(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)).digest()
+    _DIGESTS[id(entry)] = (entry, digest)
+    return digest
+
+
+class Inputs:
+    """The digest of each file's inputs, under one fingerprint of everything else."""
+
+    def __init__(self, fingerprint: str, current: Callable[[str, str], bool] | None) -> None:
+        self.fingerprint = fingerprint.encode()
+        self._current = current
+        self.keys: dict[str, str] = {}
+
+    def wanted(self, name: str, entries: Iterable[Entry], *more: object) -> bool:
+        """Remember `name`'s inputs; whether it must be rendered (it is not current)."""
+        digest = hashlib.sha256(self.fingerprint + b"\0" + name.encode() + b"\0")
+        for entry in entries:
+            digest.update(entry_digest(entry))
+        digest.update(repr(more).encode())
+        key = self.keys[name] = digest.hexdigest()
+        return self._current is None or not self._current(name, key)
+
+
+def render_public(
+    config: Config,
+    renderer: Renderer,
+    archive: Sequence[EditionInfo],
+    published: object,
+    files: dict[str, bytes],
+    inputs: Inputs,
+    previous: Callable[[str], bytes | None],
+) -> list[Output]:
+    """Render into `files` the public/ files `inputs` wants (all of them on a first build);
+    returns the outputs the gates must check."""
+    outputs: list[Output] = []
+    feed_entries = list({e.slug: e for info in archive for e in info.entries}.values())
+    outputs += _archive_pages(config, renderer, archive, feed_entries, files, inputs)
+    items = FeedItems(config)  # each item's content made once, however many feeds carry it
+    for folder, (names, chosen) in feed_groups(config, feed_entries).items():
+        for file_name, build in (("feed.xml", rss), ("atom.xml", atom), ("feed.json", json_feed)):
+            name = folder + file_name
+            if inputs.wanted(name, chosen, sorted(names.items())):
+                files[name] = build(config, chosen, folder, items, **names)
+                read = json_feed_outputs if name.endswith(".json") else feed_outputs
+                outputs += read(f"public/{name}", files[name], chosen)
+    calendars = calendar_files(config, feed_entries, published, previous, inputs.wanted)
+    for name, ics in calendars.items():
+        files[name] = ics
+        outputs += calendar_outputs(f"public/{name}", ics, feed_entries)
+    for info in archive:
+        name = f"{info.id}/index.html"
+        edition = (info.id, info.published)
+        if inputs.wanted(name, info.entries, edition):
+            files[name] = renderer.edition_page(info).encode()
+            outputs.append(page_output(config, f"public/{name}", files[name], info.entries, 1))
+        for language in page_languages(config, info.entries):
+            shown = EditionInfo(info.id, info.published, tuple(variant(info.entries, language)))
+            name = f"{info.id}/{language}/index.html"
+            if inputs.wanted(name, shown.entries, edition, language):
+                files[name] = renderer.edition_page(shown, language).encode()
+                outputs.append(page_output(config, f"public/{name}", files[name], shown.entries, 2))
+    for entry in feed_entries:
+        name = f"entries/{entry.slug}/index.html"
+        if inputs.wanted(name, [entry]):
+            files[name] = renderer.entry_page(entry).encode()
+            outputs.append(page_output(config, f"public/{name}", files[name], (entry,), 2))
+    return outputs
+
+
+def _archive_pages(
+    config: Config,
+    renderer: Renderer,
+    archive: Sequence[EditionInfo],
+    feed_entries: Sequence[Entry],
+    files: dict[str, bytes],
+    inputs: Inputs,
+) -> list[Output]:
+    """public/index.html, and with more editions than it shows, archive/<year>/index.html."""
+    outputs = []
+    calendars = sorted({e.language for e in feed_entries if e.is_event})
+    by_year: dict[str, list[EditionInfo]] = {}
+    if len(archive) > FRONT_PAGE_EDITIONS:
+        for info in archive:
+            by_year.setdefault(renderer.year(info.published), []).append(info)
+    years = list(by_year)
+    pages = {"index.html": (archive[:FRONT_PAGE_EDITIONS] if years else archive, None)}
+    pages |= {f"archive/{year}/index.html": (shown, year) for year, shown in by_year.items()}
+    for name, (shown, year) in pages.items():
+        entries = [e for info in shown for e in info.entries]
+        editions = [(info.id, info.published, len(info.entries)) for info in shown]
+        if inputs.wanted(name, entries, editions, years, calendars):
+            html = renderer.archive(shown, years=years, year=year, calendars=calendars)
+            files[name] = html.encode()
+            depth = name.count("/")
+            outputs.append(page_output(config, f"public/{name}", files[name], entries, depth))
+    return outputs
+
+
+def page_languages(config: Config, entries: Sequence[Entry]) -> list[str]:
+    """The languages an edition has a web page of its own in: those of its entries."""
+    present = {e.language.lower() for e in entries}
+    return [code for code in site_languages(config) if code.lower() in present]
+
+
+def page_output(
+    config: Config, name: str, html: bytes, entries: Sequence[Entry], depth: int
+) -> Output:
+    srcs = {(n.rule, n.language): n.page_src("../" * depth) for n in notices_for(config, entries)}
+    return Output(name, True, html.decode(), tuple(entries), srcs, "templates/base.html.j2")
+
+
+def reader(config: Config) -> Callable[[str], bytes | None]:
+    """Reads a file of public/ as the last build left it (None if there is none)."""
+
+    def read(name: str) -> bytes | None:
+        path = config.public_dir / name
+        try:
+            return path.read_bytes() if path.is_file() and not path.is_symlink() else None
+        except OSError:
+            return None
+
+    return read
