@@ -10,7 +10,7 @@ import difflib
 import json
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bulletin.config.model import Config
@@ -236,9 +236,12 @@ def json_feed_outputs(name: str, data: bytes, entries: Sequence[Entry]) -> list[
     return outputs
 
 
-def calendar_outputs(name: str, ics: bytes, entries: Sequence[Entry]) -> list[Output]:
-    """One output per calendar event: its DESCRIPTION, as a calendar program shows it."""
-    by_slug = {e.slug: e for e in entries}
+def calendar_outputs(
+    name: str, ics: bytes, entries: Sequence[Entry] | Mapping[str, Entry]
+) -> list[Output]:
+    """One output per calendar event: its DESCRIPTION, as a calendar program shows it.
+    `entries`: those it may carry, or a mapping of them by slug."""
+    by_slug = entries if isinstance(entries, Mapping) else {e.slug: e for e in entries}
     outputs = []
     for event in _vevents(ics):
         entry = by_slug.get(event.get("UID", "").partition("@")[0])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 import re
 from collections.abc import Iterable
@@ -59,6 +60,9 @@ class Entry:
     meta: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
     lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
     body_line: int = 1
+    #: a digest of the file's text: with the path, status, configuration and the parsing
+    #: code, it decides all of the entry (see `digest`)
+    source: bytes = field(default=b"", compare=False, repr=False)
 
     @property
     def published(self) -> dt.datetime:
@@ -88,24 +92,27 @@ class Loaded:
 def content_files(config: Config, paths: Iterable[Path] = ()) -> list[Path]:
     """The Markdown files named (files or folders), or all under content/, sorted."""
     roots = list(paths) or [config.content_dir]
-    files: set[Path] = set()
+    files: set[str] = set()
     for root in roots:
         if root == config.content_dir and not root.exists():
             continue  # load_entries reports it
         if root.is_dir():
             files.update(_markdown_under(root))
         else:
-            files.add(root)
-    return sorted(files)
+            files.add(str(root))
+    # Sorted as paths sort (part by part), with one Path made per file.
+    return [Path(name) for name in sorted(files, key=lambda name: name.split(os.sep))]
 
 
-def _markdown_under(root: Path) -> Iterable[Path]:
+def _markdown_under(root: Path) -> Iterable[str]:
     """The .md files under `root`, hidden ones left out. Linked folders are not entered
     (one linking to / would walk the whole machine); linked files are listed, and reading
     refuses those that lead outside the site."""
     for folder, dirs, names in os.walk(root):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
-        yield from (Path(folder, n) for n in names if n.endswith(".md") and not n.startswith("."))
+        yield from (
+            os.path.join(folder, n) for n in names if n.endswith(".md") and not n.startswith(".")
+        )
 
 
 def load_entries(config: Config, paths: Iterable[Path] = ()) -> Loaded:
@@ -184,7 +191,8 @@ def load_entry(config: Config, path: Path) -> tuple[Entry | None, list[Problem]]
         return None, [Problem(shown, exc.code, exc.message, exc.line)]
     if not isinstance(meta, dict):
         return None, [Problem(shown, "yaml-invalid", "front matter must be a mapping of fields", 2)]
-    return _validate(config, path, shown, meta, lines, body, body_line)
+    source = hashlib.sha256(text.encode()).digest()
+    return _validate(config, path, shown, meta, lines, body, body_line, source)
 
 
 def _validate(
@@ -195,6 +203,7 @@ def _validate(
     lines: dict[str, int],
     body: str,
     body_line: int,
+    source: bytes = b"",
 ) -> tuple[Entry | None, list[Problem]]:
     front = FrontMatter(shown, meta, lines, config.site.tz)
     fields = read_fields(front, config)
@@ -230,6 +239,7 @@ def _validate(
         meta=meta,
         lines=lines,
         body_line=body_line,
+        source=source,
     )
     return entry, []
 

@@ -25,7 +25,12 @@ from bulletin.pipeline.public import entry_digest
 
 FILE = "checks.cache"
 _PACKAGE = Path(__file__).resolve().parent.parent
-_CODE = ("compliance.py", "content/approval.py", "content/markup.py", "pipeline/checked.py")
+_CODE = (
+    "compliance.py",
+    "pipeline/checked.py",
+    "pipeline/public.py",
+    *(f"content/{p.name}" for p in sorted((_PACKAGE / "content").glob("*.py"))),
+)
 #: each approval's verdict, once decided in this process (choose and due ask again)
 _DECIDED: dict[tuple[str, bytes], Problem | None] = {}
 _FINGERPRINTS: dict[int, tuple[Config, str]] = {}  # the config is kept: its id stays its own
@@ -38,7 +43,7 @@ def _fingerprint(config: Config) -> str:
     if len(_FINGERPRINTS) > 16 or len(_DECIDED) > 200_000:
         _FINGERPRINTS.clear()
         _DECIDED.clear()
-    hashed = hashlib.sha256(config.model_dump_json().encode())
+    hashed = hashlib.sha256(f"{config.root}\0{config.model_dump_json()}".encode())
     for name in _CODE:
         with contextlib.suppress(OSError):
             hashed.update((_PACKAGE / name).read_bytes())

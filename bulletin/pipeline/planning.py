@@ -201,7 +201,7 @@ def render(
                 edition.partner_emails[key] = email
                 outputs += _email_outputs(f"partner {key}", email, wanted)
     state = PublicState(config) if incremental else None
-    inputs = Inputs(state.fingerprint if state else "", state.current if state else None)
+    inputs = Inputs(state.current if state else None)
     outputs += render_public(
         config, renderer, archive, edition.published, edition.files, inputs, reader(config)
     )

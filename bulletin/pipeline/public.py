@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 
 from bulletin.compliance import Output, calendar_outputs, feed_outputs, json_feed_outputs
 from bulletin.config.model import Config
@@ -37,33 +37,43 @@ _DIGESTS: dict[int, tuple[Entry, bytes]] = {}
 
 
 def entry_digest(entry: Entry) -> bytes:
-    """A digest of all an entry holds: its fields, front matter and line numbers."""
+    """A digest of all an entry holds. An entry loaded from a file is decided by the file's
+    text, its path and its status (the only field changed after loading: a translation is
+    withdrawn with its original), under the fingerprints of the configuration and the
+    parsing code that its users check; any other entry by all its fields."""
     known = _DIGESTS.get(id(entry))
     if known is not None and known[0] is entry:
         return known[1]
     if len(_DIGESTS) > 100_000:
         _DIGESTS.clear()
-    state = (entry.__dict__, entry.meta, entry.lines)
+    if entry.source:
+        state: object = (entry.source, str(entry.path), entry.status)
+    else:
+        state = (entry.__dict__, entry.meta, entry.lines)
     digest = hashlib.sha256(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)).digest()
     _DIGESTS[id(entry)] = (entry, digest)
     return digest
 
 
 class Inputs:
-    """The digest of each file's inputs, under one fingerprint of everything else."""
+    """The digest of each file's inputs (the fingerprint of everything else is the state's).
+    `current(name, key)`: whether public/ holds `name` as rendered from inputs `key`; None
+    renders everything."""
 
-    def __init__(self, fingerprint: str, current: Callable[[str, str], bool] | None) -> None:
-        self.fingerprint = fingerprint.encode()
+    def __init__(self, current: Callable[[str, str], bool] | None) -> None:
         self._current = current
         self.keys: dict[str, str] = {}
 
-    def wanted(self, name: str, entries: Iterable[Entry], *more: object) -> bool:
-        """Remember `name`'s inputs; whether it must be rendered (it is not current)."""
-        digest = hashlib.sha256(self.fingerprint + b"\0" + name.encode() + b"\0")
-        for entry in entries:
-            digest.update(entry_digest(entry))
-        digest.update(repr(more).encode())
-        key = self.keys[name] = digest.hexdigest()
+    def wanted(self, name: str, entries: Sequence[Entry], *more: object) -> bool:
+        """Remember `name`'s inputs; whether it must be rendered (it is not current). The
+        state is per name and per fingerprint, so a key is made of the rest alone."""
+        if len(entries) == 1 and not more:  # an entry's own page or calendar file
+            key = entry_digest(entries[0]).hex()
+        else:
+            digest = hashlib.sha256(b"".join(entry_digest(e) for e in entries))
+            digest.update(repr(more).encode())
+            key = digest.hexdigest()
+        self.keys[name] = key
         return self._current is None or not self._current(name, key)
 
 
@@ -90,9 +100,10 @@ def render_public(
                 read = json_feed_outputs if name.endswith(".json") else feed_outputs
                 outputs += read(f"public/{name}", files[name], chosen)
     calendars = calendar_files(config, feed_entries, published, previous, inputs.wanted)
+    by_slug = {e.slug: e for e in feed_entries}
     for name, ics in calendars.items():
         files[name] = ics
-        outputs += calendar_outputs(f"public/{name}", ics, feed_entries)
+        outputs += calendar_outputs(f"public/{name}", ics, by_slug)
     for info in archive:
         name = f"{info.id}/index.html"
         edition = (info.id, info.published)

@@ -68,7 +68,7 @@ def clear_previews(config: Config) -> None:
 STATE = "public.state"
 _PACKAGE = Path(__file__).resolve().parent.parent
 #: the code, catalogs and libraries that decide what a file of public/ holds
-_CODE = ("render", "locales", "compliance.py", "pipeline/public.py", "content/markup.py")
+_CODE = ("render", "locales", "content", "compliance.py", "pipeline/public.py")
 _LIBRARIES = ("Jinja2", "feedgen", "icalendar", "lxml", "mjml", "Babel", "markupsafe")
 
 
@@ -103,7 +103,6 @@ class PublicState:
         self.path = config.state_dir / STATE
         self.fingerprint = fingerprint(config)
         self.inputs: dict[str, str] = {}
-        self._present: set[str] | None = None
         try:
             stored = pickle.loads(self.path.read_bytes())  # noqa: S301 -- bulletin's own file
             if stored[0] == self.fingerprint:
@@ -113,17 +112,7 @@ class PublicState:
 
     def current(self, name: str, key: str) -> bool:
         """public/`name` was written from inputs of digest `key` and is still there."""
-        return self.inputs.get(name) == key and name in self.present()
-
-    def present(self) -> set[str]:
-        """The files public/ holds (paths relative to it), listed once."""
-        if self._present is None:
-            self._present = {
-                os.path.relpath(os.path.join(folder, n), self.public).replace(os.sep, "/")
-                for folder, _, names in os.walk(self.public)
-                for n in names
-            }
-        return self._present
+        return self.inputs.get(name) == key and os.path.isfile(f"{self.public}/{name}")
 
     def remember(self, inputs: Mapping[str, str]) -> None:
         if all(self.inputs.get(name) == key for name, key in inputs.items()):

@@ -79,6 +79,13 @@ class Renderer:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.env = environment(config, PUBLISHED, keep_trailing_newline=True)
+        self._labels: dict[str, dict[str, str]] = {}
+
+    def labels(self, language: str) -> dict[str, str]:
+        """The fixed words in `language`, looked up once per renderer."""
+        if language not in self._labels:
+            self._labels[language] = labels(language, self.config.root)
+        return self._labels[language]
 
     def _render(self, name: str, **context: Any) -> str:
         try:
@@ -92,27 +99,29 @@ class Renderer:
             raise RenderError(f"templates/{name}: {exc.message}") from exc
 
     def _entry_view(self, entry: Entry, root: str | None = None) -> dict[str, Any]:
-        return {
-            "slug": entry.slug,
-            "title": entry.title,
-            "language": entry.language,
-            "location": entry.location,
-            "summary": entry.summary,
-            "tags": entry.tags,
-            "when": date_range(entry.date, entry.end_date, entry.language),
-            "html": entry.html,
-            "text": html_to_text(entry.html).strip(),
-            "url": entry_url(self.config, entry.slug),
-            "href": f"{root}entries/{entry.slug}/index.html" if root is not None else "",
-            # "Add to calendar": the event's .ics, absolute in emails, relative on pages
-            "calendar_url": (
-                ""
-                if not entry.is_event or entry.status == "withdrawn"
-                else event_url(self.config, entry.slug)
-                if root is None
-                else f"{root}entries/{entry.slug}/event.ics"
-            ),
-        }
+        return _EntryView(
+            entry.html,
+            {
+                "slug": entry.slug,
+                "title": entry.title,
+                "language": entry.language,
+                "location": entry.location,
+                "summary": entry.summary,
+                "tags": entry.tags,
+                "when": date_range(entry.date, entry.end_date, entry.language),
+                "html": entry.html,
+                "url": entry_url(self.config, entry.slug),
+                "href": f"{root}entries/{entry.slug}/index.html" if root is not None else "",
+                # "Add to calendar": the event's .ics, absolute in emails, relative on pages
+                "calendar_url": (
+                    ""
+                    if not entry.is_event or entry.status == "withdrawn"
+                    else event_url(self.config, entry.slug)
+                    if root is None
+                    else f"{root}entries/{entry.slug}/event.ics"
+                ),
+            },
+        )
 
     def email(
         self,
@@ -127,7 +136,7 @@ class Renderer:
         language = language or edition_language(self.config, entries)
         notices = notices_for(self.config, entries)
         views = [self._entry_view(e) for e in entries]
-        words = labels(language, self.config.root)
+        words = self.labels(language)
         context = {
             "entries": views,
             "language": language,
@@ -176,7 +185,7 @@ class Renderer:
             template,
             root=root,
             language=language,
-            t=labels(language, self.config.root),
+            t=self.labels(language),
             notices=page_values(notices, root),
             entries=[self._entry_view(e, root) for e in entries],
             calendar_webcal=webcal_url(self.config, "calendar.ics"),
@@ -243,3 +252,18 @@ class Renderer:
     def _local_date(self, when: dt.datetime, language: str | None = None) -> str:
         day = when.astimezone(self.config.site.tz).date()
         return day.isoformat() if language is None else date_range(day, None, language)
+
+
+class _EntryView(dict[str, Any]):
+    """An entry as templates see it; its plain text (`text`, which only the email's text
+    part shows) is made when a template first asks for it."""
+
+    def __init__(self, html: str, values: dict[str, Any]) -> None:
+        super().__init__(values)
+        self._html = html
+
+    def __missing__(self, key: str) -> Any:
+        if key != "text":
+            raise KeyError(key)
+        self[key] = text = html_to_text(self._html).strip()
+        return text

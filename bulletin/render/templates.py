@@ -41,6 +41,8 @@ def environment(
         autoescape=jinja2.select_autoescape(list(autoescape)),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=keep_trailing_newline,
+        # A run renders thousands of pages: templates are read once, not checked each time.
+        auto_reload=False,
     )
 
 

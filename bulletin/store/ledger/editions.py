@@ -41,9 +41,19 @@ def unfinished(db: sa.Connection) -> EditionRecord | None:
 
 
 def all_editions(db: sa.Connection) -> list[EditionRecord]:
-    """Every edition, newest first."""
+    """Every edition, newest first: two queries, however many editions."""
     rows = db.execute(sa.select(editions).order_by(editions.c.created_at.desc(), editions.c.id))
-    return [_record(db, row) for row in rows]
+    slugs: dict[str, list[str]] = {}
+    for edition_id, slug in db.execute(
+        sa.select(edition_entries.c.edition_id, edition_entries.c.slug).order_by(
+            edition_entries.c.edition_id, edition_entries.c.position
+        )
+    ):
+        slugs.setdefault(edition_id, []).append(slug)
+    return [
+        EditionRecord(row.id, _aware(row.created_at), row.status, tuple(slugs.get(row.id, ())))
+        for row in rows
+    ]
 
 
 def _record(db: sa.Connection, row: sa.Row[Any]) -> EditionRecord:
@@ -52,8 +62,11 @@ def _record(db: sa.Connection, row: sa.Row[Any]) -> EditionRecord:
         .where(edition_entries.c.edition_id == row.id)
         .order_by(edition_entries.c.position)
     )
-    created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=dt.UTC)
-    return EditionRecord(row.id, created, row.status, tuple(slugs))
+    return EditionRecord(row.id, _aware(row.created_at), row.status, tuple(slugs))
+
+
+def _aware(when: dt.datetime) -> dt.datetime:
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
 def next_edition_id(db: sa.Connection, today: dt.date) -> str:
