@@ -12,7 +12,7 @@ import functools
 from bulletin.accessibility.scan import LANG, Finding, Link, Walker, clip
 from bulletin.content.markup import normalise_space
 from bulletin.render.i18n import shipped_languages
-from bulletin.render.words import labels
+from bulletin.render.words import label
 
 #: Each rule a site may name in [accessibility.warnings], and what it asks for.
 RULES = {
@@ -36,7 +36,7 @@ GENERIC_WORDS = frozenset(
 @functools.cache
 def _chrome_words(key: str) -> frozenset[str]:
     """A fixed word (`read_online`, `view_in_browser`) in every language bulletin ships."""
-    return frozenset(labels(lang)[key].lower() for lang in shipped_languages())
+    return frozenset(label(lang, key).lower() for lang in shipped_languages())
 
 
 def generic_links() -> frozenset[str]:

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from bulletin.config.model import Config
@@ -36,6 +35,8 @@ def keys_dir() -> Path:
 
 def public_text(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:
     """The `public_key` value of bulletin.toml for a key."""
+    from cryptography.hazmat.primitives import serialization  # only to make or read a key
+
     public = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
     raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return KEY_PREFIX + base64.b64encode(raw).decode("ascii")
@@ -68,6 +69,8 @@ def _suggest_id(name: str) -> str:
 def create(approver_id: str, folder: Path | None = None) -> tuple[Path, str]:
     """A new key for `approver_id`: the private key written (mode 0600, never overwritten)
     to `<folder>/<ID>.key`; its path and the public key for bulletin.toml."""
+    from cryptography.hazmat.primitives import serialization  # only to make or read a key
+
     if not APPROVER_ID.fullmatch(approver_id):
         raise ConfigError(
             f"{approver_id!r} cannot name an approver: use lower-case letters, digits and "
@@ -96,6 +99,8 @@ def create(approver_id: str, folder: Path | None = None) -> tuple[Path, str]:
 
 def load(path: Path) -> Ed25519PrivateKey:
     """The private key in `path`, or a ConfigError that says what is wrong with it."""
+    from cryptography.hazmat.primitives import serialization  # only to make or read a key
+
     try:
         data = path.read_bytes()
     except FileNotFoundError:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from bulletin.errors import Problem
 from bulletin.files import ReadRefused, read_capped
+
+if TYPE_CHECKING:  # PyYAML loads when an entry is parsed: an entry cache hit needs none
+    import yaml
 
 MAX_ENTRY_BYTES = 1024 * 1024
 #: Nesting deeper than this is no entry's front matter (its fields are one or two deep).
@@ -22,7 +23,6 @@ MAX_DEPTH = 16
 #: Scalars, lists and mappings in one front matter.
 MAX_NODES = 5000
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _DELIMITER = "---"
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 # Characters no email or web page can carry (XML forbids C0 controls but tab, LF and CR),
@@ -114,8 +114,10 @@ def split_front_matter(text: str) -> tuple[str, str, int] | None:
 def parse_front_matter(front: str, first_line: int = 2) -> tuple[Any, dict[str, int]]:
     """The front matter's value, and the line of each top-level key; FrontMatterError for
     YAML that is invalid or outside the limits. `first_line` is the line `front` starts on."""
+    import yaml
+
     try:
-        loader = _Loader(front)
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(front)
         try:
             try:
                 node = loader.get_single_node()
@@ -151,6 +153,8 @@ def _check_tree(root: yaml.Node, first_line: int) -> None:
     """Refuse aliases, deep nesting, too many values and repeated keys, before any value
     is built. Composing expands nothing (an alias is the anchored node, met again), so
     this walk visits each node of the text once, however the aliases multiply."""
+    import yaml
+
     seen: set[int] = set()
     stack: list[tuple[yaml.Node, int]] = [(root, 0)]
     while stack:
@@ -190,6 +194,8 @@ def _check_tree(root: yaml.Node, first_line: int) -> None:
 
 def _check_keys(node: yaml.MappingNode, first_line: int) -> None:
     """Refuse a key given twice in one mapping (YAML would keep the last one silently)."""
+    import yaml
+
     seen: dict[tuple[str, str], int] = {}
     for key, _ in node.value:
         if not isinstance(key, yaml.ScalarNode):
@@ -207,6 +213,8 @@ def _check_keys(node: yaml.MappingNode, first_line: int) -> None:
 
 def _bad_timestamp(root: yaml.Node, first_line: int) -> FrontMatterError:
     """The error for the top-level field whose date or time YAML could not construct."""
+    import yaml
+
     if isinstance(root, yaml.MappingNode):
         constructor = yaml.SafeLoader("")
         try:

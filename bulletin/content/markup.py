@@ -8,18 +8,30 @@ import textwrap
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
+from typing import TYPE_CHECKING
 
 import nh3
-from markdown_it import MarkdownIt
-from markdown_it.token import Token
 
-_markdown = MarkdownIt("commonmark", {"html": True, "linkify": False, "typographer": False})
-_markdown.enable("table").enable("strikethrough")
-# For finding unsafe links only: markdown-it turns a link it refuses (javascript:, ...) into
-# plain text, which would hide it from find_unsafe_html; this parser keeps every link.
-_finder = MarkdownIt("commonmark", {"html": True, "linkify": False, "typographer": False})
-_finder.enable("table").enable("strikethrough")
-_finder.validateLink = lambda url: True  # type: ignore[method-assign]
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
+    from markdown_it.token import Token
+
+
+@functools.cache
+def _parser(keep_every_link: bool) -> MarkdownIt:
+    """The Markdown parser, made on first use: an entry found in the entry cache is not
+    parsed again, and `bulletin check` need not load markdown-it at all.
+
+    `keep_every_link` is for finding unsafe links only: markdown-it turns a link it refuses
+    (javascript:, ...) into plain text, which would hide it from find_unsafe_html."""
+    from markdown_it import MarkdownIt
+
+    parser = MarkdownIt("commonmark", {"html": True, "linkify": False, "typographer": False})
+    parser.enable("table").enable("strikethrough")
+    if keep_every_link:
+        parser.validateLink = lambda url: True  # type: ignore[method-assign]
+    return parser
+
 
 ALLOWED_TAGS = {
     "a", "abbr", "b", "blockquote", "br", "code", "del", "em", "h2", "h3", "h4", "h5", "h6",
@@ -46,7 +58,7 @@ class UnsafeHtml:
 
 def render_markdown(body: str) -> str:
     """Markdown → HTML that is safe to put in an email, feed or page."""
-    html = _markdown.render(body)
+    html = _parser(False).render(body)
     return nh3.clean(
         html,
         tags=ALLOWED_TAGS,
@@ -61,7 +73,7 @@ def find_unsafe_html(body: str) -> list[UnsafeHtml]:
     if not _UNSAFE_HTML.search(body):  # the common case: no need to parse at all
         return []
     found = []
-    for token in _walk(_finder.parse(body)):
+    for token in _walk(_parser(True).parse(body)):
         if token.type in ("html_block", "html_inline"):
             match = _UNSAFE_HTML.search(token.content)
             if match:

@@ -9,22 +9,68 @@ resending what an edition did not deliver, sent again as it went (`bulletin rese
 report    what a run did, as JSON, text and Markdown
 progress  where a long send reports its progress
 confirmation  private previews and the page a person confirms an edition on
+
+The names below load on first use (PEP 562): `bulletin check` needs planning only, and
+must not pay for the database, delivery and ledger modules that the conductor imports.
 """
 
-from bulletin.pipeline.conductor import Ended, Result, Steps, plan_run, preview, publish, tally
-from bulletin.pipeline.planning import (
-    CHANNELS,
-    Plan,
-    check_entries,
-    due_slugs,
-    plan,
-    preview_files,
-    restrict,
-    validate,
-)
-from bulletin.pipeline.recording import failures, finish, recipients, record, would_send
-from bulletin.pipeline.sending import deliver, deliver_partners
-from bulletin.pipeline.write import write_public
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bulletin.pipeline.conductor import Ended, Result, Steps, plan_run, preview, publish, tally
+    from bulletin.pipeline.planning import (
+        CHANNELS,
+        Plan,
+        check_entries,
+        due_slugs,
+        plan,
+        preview_files,
+        restrict,
+        validate,
+    )
+    from bulletin.pipeline.recording import failures, finish, recipients, record, would_send
+    from bulletin.pipeline.sending import deliver, deliver_partners
+    from bulletin.pipeline.write import write_public
+
+_HOMES = {
+    **dict.fromkeys(
+        ("Ended", "Result", "Steps", "plan_run", "preview", "publish", "tally"), "conductor"
+    ),
+    **dict.fromkeys(
+        (
+            "CHANNELS",
+            "Plan",
+            "check_entries",
+            "due_slugs",
+            "plan",
+            "preview_files",
+            "restrict",
+            "validate",
+        ),
+        "planning",
+    ),
+    **dict.fromkeys(("failures", "finish", "recipients", "record", "would_send"), "recording"),
+    **dict.fromkeys(("deliver", "deliver_partners"), "sending"),
+    "write_public": "write",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """A name of `__all__`, imported from its module on first use."""
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __all__ = [
     "CHANNELS",

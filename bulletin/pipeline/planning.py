@@ -10,8 +10,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import sqlalchemy as sa
+from typing import TYPE_CHECKING
 
 from bulletin.accessibility import check_accessibility
 from bulletin.compliance import Output, check_outputs
@@ -28,8 +27,10 @@ from bulletin.pipeline.variants import default_language, list_variants
 from bulletin.pipeline.write import PublicState
 from bulletin.render.payloads import matching
 from bulletin.render.renderer import EditionInfo, RenderedEmail, Renderer, edition_url
-from bulletin.store import ledger
 from bulletin.store.statuses import EditionStatus
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 
 def validate(config: Config, paths: Sequence[Path] = ()) -> tuple[list[Entry], list[Problem]]:
@@ -125,6 +126,8 @@ def plan(
     record: bool = True,
 ) -> Plan:
     """Validate, choose, render and check an edition; raise ContentError on any problem."""
+    from bulletin.store import ledger
+
     now = now or dt.datetime.now(dt.UTC)
     entries, problems = validate(config)
     raise_for(problems)
@@ -285,6 +288,8 @@ def due(
 
 def due_slugs(config: Config, engine: sa.Engine, now: dt.datetime) -> tuple[list[str], list[str]]:
     """`due` for the site's entries and ledger."""
+    from bulletin.store import ledger
+
     entries, _ = validate(config)
     with engine.connect() as db:
         published = ledger.published_slugs(db)

@@ -2,7 +2,10 @@
 reader's language with Babel's CLDR data.
 
 Catalogs are `.po` files, compiled with Babel when first used: the site's own
-`locales/<lang>/LC_MESSAGES/bulletin.po` first, then the one shipped in the package. Each
+`locales/<lang>/LC_MESSAGES/bulletin.po` first, then the one shipped in the package. The
+compiled `.mo` is kept in the user's cache folder (`$XDG_CACHE_HOME/bulletin/catalogs/`),
+named by the hash of the `.po` file's bytes and Babel's version, so that the next command
+reads it instead of parsing the `.po` file again; an edited catalog has another name. Each
 message is keyed by its context (`msgctxt`, the word's name in `words.py`) and its English
 text (`msgid`): a catalog that lacks a word, or translates an older English text, shows the
 English one. A language with no catalog at all gets English words and a logged warning.
@@ -10,18 +13,22 @@ English one. A language with no catalog at all gets English words and a logged w
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import gettext
+import hashlib
 import io
 import logging
+import os
 import re
 from pathlib import Path
 
 from babel import Locale, UnknownLocaleError
+from babel import __version__ as babel_version
 from babel.dates import format_date, format_interval, parse_pattern
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
+
+from bulletin.files import write_atomically
 
 log = logging.getLogger("bulletin.i18n")
 
@@ -32,6 +39,8 @@ PACKAGE_LOCALES = Path(__file__).resolve().parent.parent / "locales"
 SITE_LOCALES = "locales"
 #: Languages written with another language's catalog and CLDR data.
 ALIASES = {"cnr": "sr-Latn", "sr-latn-me": "sr-Latn", "mo": "ro"}
+#: A language code that names a folder of its own (no path separators, no "..").
+_PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 #: CLDR locales for bare codes whose CLDR default is not the one European readers expect.
 _CLDR = {"en": "en_150", "cnr": "sr_Latn_ME"}
 
@@ -48,6 +57,10 @@ def shipped_languages() -> list[str]:
 def catalog_file(folder: Path, language: str) -> Path | None:
     """The catalog of `language` under `folder`, found case-insensitively: its own, its
     alias's (cnr → sr-Latn), else its primary language's (ro-MD → ro); or None."""
+    if _PLAIN.fullmatch(language):  # the usual case, found without listing the folder
+        exact = folder / language / "LC_MESSAGES" / f"{DOMAIN}.po"
+        if exact.is_file():
+            return exact
     if not folder.is_dir():
         return None
     found = {
@@ -64,13 +77,44 @@ def catalog_file(folder: Path, language: str) -> Path | None:
 
 @functools.lru_cache(maxsize=128)
 def _compiled(path: Path, stamp: float) -> gettext.GNUTranslations:
-    """A .po file compiled to .mo by Babel, in memory: nothing to build at install."""
-    with path.open("rb") as po:
-        catalog = read_po(po, domain=DOMAIN)
+    """A .po file compiled to .mo by Babel: nothing to build at install. The .mo is read
+    from the cache folder when an earlier command compiled the same bytes, else kept there."""
+    po = path.read_bytes()
+    folder = _cache_folder()
+    cached = folder / f"{hashlib.sha256(po).hexdigest()}-{babel_version}.mo" if folder else None
+    if cached is not None and cached.is_file():
+        # Truncated or damaged: compiled again below, and replaced.
+        with contextlib.suppress(Exception):
+            return gettext.GNUTranslations(io.BytesIO(cached.read_bytes()))
+    mo = _compile(po)
+    if cached is not None:
+        # A cache folder that cannot be written: the next command compiles again.
+        with contextlib.suppress(OSError):
+            write_atomically(cached, mo)
+    return gettext.GNUTranslations(io.BytesIO(mo))
+
+
+def _compile(po: bytes) -> bytes:
+    """The .mo of a .po file's bytes, without its fuzzy messages."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    catalog = read_po(io.BytesIO(po), domain=DOMAIN)
     mo = io.BytesIO()
     write_mo(mo, catalog, use_fuzzy=False)
-    mo.seek(0)
-    return gettext.GNUTranslations(mo)
+    return mo.getvalue()
+
+
+def _cache_folder() -> Path | None:
+    """Where compiled catalogs are kept: `$XDG_CACHE_HOME/bulletin/catalogs` (by default
+    `~/.cache/bulletin/catalogs`); None for a user without a home folder."""
+    base = os.environ.get("XDG_CACHE_HOME")
+    if not base:
+        try:
+            base = str(Path.home() / ".cache")
+        except RuntimeError:
+            return None
+    return Path(base) / "bulletin" / "catalogs"
 
 
 def _load(path: Path) -> gettext.GNUTranslations | None:

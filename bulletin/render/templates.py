@@ -1,13 +1,22 @@
-"""Finds a site's templates and compiles them: the one Jinja environment factory, and MJML."""
+"""Finds a site's templates and compiles them: the one Jinja environment factory, and MJML.
+
+Compiled templates are kept in the site's state folder (`.bulletin/templates/`), so that
+the next command loads them instead of compiling every template again: Jinja reuses one
+only while its source is unchanged, and the key names the environment's settings and the
+Jinja and Python versions. Only bulletin writes the state folder, so its code is trusted.
+"""
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import jinja2
+from jinja2.bccache import Bucket, FileSystemBytecodeCache
 from mjml import mjml2html
 
 from bulletin.config.model import Config
@@ -36,14 +45,44 @@ def environment(
     """A Jinja environment over the site's own templates/ first, then the built-in ones;
     undefined names are errors. `autoescape` names the file endings escaped as HTML."""
     search = [config.root / "templates", DEFAULT_TEMPLATES]
+    settings = f"{sorted(autoescape)}|{keep_trailing_newline}"
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader([str(p) for p in search if p.is_dir()]),
         autoescape=jinja2.select_autoescape(list(autoescape)),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=keep_trailing_newline,
+        bytecode_cache=_CompiledTemplates(config.state_dir / "templates", settings),
         # A run renders thousands of pages: templates are read once, not checked each time.
         auto_reload=False,
     )
+
+
+class _CompiledTemplates(FileSystemBytecodeCache):
+    """Jinja's bytecode cache in a folder of the site's state; a cache that cannot be read
+    or written only means compiling again, never a failed render."""
+
+    def __init__(self, folder: Path, settings: str) -> None:
+        super().__init__(str(folder))
+        self.folder = folder
+        # What else decides a template's code: escaping and newlines are compiled in.
+        self.settings = f"{settings}|{jinja2.__version__}|{sys.version_info[:2]}"
+
+    def get_cache_key(self, name: str, filename: str | None = None) -> str:
+        key = f"{self.settings}|{name}|{filename}"
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        try:
+            super().load_bytecode(bucket)
+        except Exception:  # damaged: compiled again and replaced
+            bucket.reset()
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            super().dump_bytecode(bucket)
+        except OSError:
+            pass  # a read-only site still renders; it compiles each time
 
 
 @functools.lru_cache(maxsize=64)

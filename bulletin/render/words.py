@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bulletin.render.i18n import date_range, language_name, translations
 
-__all__ = ["ENGLISH", "LANGUAGE_NAMES", "date_range", "labels"]
+__all__ = ["ENGLISH", "LANGUAGE_NAMES", "date_range", "label", "labels"]
 
 
 class _Names(dict[str, str]):
@@ -128,3 +128,8 @@ def labels(language: str, site: Path | None = None) -> dict[str, str]:
     """The fixed words in `language`, from the site's catalog, else bulletin's, else English."""
     catalog = translations(language, site)
     return {key: catalog.pgettext(key, english) for key, english in ENGLISH.items()}
+
+
+def label(language: str, key: str, site: Path | None = None) -> str:
+    """One fixed word of `labels`, without looking up all the others."""
+    return translations(language, site).pgettext(key, ENGLISH[key])
