@@ -55,7 +55,7 @@ class Server:
     def site(self, name: str, subscribers: bool = True) -> Path:
         """A fresh copy of the fixture site, with its subscribers imported."""
         site = self.sites / name
-        shutil.copytree(FIXTURE_SITE, site)
+        shutil.copytree(FIXTURE_SITE, site, ignore=shutil.ignore_patterns(".bulletin"))
         if subscribers:
             done = run_cli("subscribers", "import", "subscribers.csv", "--list", "news", site=site)
             assert done.returncode == 0, done.stderr
@@ -129,7 +129,7 @@ def server(tmp_path_factory) -> Server:
         "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false",  # no scheduled runs mid-test
     }
     default_site = root / "default-site"
-    shutil.copytree(FIXTURE_SITE, default_site)
+    shutil.copytree(FIXTURE_SITE, default_site, ignore=shutil.ignore_patterns(".bulletin"))
     log = open(root / "serve.log", "w")  # noqa: SIM115 -- closed below
     process = subprocess.Popen(
         [str(REPO / "scripts" / "serve-prefect"), "--site", str(default_site), "--port", str(port)],
