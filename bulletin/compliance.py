@@ -10,7 +10,7 @@ import difflib
 import json
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bulletin.config.model import Config
@@ -237,13 +237,17 @@ def json_feed_outputs(name: str, data: bytes, entries: Sequence[Entry]) -> list[
 
 
 def calendar_outputs(
-    name: str, ics: bytes, entries: Sequence[Entry] | Mapping[str, Entry]
+    name: str,
+    ics: bytes,
+    entries: Sequence[Entry] | Mapping[str, Entry],
+    checked: Collection[bytes] = (),
 ) -> list[Output]:
     """One output per calendar event: its DESCRIPTION, as a calendar program shows it.
-    `entries`: those it may carry, or a mapping of them by slug."""
+    `entries`: those it may carry, or a mapping of them by slug. `checked`: VEVENTs that
+    passed as they are (in the event's own file): the same bytes are not read again."""
     by_slug = entries if isinstance(entries, Mapping) else {e.slug: e for e in entries}
     outputs = []
-    for event in _vevents(ics):
+    for event in _vevents(_unchecked(ics, checked) if checked else ics):
         entry = by_slug.get(event.get("UID", "").partition("@")[0])
         if entry is None:
             continue
@@ -256,6 +260,22 @@ _FOLDED = re.compile(rb"\r?\n[ \t]")
 _ESCAPED = re.compile(r"\\([\\;,nN])")
 _VALUE = r'(?:"[^"]*"|[^:;",]*)'  # a parameter's value: quoted, or up to : ; ,
 _NAME = re.compile(rf"([A-Za-z0-9-]+)((?:;[^:;\"]+={_VALUE}(?:,{_VALUE})*)*):")
+
+
+_BEGIN_EVENT, _END_EVENT = b"BEGIN:VEVENT\r\n", b"END:VEVENT\r\n"
+
+
+def _unchecked(ics: bytes, checked: Collection[bytes]) -> bytes:
+    """The calendar without the VEVENTs in `checked` (compared byte for byte)."""
+    head, *parts = ics.split(_BEGIN_EVENT)
+    kept = [head]
+    for part in parts:
+        end = part.find(_END_EVENT) + len(_END_EVENT)
+        if end >= len(_END_EVENT) and _BEGIN_EVENT + part[:end] in checked:
+            kept.append(part[end:])  # what follows the event (the calendar's end)
+        else:
+            kept.append(_BEGIN_EVENT + part)
+    return b"".join(kept)
 
 
 def _vevents(ics: bytes) -> list[dict[str, str]]:

@@ -143,3 +143,22 @@ def test_feeds_carry_the_newest_entries_only(site: Path) -> None:
     _publish(site)
     feed = (site / "public" / "feed.xml").read_text()
     assert feed.count("<item>") == 1 and NEW in feed
+
+
+def test_the_gate_skips_only_calendar_events_it_checked_byte_for_byte(site: Path) -> None:
+    from bulletin.compliance import calendar_outputs
+
+    _publish(site)
+    config = load_config(site)
+    entries = {e.slug: e for e in core.validate(config)[0]}
+    whole = (site / "public" / "calendar.ics").read_bytes()
+    own = (site / "public" / "entries" / "2019-11-13-sofia-workshop" / "event.ics").read_bytes()
+    block = own[own.index(b"BEGIN:VEVENT") : own.index(b"END:VEVENT\r\n") + 12]
+    assert block in whole
+    every = [o.name for o in calendar_outputs("calendar.ics", whole, entries)]
+    rest = [o.name for o in calendar_outputs("calendar.ics", whole, entries, {block})]
+    assert len(rest) == len(every) - 1 and not any("sofia" in name for name in rest)
+    # The same event with one byte changed is read and checked again.
+    changed = whole.replace(block, block.replace(b"SEQUENCE:0", b"SEQUENCE:1"))
+    assert changed != whole
+    assert len(calendar_outputs("calendar.ics", changed, entries, {block})) == len(every)

@@ -99,11 +99,13 @@ def render_public(
                 files[name] = build(config, chosen, folder, items, **names)
                 read = json_feed_outputs if name.endswith(".json") else feed_outputs
                 outputs += read(f"public/{name}", files[name], chosen)
-    calendars = calendar_files(config, feed_entries, published, previous, inputs.wanted)
+    # Events taken from their own files as they stand were checked when those were written.
+    reused: set[bytes] = set()
+    calendars = calendar_files(config, feed_entries, published, previous, inputs.wanted, reused)
     by_slug = {e.slug: e for e in feed_entries}
     for name, ics in calendars.items():
         files[name] = ics
-        outputs += calendar_outputs(f"public/{name}", ics, by_slug)
+        outputs += calendar_outputs(f"public/{name}", ics, by_slug, reused)
     for info in archive:
         name = f"{info.id}/index.html"
         edition = (info.id, info.published)

@@ -62,12 +62,14 @@ def calendar_files(
     now: dt.datetime,
     previous: Previous,
     wanted: Wanted | None = None,
+    reused: set[bytes] | None = None,
 ) -> dict[str, bytes]:
     """Every calendar file, by path relative to public/: one per event, the whole calendar,
     one per language and one per tag. `entries` are the published ones (withdrawn included);
     `previous` reads the files as they are now, for `SEQUENCE` and `DTSTAMP`. With `wanted`,
     only the files it asks for are built; an event whose own file is not wanted is taken
-    from that file as it stands (it is what building it again would give)."""
+    from that file as it stands (it is what building it again would give), and its VEVENT
+    is added to `reused`."""
     events = sorted((e for e in entries if e.is_event), key=lambda e: (e.date, e.slug))
     wanted = wanted or (lambda name, chosen: True)
     blocks: dict[str, bytes] = {}
@@ -77,7 +79,10 @@ def calendar_files(
         """The event's VEVENT: as its own file holds it when that file stays as it is."""
         if entry.slug not in blocks:
             before = previous(event_path(entry))
-            blocks[entry.slug] = _vevent(before) or _event(config, entry, now, before).to_ical()
+            kept = _vevent(before)
+            if kept and reused is not None:
+                reused.add(kept)
+            blocks[entry.slug] = kept or _event(config, entry, now, before).to_ical()
         return blocks[entry.slug]
 
     for entry in events:
