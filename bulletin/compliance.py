@@ -18,6 +18,7 @@ from bulletin.content.entries import Entry
 from bulletin.content.markup import html_to_text, normalise_space
 from bulletin.errors import Problem
 from bulletin.render.notices import Notice, notices_for
+from bulletin.vevents import unchecked, vevents
 
 # Funding wordings in circulation that a site may not have configured: a body that
 # carries one of these instead of the configured text has an outdated or foreign copy.
@@ -247,62 +248,13 @@ def calendar_outputs(
     passed as they are (in the event's own file): the same bytes are not read again."""
     by_slug = entries if isinstance(entries, Mapping) else {e.slug: e for e in entries}
     outputs = []
-    for event in _vevents(_unchecked(ics, checked) if checked else ics):
+    for event in vevents(unchecked(ics, checked) if checked else ics):
         entry = by_slug.get(event.get("UID", "").partition("@")[0])
         if entry is None:
             continue
         text = event.get("DESCRIPTION", "")
         outputs.append(Output(f"{name} event {entry.slug} (DESCRIPTION)", False, text, (entry,)))
     return outputs
-
-
-_FOLDED = re.compile(rb"\r?\n[ \t]")
-_ESCAPED = re.compile(r"\\([\\;,nN])")
-_VALUE = r'(?:"[^"]*"|[^:;",]*)'  # a parameter's value: quoted, or up to : ; ,
-_NAME = re.compile(rf"([A-Za-z0-9-]+)((?:;[^:;\"]+={_VALUE}(?:,{_VALUE})*)*):")
-
-
-_BEGIN_EVENT, _END_EVENT = b"BEGIN:VEVENT\r\n", b"END:VEVENT\r\n"
-
-
-def _unchecked(ics: bytes, checked: Collection[bytes]) -> bytes:
-    """The calendar without the VEVENTs in `checked` (compared byte for byte)."""
-    head, *parts = ics.split(_BEGIN_EVENT)
-    kept = [head]
-    for part in parts:
-        end = part.find(_END_EVENT) + len(_END_EVENT)
-        if end >= len(_END_EVENT) and _BEGIN_EVENT + part[:end] in checked:
-            kept.append(part[end:])  # what follows the event (the calendar's end)
-        else:
-            kept.append(_BEGIN_EVENT + part)
-    return b"".join(kept)
-
-
-def _vevents(ics: bytes) -> list[dict[str, str]]:
-    """Each VEVENT's properties (name → text value, unescaped), read as RFC 5545 says:
-    lines unfolded, then split at the first colon outside a quoted parameter."""
-    events: list[dict[str, str]] = []
-    path: list[str] = []
-    for line in _FOLDED.sub(b"", ics).decode("utf-8", "replace").split("\n"):
-        line = line.removesuffix("\r")
-        match = _NAME.match(line)
-        if match is None:
-            continue
-        name, value = match.group(1).upper(), line[match.end() :]
-        if name == "BEGIN":
-            path.append(value.upper())
-            if path[-1] == "VEVENT":
-                events.append({})
-        elif name == "END":
-            if path:
-                path.pop()
-        elif path and path[-1] == "VEVENT":
-            events[-1].setdefault(name, _ESCAPED.sub(_unescape, value))
-    return events
-
-
-def _unescape(match: re.Match[str]) -> str:
-    return "\n" if match.group(1) in "nN" else match.group(1)
 
 
 def near_misses(config: Config, entries: Iterable[Entry]) -> list[Problem]:

@@ -204,7 +204,7 @@ def render(
                 edition.partner_emails[key] = email
                 outputs += _email_outputs(f"partner {key}", email, wanted)
     state = PublicState(config) if incremental else None
-    inputs = Inputs(state.current if state else None)
+    inputs = Inputs(state)
     outputs += render_public(
         config, renderer, archive, edition.published, edition.files, inputs, reader(config)
     )

@@ -23,6 +23,7 @@ from bulletin.config.model import Config
 from bulletin.content.entries import Entry
 from bulletin.content.translations import variant
 from bulletin.pipeline.variants import site_languages
+from bulletin.pipeline.write import SITE, PublicState
 from bulletin.render.calendars import calendar_files
 from bulletin.render.feeds import FeedItems, atom, feed_groups, json_feed, rss
 from bulletin.render.notices import notices_for
@@ -60,9 +61,26 @@ class Inputs:
     `current(name, key)`: whether public/ holds `name` as rendered from inputs `key`; None
     renders everything."""
 
-    def __init__(self, current: Callable[[str, str], bool] | None) -> None:
-        self._current = current
+    def __init__(self, state: PublicState | None) -> None:
+        self._current = state.current if state else None
+        self._state = state
         self.keys: dict[str, str] = {}
+
+    def unchanged(self, archive: Sequence[EditionInfo]) -> bool:
+        """Whether the whole archive is as public/ was last written from, every file still
+        there: then nothing is rendered and each file's inputs are the ones remembered."""
+        digest = hashlib.sha256()
+        for info in archive:
+            digest.update(f"{info.id}\0{info.published!r}\0".encode())
+            digest.update(b"".join(entry_digest(e) for e in info.entries))
+        self.keys[SITE] = site = digest.hexdigest()
+        state = self._state
+        if state is None or state.inputs.get(SITE) != site:
+            return False
+        if not all(state.current(name, key) for name, key in state.inputs.items() if name):
+            return False
+        self.keys = dict(state.inputs)
+        return True
 
     def wanted(self, name: str, entries: Sequence[Entry], *more: object) -> bool:
         """Remember `name`'s inputs; whether it must be rendered (it is not current). The
@@ -89,6 +107,8 @@ def render_public(
     """Render into `files` the public/ files `inputs` wants (all of them on a first build);
     returns the outputs the gates must check."""
     outputs: list[Output] = []
+    if inputs.unchanged(archive):
+        return outputs
     feed_entries = list({e.slug: e for info in archive for e in info.entries}.values())
     outputs += _archive_pages(config, renderer, archive, feed_entries, files, inputs)
     items = FeedItems(config)  # each item's content made once, however many feeds carry it

@@ -57,7 +57,9 @@ def write_public(
         if write_if_changed(target, data, mode=0o644):
             written.append(target)
     if inputs:
-        PublicState(config).remember({n: k for n, k in inputs.items() if n in files})
+        # The archive's digest holds once every file is written (the files of this run's
+        # inputs that were not are current).
+        PublicState(config).remember({n: k for n, k in inputs.items() if n in files or not n})
     return [p.relative_to(config.root).as_posix() for p in written]
 
 
@@ -66,6 +68,8 @@ def clear_previews(config: Config) -> None:
 
 
 STATE = "public.state"
+#: the name under which the state keeps the digest of the whole archive (not a file)
+SITE = ""
 _PACKAGE = Path(__file__).resolve().parent.parent
 #: the code, catalogs and libraries that decide what a file of public/ holds
 _CODE = ("render", "locales", "content", "compliance.py", "pipeline/public.py")
