@@ -61,6 +61,14 @@ def _body(rng: random.Random, language: str, target: int = 300) -> str:
     return "\n\n".join(blocks) + "\n"
 
 
+def test_signer(config: object) -> object:
+    """The fixture site's test approver: its key is a test key, public in the repository."""
+    from bulletin.content.approvers import ApproverKey, load
+
+    key = load(FIXTURE.parent / "approvers" / "press-office.key")
+    return ApproverKey("press-office", config.approvers["press-office"].name, key)  # type: ignore[attr-defined]
+
+
 def make_site(
     dest: Path, count: int, seed: int = 1, words: int = 300, span_days: int | None = None
 ) -> Path:
@@ -69,7 +77,6 @@ def make_site(
     `span_days`, spread evenly over that many days from 2006."""
     from bulletin.config import load_config
     from bulletin.content.approval import approve
-    from bulletin.content.approvers import ApproverKey, load
     from bulletin.content.entries import load_entry
 
     dest.mkdir(parents=True, exist_ok=True)
@@ -101,9 +108,7 @@ def make_site(
         )
         paths.append(path)
     config = load_config(dest)
-    # The fixture site's test approver signs: its key is a test key, public in the repository.
-    key = load(FIXTURE.parent / "approvers" / "press-office.key")
-    signer = ApproverKey("press-office", config.approvers["press-office"].name, key)
+    signer = test_signer(config)
     for i, path in enumerate(paths):
         entry, problems = load_entry(config, path)
         assert entry is not None, problems
