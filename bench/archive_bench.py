@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import sites
 import smtp_bench
-from sites import median_time
 
 PY = sys.executable
 Row = tuple[str, str, str, str, str]
@@ -76,31 +77,44 @@ def archive(quick: bool) -> tuple[list[Row], list[str]]:
             return call
 
         try:
+            made = {}
             for count in sizes:
-                site = sites.make_site(work / f"site-{count}", count, span_days=SPAN_DAYS)
+                site = made[count] = sites.make_site(
+                    work / f"site-{count}", count, span_days=SPAN_DAYS
+                )
                 sites.history(site, PER_EDITION)
-                cli(site, "publish")()  # warms the caches (and starts the server once)
-                figure = figures[count] = {}
-                figure["noop"] = median_time(cli(site, "publish"), repeats)
-                added = iter(range(repeats))
+                cli(site, "publish")()  # renders public/ (and starts the server once)
+                print(f"archive: {count:,} entries ready", file=sys.stderr, flush=True)
+            # The sizes take turns, so that each figure and its baseline share the machine's
+            # moods (a loaded machine slows every publish alike).
+            times: dict[int, dict[str, list[float]]] = {n: {} for n in sizes}
 
-                def one_new(site: Path = site, added: object = added) -> None:
-                    _add_entry(site, next(added))  # type: ignore[call-overload]
-                    cli(site, "publish")()
+            def timed(count: int, name: str, fn: Callable[[], object]) -> None:
+                start = time.perf_counter()
+                fn()
+                times[count].setdefault(name, []).append(time.perf_counter() - start)
 
-                figure["one"] = median_time(one_new, repeats)
-                figure["parse"] = median_time(lambda site=site: _parse(site), repeats)
+            for _ in range(repeats):
+                for count, site in made.items():
+                    timed(count, "noop", cli(site, "publish"))
+            for number in range(repeats):
+                for count, site in made.items():
+                    _add_entry(site, number)
+                    timed(count, "one", cli(site, "publish"))
 
-                def full_build(site: Path = site, cold: bool = False) -> None:
-                    shutil.rmtree(site / "public")
-                    for name in ("public.state", *(("entries.cache", "checks.cache")
-                                                   if cold else ())):  # fmt: skip
-                        (site / ".bulletin" / name).unlink(missing_ok=True)
-                    cli(site, "build")()
+            def full_build(site: Path, cold: bool = False) -> Callable[[], None]:
+                shutil.rmtree(site / "public")
+                for name in ("public.state", *(("entries.cache", "checks.cache")
+                                               if cold else ())):  # fmt: skip
+                    (site / ".bulletin" / name).unlink(missing_ok=True)
+                return cli(site, "build")
 
-                figure["build"] = median_time(full_build, repeats)
-                figure["cold"] = median_time(lambda site=site: full_build(site, True), repeats)
-                shutil.rmtree(site)
+            for count, site in made.items():
+                for _ in range(repeats):
+                    timed(count, "parse", lambda site=site: _parse(site))
+                    timed(count, "build", full_build(site))
+                    timed(count, "cold", full_build(site, cold=True))
+                figure = figures[count] = {k: statistics.median(v) for k, v in times[count].items()}
                 # A long run says what it has so far: the 10,000 size takes a while.
                 print(
                     f"archive, {count:,} entries: "
