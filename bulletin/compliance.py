@@ -17,6 +17,7 @@ from bulletin.config.model import Config
 from bulletin.content.entries import Entry
 from bulletin.content.markup import html_to_text, normalise_space
 from bulletin.errors import Problem
+from bulletin.htmlscan import HtmlReader
 from bulletin.render.notices import Notice, notices_for
 from bulletin.vevents import unchecked, vevents
 
@@ -123,56 +124,29 @@ class _Image:
     following: str = ""  # the visible text that comes right after the image
 
 
-class _Page:
-    """What a reader sees of an HTML output: its images and its visible text, read in one
-    pass of libxml2's parser (C, no tree), which calls `start`, `end` and `data`."""
+class _Page(HtmlReader):
+    """What a reader sees of an HTML output: its images and its visible text."""
 
     _HIDDEN = frozenset(("style", "script", "head", "title"))
 
     def __init__(self) -> None:
+        super().__init__()
         self.images: list[_Image] = []
         self._texts: list[str] = []
         self._hidden = 0
         self._open: list[tuple[_Image, int]] = []  # images still collecting following text
-        self._pending: list[str] = []
 
     @classmethod
     def parse(cls, html: str) -> _Page:
-        import lxml.etree  # only outputs that are web pages or emails need it
-
         page = cls()
-        if html.strip():
-            parser = lxml.etree.HTMLParser(target=page)
-            parser.feed(html)
-            parser.close()
+        page.read(html)
         return page
 
-    # libxml2's parser target interface
-    def start(self, tag: str, attrib: dict[str, str]) -> None:
-        self._flush()
-        self.handle_starttag(tag.lower(), list(attrib.items()))
-
-    def end(self, tag: str) -> None:
-        self._flush()
-        self.handle_endtag(tag.lower())
-
-    def data(self, data: str) -> None:
-        self._pending.append(data)  # libxml2 splits text at entities: join it first
-
-    def close(self) -> None:
-        self._flush()
-
-    def _flush(self) -> None:
-        if self._pending:
-            text = "".join(self._pending)
-            self._pending.clear()
-            self.handle_data(text)
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+    def handle_starttag(self, tag: str, attrs: dict[str, str]) -> None:
         if tag in self._HIDDEN:
             self._hidden += 1
         elif tag == "img":
-            values = dict(attrs)
+            values = attrs
             image = _Image(values.get("src") or "", values.get("alt") or "")
             self.images.append(image)
             self._open.append((image, len(self._texts)))

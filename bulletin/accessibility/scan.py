@@ -8,8 +8,6 @@ import functools
 import re
 from dataclasses import dataclass, field
 
-import lxml.etree
-
 from bulletin.accessibility.colours import (
     Rgb,
     Rule,
@@ -20,6 +18,7 @@ from bulletin.accessibility.colours import (
     stylesheet,
 )
 from bulletin.content.markup import normalise_space
+from bulletin.htmlscan import HtmlReader
 
 _VOID = frozenset(
     "area base br col embed hr img input link meta source track wbr".split()  # noqa: SIM905
@@ -72,10 +71,11 @@ class Link:
     start: str = ""
 
 
-class Walker:
+class Walker(HtmlReader):
     """What one HTML document holds for the rules; `feed` it once."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.findings: list[Finding] = []
         self.rules: list[Rule] = []
         root = _Box("", frozenset(), "", BLACK, WHITE, 16.0, False, False, False)
@@ -93,38 +93,12 @@ class Walker:
         self.seen_contrast: set[tuple[str, str]] = set()
         self._style: list[str] | None = None
         self._index: dict[str, list[Rule]] | None = None
-        self._pending: list[str] = []
 
     def feed(self, html: str) -> None:
-        # libxml2 parses and calls start, end and data below as it goes (a C parser and no
-        # tree: the gate must stay a small part of check's time).
-        if not html.strip():
-            return  # an empty document: the lang rule reports it
-        parser = lxml.etree.HTMLParser(target=self)
-        parser.feed(html)
-        parser.close()
-
-    # libxml2's parser target interface
-    def start(self, tag: str, attrib: dict[str, str]) -> None:
-        self._flush()
-        self.handle_starttag(tag.lower(), dict(attrib))
-
-    def end(self, tag: str) -> None:
-        self._flush()
-        if tag.lower() not in _VOID:
-            self.handle_endtag(tag.lower())
-
-    def data(self, data: str) -> None:
-        self._pending.append(data)  # libxml2 splits text at entities: join it first
-
-    def close(self) -> None:
-        self._flush()
-
-    def _flush(self) -> None:
-        if self._pending:
-            text = "".join(self._pending)
-            self._pending.clear()
-            self.handle_data(text)
+        # libxml2 parses and calls the handlers below as it goes (a C parser and no tree:
+        # the gate must stay a small part of check's time); an empty document has nothing,
+        # which the lang rule reports.
+        self.read(html)
 
     def handle_starttag(self, tag: str, a: dict[str, str]) -> None:
         if tag == "html":
@@ -149,6 +123,8 @@ class Walker:
             self.stack.append(self._box(tag, a))
 
     def handle_endtag(self, tag: str) -> None:
+        if tag in _VOID:
+            return  # never pushed on the stack
         if tag == "style" and self._style is not None:
             css = "".join(self._style)
             self.rules += stylesheet(css)
