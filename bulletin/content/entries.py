@@ -146,13 +146,14 @@ def load_entries(config: Config, paths: Iterable[Path] = ()) -> Loaded:
 def _duplicate_slugs(config: Config, entries: list[Entry], everywhere: list[Path]) -> list[Problem]:
     problems = []
     # Subfolders are allowed, so two files can share a name; slugs must stay unique.
-    by_slug: dict[str, list[Path]] = {}
-    for path in {*everywhere, *(e.path for e in entries)}:
-        by_slug.setdefault(path.stem, []).append(path)
+    by_slug: dict[str, set[str]] = {}
+    for name in [*map(str, everywhere), *(str(e.path) for e in entries)]:
+        by_slug.setdefault(os.path.splitext(os.path.basename(name))[0], set()).add(name)
     for entry in entries:
         if len(by_slug.get(entry.slug, ())) < 2:
             continue  # the only file of its slug (most of them: no path is resolved)
-        others = [p for p in by_slug[entry.slug] if p.resolve() != entry.path.resolve()]
+        mine = entry.path.resolve()
+        others = [Path(n) for n in by_slug[entry.slug] if Path(n).resolve() != mine]
         if others:
             names = ", ".join(display_path(p, config.root) for p in sorted(others))
             problems.append(
