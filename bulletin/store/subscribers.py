@@ -192,10 +192,10 @@ def import_csv(
     Each address added gets a consent record naming the file, its SHA-256, the row's line
     and `by` (who imported it): the consent itself was collected outside bulletin.
 
-    One transaction, the rows written in batches of IMPORT_BATCH statements' parameters
-    (a million-row file takes a minute or two, not half an hour). An address twice in the
-    file is added once, with the first row's line as its consent, and updated by the later
-    rows, as if they had been imported one after the other.
+    One transaction, its rows written IMPORT_BATCH to a statement (a million-row file takes
+    a minute or two, not half an hour). An address twice in the file is added once, with
+    the first row's line in its consent, and updated by the later rows, as if the rows had
+    been imported one after the other.
     """
     subscriber_list(config, list_key)
     shown = display_path(path, config.root)
