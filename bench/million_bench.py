@@ -53,9 +53,24 @@ def million(quick: bool) -> tuple[list[Row], list[str]]:
         (f"peak RSS {large_n:,} / {small_n:,}", f"{growth:.2f}x", "", "", "")
     )  # fmt: skip
     rate = smtp_bench.rated_count(large)
-    notes = [
+    notes = [peak_note(run) for run in (small, large)]
+    notes += [
         f"target: {large_n:,} completes ({'yes' if large.ok else 'NO'}); peak <= {TARGET_MB} "
         f"MB ({large.rss_mb:,.0f} MB) and <= {TARGET_GROWTH}x the {small_n:,} run "
         f"({growth:.2f}x); rate >= raw loop ({rate / raw:.2f}x)",
     ]
     return rows, notes
+
+
+def peak_note(run: smtp_bench.Publish) -> str:
+    """Where the run's memory went: its peak before, during and after the deliver step."""
+    start, end = run.timings.get("deliver_start"), run.timings.get("deliver_end")
+    if not run.peaks or start is None or end is None:
+        return f"million: {run.count:,}: no memory trace from the driver"
+    before = max((mb for t, mb in run.peaks if t <= start), default=0)
+    during = max((mb for t, mb in run.peaks if start < t <= end), default=before)
+    after = max((mb for t, mb in run.peaks if t > end), default=during)
+    return (
+        f"million: {run.count:,}: peak RSS {before} MB before the deliver step, {during} MB "
+        f"at its end ({end - start:,.0f} s), {after} MB after it"
+    )

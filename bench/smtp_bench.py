@@ -27,7 +27,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.header import Header
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
@@ -429,6 +429,10 @@ class Publish:
     sent: int
     other: dict[str, int]
     error: str | None
+    #: the driver's clock: when the flow and the deliver step started and ended (seconds)
+    timings: dict[str, float] = field(default_factory=dict)
+    #: (seconds, MB) each time the driver's peak RSS grew, from its own watch
+    peaks: list[tuple[float, int]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -484,10 +488,13 @@ def publish(
         wall=wall,
         flow=timings.get("flow_end", 0) - timings.get("flow_start", 0),
         deliver=timings.get("deliver_end", 0) - timings.get("deliver_start", 0),
-        rss_mb=usage.ru_maxrss / 1024,  # kilobytes on Linux
+        # The driver's own peak; ru_maxrss would count this process's peak too (see there).
+        rss_mb=timings.get("peak_rss_mb") or usage.ru_maxrss / 1024,  # kilobytes on Linux
         sent=sent,
         other=tally,
         error=error,
+        timings={k: v for k, v in timings.items() if isinstance(v, float)},
+        peaks=[tuple(p) for p in timings.get("peaks", [])],
     )
 
 

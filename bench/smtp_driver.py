@@ -39,6 +39,7 @@ def publish(site: str, out: str, profile: str | None = None) -> None:
     core.deliver = timed_deliver  # flows/publish.py calls core.deliver through the module
     profiles = _profile_threads() if profile else None
     error = None
+    peaks = _watch_peak(started)
     timings["flow_start"] = time.perf_counter() - started
     try:
         flow(site=site)
@@ -47,7 +48,45 @@ def publish(site: str, out: str, profile: str | None = None) -> None:
     timings["flow_end"] = time.perf_counter() - started
     if profiles is not None:
         _dump(profiles, profile)
-    Path(out).write_text(json.dumps({**timings, "error": error}))
+    peak = _own_peak_mb()
+    result = {**timings, "error": error, "peaks": peaks, "peak_rss_mb": peak}
+    Path(out).write_text(json.dumps(result))
+
+
+def _own_peak_mb() -> float | None:
+    """This process's peak RSS (VmHWM), Linux only. Not getrusage's ru_maxrss: at exec, Linux
+    carries the parent's peak into the child's (the child ran in the parent's memory until
+    then), so a bench that grew large would be measured instead of the publish."""
+    status = Path("/proc/self/status")
+    if not status.exists():
+        return None
+    for line in status.read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return None
+
+
+def _watch_peak(started: float, every: float = 0.2) -> list[tuple[float, int]]:
+    """(seconds since start, peak RSS in MB) each time the peak grew by a megabyte or more,
+    read from /proc (Linux) by a daemon thread: when the memory grew, not only how much."""
+    import threading
+
+    peaks: list[tuple[float, int]] = []
+    status = Path("/proc/self/status")
+    if not status.exists():
+        return peaks
+
+    def watch() -> None:
+        while True:
+            for line in status.read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    mb = int(line.split()[1]) // 1024
+                    if not peaks or mb > peaks[-1][1]:
+                        peaks.append((round(time.perf_counter() - started, 1), mb))
+            time.sleep(every)
+
+    threading.Thread(target=watch, name="peak-rss", daemon=True).start()
+    return peaks
 
 
 def _profile_threads() -> list:

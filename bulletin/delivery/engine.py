@@ -2,9 +2,10 @@
 
 The ledger is the truth. Each connection marks a message `sending` before it goes and
 `sent` (or failed, or due again) after, in the same transaction as the next message's
-`sending`: one commit per message, and a run killed at any moment leaves at most one
-message per connection in flight. A new run takes the site's delivery lock, so two runs
-never send at once, and sends those in-flight messages again.
+`sending` (the connections' transactions at one moment share a commit: `Claims`), and a
+run killed at any moment leaves at most one message per connection in flight. A new run
+takes the site's delivery lock, so two runs never send at once, and sends those in-flight
+messages again.
 """
 
 from __future__ import annotations
@@ -123,8 +124,9 @@ def run(
             counters["outstanding"] -= 1
             state.notify_all()
 
+    ledger = Claims(engine)  # shared: what the workers record at once goes in one commit
+
     def worker() -> None:
-        ledger = Claims(engine)
         transports: dict[str, Transport] = {}
         previous: tuple[Pending, Outcome] | None = None
         row: Pending | None = None
@@ -177,7 +179,6 @@ def run(
             errors.append(exc)
             stop.set()
         finally:
-            ledger.close()
             for transport in transports.values():
                 with contextlib.suppress(Exception):  # closing politely is best effort
                     transport.close()
@@ -237,6 +238,7 @@ def run(
                             work.get_nowait()
         for thread in threads:
             thread.join()
+        ledger.close()
     if errors:
         raise errors[0]
 

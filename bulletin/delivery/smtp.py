@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import re
 import smtplib
 import ssl
 
@@ -24,12 +26,89 @@ def _sendmail(
     options: list[str],
     wire: bytes | None = None,
 ) -> None:
-    """`smtplib.SMTP.sendmail` for one recipient, raising the same errors, with a faster
-    DATA step: smtplib escapes leading dots with a multi-line regular expression over the
-    whole message and copies it twice, which costs more than the rest of a send together.
-    `wire` is the message already escaped (`Message.wire`)."""
+    """`smtplib.SMTP.sendmail` for one recipient, raising the same errors, with less work
+    per message: smtplib escapes leading dots with a multi-line regular expression over the
+    whole message and copies it twice, and parses both addresses with `email.utils`, which
+    together cost more than the rest of a send. `wire` is the message already escaped
+    (`Message.wire`). When the server offers PIPELINING (RFC 2920), MAIL, RCPT and DATA go
+    in one write and their replies are read together: two round trips per message, not four.
+    """
     if smtp.does_esmtp and smtp.has_extn("size"):
         options = [*options, f"size={len(data)}"]
+    if "SMTPUTF8" in options:  # smtplib checks that the server offers it, and encodes
+        _sendmail_stepwise(smtp, sender, recipient, options)
+    else:
+        tail = "".join(" " + option for option in options)
+        commands = [f"MAIL FROM:{_quoted(sender)}{tail}", f"RCPT TO:{_quoted(recipient)}", "DATA"]
+        if smtp.does_esmtp and smtp.has_extn("pipelining"):
+            smtp.send("".join(command + "\r\n" for command in commands).encode("ascii"))
+            replies = _replies(smtp, len(commands))
+        else:
+            replies = []
+            for command in commands:
+                smtp.send(command.encode("ascii") + CRLF)
+                replies.append(smtp.getreply())
+                if replies[-1][0] not in _EXPECTED[len(replies) - 1]:
+                    break
+        _check(smtp, sender, recipient, replies)
+    smtp.send(wire or wire_form(data))
+    code, reply = smtp.getreply()
+    if code != 250:
+        _abandon(smtp, code)
+        raise smtplib.SMTPDataError(code, reply)
+
+
+#: The replies MAIL, RCPT and DATA expect.
+_EXPECTED = ((250,), (250, 251), (354,))
+CRLF = b"\r\n"
+# An address written as it is between angle brackets; any other goes through smtplib.
+_PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+")
+
+
+def _quoted(address: str) -> str:
+    if _PLAIN_ADDRESS.fullmatch(address):
+        return f"<{address}>"
+    return smtplib.quoteaddr(address)
+
+
+def _replies(smtp: smtplib.SMTP, count: int) -> list[tuple[int, bytes]]:
+    """The replies to `count` pipelined commands; fewer when the server hung up after
+    refusing one (a 421 closes the channel)."""
+    replies: list[tuple[int, bytes]] = []
+    try:
+        while len(replies) < count:
+            replies.append(smtp.getreply())
+            if replies[-1][0] == 421:
+                break
+    except smtplib.SMTPServerDisconnected:
+        expected = zip(replies, _EXPECTED, strict=False)
+        if all(code in codes for (code, _), codes in expected):
+            raise  # nothing was refused: the connection was lost
+    return replies
+
+
+def _check(
+    smtp: smtplib.SMTP, sender: str, recipient: str, replies: list[tuple[int, bytes]]
+) -> None:
+    """Raise smtplib's error for the first command refused, leaving the connection ready
+    for the next message (or closed after a 421)."""
+    for stage, (code, reply) in enumerate(replies):
+        if code in _EXPECTED[stage]:
+            continue
+        if len(replies) == 3 and replies[2][0] == 354:  # DATA went through regardless:
+            with contextlib.suppress(smtplib.SMTPException):  # end it empty (RFC 2920 3.1)
+                smtp.send(b"." + CRLF)
+                smtp.getreply()
+        _abandon(smtp, code)
+        if stage == 0:
+            raise smtplib.SMTPSenderRefused(code, reply, sender)
+        if stage == 1:
+            raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
+        raise smtplib.SMTPDataError(code, reply)
+
+
+def _sendmail_stepwise(smtp: smtplib.SMTP, sender: str, recipient: str, options: list[str]) -> None:
+    """MAIL, RCPT and DATA through smtplib, one reply at a time."""
     code, reply = smtp.mail(sender, options)
     if code != 250:
         _abandon(smtp, code)
@@ -41,11 +120,6 @@ def _sendmail(
     smtp.putcmd("data")
     code, reply = smtp.getreply()
     if code != 354:
-        _abandon(smtp, code)
-        raise smtplib.SMTPDataError(code, reply)
-    smtp.send(wire or wire_form(data))
-    code, reply = smtp.getreply()
-    if code != 250:
         _abandon(smtp, code)
         raise smtplib.SMTPDataError(code, reply)
 

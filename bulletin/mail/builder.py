@@ -51,7 +51,9 @@ def message_id_domain(config: Config) -> str:
 def to_field(name: str, address: str) -> str:
     """The To: value for a recipient: the name on one line, without control characters,
     shortened (or left out) so that `To: ...` stays within RFC 5322's 998 octets."""
-    name = " ".join("".join(c if c.isprintable() else " " for c in name).split())
+    if not name.isprintable():  # most names are: one check then, not one per character
+        name = "".join(c if c.isprintable() else " " for c in name)
+    name = " ".join(name.split())
     while name:
         value = formataddr((name, address))
         if len("To: ") + len(value.encode("utf-8")) <= MAX_LINE:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import quopri
+import re
 from email.utils import format_datetime, parseaddr
 from typing import TYPE_CHECKING
 from urllib.parse import quote
@@ -29,6 +30,9 @@ from bulletin.render.renderer import UNSUBSCRIBE_PLACEHOLDER, RenderedEmail
 if TYPE_CHECKING:
     from bulletin.mail.dkim import DkimSigner, DkimTemplate
     from bulletin.mail.verp import Verp
+
+
+_URL_SAFE = re.compile(r"[A-Za-z0-9_.~-]*")  # what quote() never changes
 
 
 def _qp(text: str) -> bytes:
@@ -112,6 +116,7 @@ class CompiledEmail:
         self._wire_html = [dot_stuffed(part) for part in self._html]
         self._wire_closing = dot_stuffed(self._closing) + END_OF_DATA
         self._dkim_template = None if dkim is None else self._signing_template(dkim)
+        self._last_date: tuple[object, str] = (None, "")
 
     def _signing_template(self, dkim: DkimSigner) -> DkimTemplate:
         """The constant header fields and body pieces, canonicalised once: each message
@@ -123,6 +128,15 @@ class CompiledEmail:
             pieces += parts[1:]
             pieces[-1] += after
         return dkim.template(self._fixed_headers[:end], pieces)
+
+    def _date(self, when: dt.datetime) -> str:
+        """The Date: value, made once a second: it shows whole seconds."""
+        # Equal instants in other zones are written with other offsets: both are the key.
+        second = (when.replace(microsecond=0), when.utcoffset())
+        last = self._last_date  # one read: the workers share this email
+        if last[0] != second:
+            last = self._last_date = (second, format_datetime(when))
+        return last[1]
 
     def message_name(self, recipient: str) -> str:
         digest = hashlib.sha256(f"{self.list_key}\n{recipient.lower()}".encode()).hexdigest()
@@ -136,7 +150,10 @@ class CompiledEmail:
         url = self._unsubscribe_base + token
         sender, name_ = self.sender, self.message_name(recipient)
         if self._verp is None:
-            mailto = self._mailto + quote(f"unsubscribe {token}")
+            # Tokens are URL-safe Base64, which quote() leaves as it is: only the space is
+            # quoted then, without quote()'s walk over every character.
+            said = f"unsubscribe%20{token}" if _URL_SAFE.fullmatch(token) else None
+            mailto = self._mailto + (said or quote(f"unsubscribe {token}"))
         else:  # the token is in the address: replies that drop the subject still count
             mailto = f"mailto:{self._verp.mailto(self.edition_id, name_)}?subject=unsubscribe"
             sender = self._verp.envelope(self.edition_id, name_)
@@ -146,7 +163,7 @@ class CompiledEmail:
         unsubscribe = f"List-Unsubscribe: <{url}>,\r\n <{mailto}>\r\n" if self.one_click else ""
         varying = (
             f"To: {to}\r\n"
-            f"Date: {format_datetime(when)}\r\n"
+            f"Date: {self._date(when)}\r\n"
             f"Message-ID: <{self.edition_id}.{name_}@{self._domain}>\r\n"
             f"{unsubscribe}"
         ).encode("ascii")
