@@ -14,6 +14,7 @@ Feeds carry the newest `[feeds] items` entries.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import pickle
 from collections.abc import Callable, Sequence
@@ -99,7 +100,7 @@ def render_public(
     config: Config,
     renderer: Renderer,
     archive: Sequence[EditionInfo],
-    published: object,
+    published: dt.datetime,
     files: dict[str, bytes],
     inputs: Inputs,
     previous: Callable[[str], bytes | None],
@@ -162,7 +163,8 @@ def _archive_pages(
         for info in archive:
             by_year.setdefault(renderer.year(info.published), []).append(info)
     years = list(by_year)
-    pages = {"index.html": (archive[:FRONT_PAGE_EDITIONS] if years else archive, None)}
+    front = archive[:FRONT_PAGE_EDITIONS] if years else archive
+    pages: dict[str, tuple[Sequence[EditionInfo], str | None]] = {"index.html": (front, None)}
     pages |= {f"archive/{year}/index.html": (shown, year) for year, shown in by_year.items()}
     for name, (shown, year) in pages.items():
         entries = [e for info in shown for e in info.entries]

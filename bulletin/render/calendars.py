@@ -118,7 +118,7 @@ def _calendar(
     calendar.add("method", "PUBLISH")
     calendar.add("x-wr-calname", title)
     calendar.add("x-wr-timezone", config.site.timezone)
-    head = calendar.to_ical()
+    head: bytes = calendar.to_ical()
     assert head.endswith(END)  # an empty calendar: its properties, then its end
     return head[: -len(END)] + _timezones(config, entries) + b"".join(events) + END
 
