@@ -231,6 +231,12 @@ def _publish(
         steps.leave_report(report)
         return Result(report)
     if not edition.edition_id:
+        # Nothing to send; public/ still follows what changed (an edited or withdrawn
+        # entry's page, feeds and calendars), and the next publish starts from it.
+        report.public = steps.write_public(config, edition)
+        pinging = websub.start(config, report.public)
+        if pinging is not None:
+            report.notes += pinging.wait()
         steps.leave_report(report)
         return Result(report)
     if require_confirmation:

@@ -129,6 +129,8 @@ class Report:
             out.append(self.outcome)
         elif not self.edition:
             out.append("Nothing to publish: no approved entry is waiting.")
+            if self.public:
+                out.append(f"  public/: {len(self.public)} files written")
         elif self.dry_run:
             out.append(
                 f"Dry run of edition {self.edition}: {len(self.entries)} entries; "
