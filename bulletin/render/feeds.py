@@ -246,17 +246,3 @@ def feed_groups(
         folder: (names, newest(config, list(chosen.values())))
         for folder, (names, chosen) in sorted(groups.items())
     }
-
-
-def filtered_feeds(config: Config, entries: Sequence[Entry]) -> dict[str, bytes]:
-    """The feeds partners and readers follow for one tag or one language: RSS, Atom and
-    JSON Feed in `tags/<tag>/` and `<language>/`, paths relative to public/."""
-    files = {}
-    items = FeedItems(config)
-    for folder, (names, chosen) in feed_groups(config, entries).items():
-        if not folder:
-            continue
-        files[folder + "feed.xml"] = rss(config, chosen, folder, items, **names)
-        files[folder + "atom.xml"] = atom(config, chosen, folder, items, **names)
-        files[folder + "feed.json"] = json_feed(config, chosen, folder, items, **names)
-    return files
