@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import random
 import re
 from pathlib import Path
 
@@ -143,6 +144,74 @@ def test_an_unchanged_rebuild_is_byte_identical_and_a_moved_event_raises_sequenc
     assert _event(fourth[event_path(entry)])["SEQUENCE"] == 2  # not a change calendars need
 
 
+def _icalendar_event(config, entry, sequence: int, stamp: dt.datetime) -> bytes:
+    """The entry's VEVENT as the icalendar library writes it: what calendars.py writes by
+    hand must be these bytes."""
+    from bulletin.render.calendars import _when, description, uid
+    from bulletin.render.renderer import entry_url
+
+    event = icalendar.Event()
+    event.add("uid", uid(config, entry))
+    start, end = _when(config, entry)
+    event.add("dtstart", start)
+    if end is not None:
+        event.add("dtend", end)
+    event.add("summary", entry.title)
+    if entry.location:
+        event.add("location", entry.location)
+    event.add("url", entry_url(config, entry.slug))
+    event.add("description", description(config, entry))
+    if entry.tags:
+        event.add("categories", list(entry.tags))
+    event.add("status", "CANCELLED" if entry.status == "withdrawn" else "CONFIRMED")
+    event.add("transp", "OPAQUE" if isinstance(start, dt.datetime) else "TRANSPARENT")
+    event.add("sequence", sequence)
+    event.add("dtstamp", stamp)
+    return event.to_ical()
+
+
+AWKWARD = [
+    "Comma, semicolon; colon: and a backslash \\ in the title",
+    "A title that runs well past seventy-five octets so that it has to be folded twice over",
+    "Întâlnire regională a rețelei de procurori și polițiști din Europa de Sud-Est în Sofia",
+    "Среща на мрежата на прокурорите от Югоизточна Европа в София, България; второ издание",
+    "Caret ^ and backslash \\ placed near the fold: xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\\,yy^^",
+    "Emoji 🇪🇺 and a line\nbreak, with \\N written out and a tab\tinside",
+    "x" * 73 + "é" + "\\",
+]
+
+
+@pytest.mark.parametrize("title", AWKWARD)
+@pytest.mark.parametrize("timed", [False, True])
+def test_events_are_written_byte_for_byte_as_icalendar_writes_them(site, title, timed):
+    config, entries = _entries(site)
+    changes: dict[str, object] = {"title": title, "location": title[::-1],
+                                  "tags": ("a,b", title[:20]), "summary": title * 2}  # fmt: skip
+    if timed:
+        changes.update(date=dt.date(2019, 10, 27), end_date=dt.date(2019, 10, 28),
+                       start_time=dt.time(2, 0), end_time=dt.time(5, 30))  # fmt: skip
+    entry = dataclasses.replace(entries[SOFIA], **changes)
+    for status in ("approved", "withdrawn"):
+        entry = dataclasses.replace(entry, status=status)
+        ics = _files(config, [entry])[event_path(entry)]
+        start = ics.index(b"BEGIN:VEVENT")
+        written = ics[start : ics.index(b"END:VEVENT") + len(b"END:VEVENT\r\n")]
+        assert written == _icalendar_event(config, entry, 0, entry.published)
+        calendar = icalendar.Calendar()
+        for name, value in [("prodid", "-//bulletin//bulletin calendars//EN"), ("version", "2.0"),
+                            ("calscale", "GREGORIAN"), ("method", "PUBLISH"),
+                            ("x-wr-calname", entry.title),
+                            ("x-wr-timezone", config.site.timezone)]:  # fmt: skip
+            calendar.add(name, value)
+        if "\n" not in title:  # icalendar cannot write an X-WR-CALNAME with a line break
+            head = calendar.to_ical().removesuffix(b"END:VCALENDAR\r\n")
+            assert ics.startswith(head)
+        assert ics.endswith(written + b"END:VCALENDAR\r\n")
+        moved = dataclasses.replace(entry, date=entry.date + dt.timedelta(days=1))
+        again = calendar_files(config, [moved], NOW, {event_path(entry): ics}.get)
+        assert _icalendar_event(config, moved, 1, NOW) in again[event_path(entry)]
+
+
 def test_a_withdrawn_event_stays_as_cancelled(site):
     config, entries = _entries(site)
     first = _files(config, entries.values())
@@ -231,3 +300,15 @@ def test_event_fields_are_read_and_checked_with_their_lines(site):
     assert ("content/2019-11-13-bad.md", 6, "kind-unknown") in problems
     assert ("content/2019-11-13-bad.md", 7, "time-invalid") in problems
     assert ("content/2019-11-14-order.md", 7, "time-order") in problems
+
+
+def test_lines_are_folded_exactly_as_icalendar_folds_them():
+    from icalendar.parser.string import _foldline
+
+    from bulletin.render.calendars import _fold
+
+    rng = random.Random(5)
+    alphabet = "ab\\^,;é€🇪ы "  # one to four octets, and what escapes
+    for _ in range(5_000):
+        line = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 300)))
+        assert _fold(line) == _foldline(line).encode(), line

@@ -1,10 +1,15 @@
-"""Builds the iCalendar (RFC 5545) files of event entries with the `icalendar` library.
+"""Builds the iCalendar (RFC 5545) files of event entries.
 
 `public/entries/<slug>/event.ics` for each event, and the subscribable calendars
 `public/calendar.ics`, `public/<language>/calendar.ics` and `public/tags/<tag>/calendar.ics`.
 All-day events are `VALUE=DATE` with an exclusive `DTEND` (the day after `end_date`); events
 with times are in the site's time zone, whose `VTIMEZONE` the calendar carries. The `UID` is
 `<slug>@<site host>`, stable across rebuilds and editions.
+
+The content lines are written here, byte for byte as the `icalendar` library writes them
+(property order, TEXT escaping, folding at 75 octets; tests/test_calendars.py holds the two
+side by side), because an archive of thousands of events cannot wait for icalendar to build
+and serialise each one; icalendar still makes the VTIMEZONE, and checks what is written.
 
 `SEQUENCE` and `DTSTAMP` come from the event as it was last written to public/: unchanged,
 they are kept (a rebuild is byte-identical); when the date, times, place, title or status
@@ -16,10 +21,10 @@ calendars take the update. A withdrawn entry that was published stays as
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import re
 from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
-
-from icalendar import Calendar, Component, Event
 
 from bulletin.config.model import Config
 from bulletin.content.entries import Entry
@@ -35,6 +40,8 @@ Previous = Callable[[str], bytes | None]
 #: whether a file (path relative to public/, the entries it carries) is to be built
 Wanted = Callable[[str, Sequence[Entry]], bool]
 END = b"END:VCALENDAR\r\n"
+#: one property: its name, its parameters (";NAME=value..." or ""), its value as written
+Line = tuple[str, str, str]
 
 
 def event_path(entry: Entry) -> str:
@@ -82,13 +89,13 @@ def calendar_files(
             kept = _vevent(before)
             if kept and reused is not None:
                 reused.add(kept)
-            blocks[entry.slug] = kept or _event(config, entry, now, before).to_ical()
+            blocks[entry.slug] = kept or _event(config, entry, now, before)
         return blocks[entry.slug]
 
     for entry in events:
         path = event_path(entry)
         if wanted(path, [entry]):
-            blocks[entry.slug] = _event(config, entry, now, previous(path)).to_ical()
+            blocks[entry.slug] = _event(config, entry, now, previous(path))
             files[path] = _calendar(config, [entry], [blocks[entry.slug]], entry.title)
     groups: dict[str, tuple[str, list[Entry]]] = {"": ("", [])}
     for entry in events:
@@ -108,18 +115,20 @@ def calendar_files(
 def _calendar(
     config: Config, entries: Sequence[Entry], events: Sequence[bytes], title: str
 ) -> bytes:
-    """A VCALENDAR of already serialised VEVENTs: what icalendar writes for a calendar
-    holding them (properties, VTIMEZONE, events), put together without serialising each
-    event again, so that a calendar of thousands of events costs a join."""
-    calendar = Calendar()
-    calendar.add("prodid", PRODID)
-    calendar.add("version", "2.0")
-    calendar.add("calscale", "GREGORIAN")
-    calendar.add("method", "PUBLISH")
-    calendar.add("x-wr-calname", title)
-    calendar.add("x-wr-timezone", config.site.timezone)
-    head: bytes = calendar.to_ical()
-    assert head.endswith(END)  # an empty calendar: its properties, then its end
+    """A VCALENDAR of already serialised VEVENTs: its properties, the VTIMEZONE its timed
+    events need, the events; a calendar of thousands of events costs a join."""
+    head = _component(
+        "VCALENDAR",
+        [
+            ("VERSION", "", "2.0"),
+            ("PRODID", "", _text(PRODID)),
+            ("CALSCALE", "", "GREGORIAN"),
+            ("METHOD", "", "PUBLISH"),
+            ("X-WR-CALNAME", "", _unknown(title)),
+            ("X-WR-TIMEZONE", "", _unknown(config.site.timezone)),
+        ],
+    )
+    assert head.endswith(END)
     return head[: -len(END)] + _timezones(config, entries) + b"".join(events) + END
 
 
@@ -129,14 +138,24 @@ def _timezones(config: Config, entries: Sequence[Entry]) -> bytes:
     starts = [when for e in entries if isinstance(when := _when(config, e)[0], dt.datetime)]
     if not starts:
         return b""
-    first = min(starts).date().replace(month=1, day=1)
-    last = max(starts).date().replace(month=12, day=31)
+    return _vtimezone(min(starts), max(starts))
+
+
+@functools.lru_cache(maxsize=64)
+def _vtimezone(first: dt.datetime, last: dt.datetime) -> bytes:
+    """icalendar's VTIMEZONE for events from `first` to `last` (both in the site's zone),
+    with the transitions of the years between."""
+    from icalendar import Calendar, Event
+
     stub = Calendar()
-    for start in {min(starts), max(starts)}:
+    for start in {first, last}:
         event = Event()
         event.add("dtstart", start)
         stub.add_component(event)
-    stub.add_missing_timezones(first_date=first, last_date=last)
+    stub.add_missing_timezones(
+        first_date=first.date().replace(month=1, day=1),
+        last_date=last.date().replace(month=12, day=31),
+    )
     return b"".join(c.to_ical() for c in stub.subcomponents if c.name == "VTIMEZONE")
 
 
@@ -150,26 +169,33 @@ def _vevent(ics: bytes | None) -> bytes | None:
     return ics[start : end + len(b"END:VEVENT\r\n")]
 
 
-def _event(config: Config, entry: Entry, now: dt.datetime, before: bytes | None) -> Event:
-    event = Event()
-    event.add("uid", uid(config, entry))
+def _event(config: Config, entry: Entry, now: dt.datetime, before: bytes | None) -> bytes:
+    """The event's VEVENT, its properties in icalendar's order: SUMMARY, DTSTART, DTEND,
+    DTSTAMP, UID, SEQUENCE, then the others by name."""
     start, end = _when(config, entry)
-    event.add("dtstart", start)
+    when = [("DTSTART", *_date_value(start))]
     if end is not None:
-        event.add("dtend", end)
-    event.add("summary", entry.title)
-    if entry.location:
-        event.add("location", entry.location)
-    event.add("url", entry_url(config, entry.slug))
-    event.add("description", description(config, entry))
-    if entry.tags:
-        event.add("categories", list(entry.tags))
-    event.add("status", "CANCELLED" if entry.status == "withdrawn" else "CONFIRMED")
-    event.add("transp", "OPAQUE" if isinstance(start, dt.datetime) else "TRANSPARENT")
-    sequence, stamp = _revision(event, entry, now, before)
-    event.add("sequence", sequence)
-    event.add("dtstamp", stamp)
-    return event
+        when.append(("DTEND", *_date_value(end)))
+    others = [
+        ("CATEGORIES", "", ",".join(_text(tag) for tag in entry.tags)) if entry.tags else None,
+        ("DESCRIPTION", "", _text(description(config, entry))),
+        ("LOCATION", "", _text(entry.location)) if entry.location else None,
+        ("STATUS", "", "CANCELLED" if entry.status == "withdrawn" else "CONFIRMED"),
+        ("TRANSP", "", "OPAQUE" if isinstance(start, dt.datetime) else "TRANSPARENT"),
+        ("URL", "", entry_url(config, entry.slug)),
+    ]
+    summary = ("SUMMARY", "", _text(entry.title))
+    significant = {name: value for name, _, value in [summary, *when, *filter(None, others)]}
+    sequence, stamp = _revision(significant, entry, now, before)
+    lines = [
+        summary,
+        *when,
+        ("DTSTAMP", *_date_value(stamp)),
+        ("UID", "", _text(uid(config, entry))),
+        ("SEQUENCE", "", str(sequence)),
+        *filter(None, others),
+    ]
+    return _component("VEVENT", lines)
 
 
 def _when(config: Config, entry: Entry) -> tuple[dt.date, dt.date | None]:
@@ -184,27 +210,111 @@ def _when(config: Config, entry: Entry) -> tuple[dt.date, dt.date | None]:
 
 
 def _revision(
-    event: Event, entry: Entry, now: dt.datetime, before: bytes | None
+    new: dict[str, str], entry: Entry, now: dt.datetime, before: bytes | None
 ) -> tuple[int, dt.datetime]:
     """SEQUENCE and DTSTAMP: kept when nothing significant changed since the last build."""
     first_stamp = entry.published.astimezone(dt.UTC)
-    if not before:
+    old = _properties(_vevent(before))
+    if old is None:  # no file, or a damaged one: written from scratch
         return 0, first_stamp
     try:
-        old = next(iter(Calendar.from_ical(before).walk("VEVENT")))
-    except (ValueError, StopIteration):  # a damaged file is rewritten from scratch
+        sequence = int(old.get("SEQUENCE", "0"))
+        stamp = _utc(old["DTSTAMP"]) if "DTSTAMP" in old else first_stamp
+    except ValueError:
         return 0, first_stamp
-    sequence = int(old.get("SEQUENCE", 0))
-    stamp = old.decoded("DTSTAMP") if "DTSTAMP" in old else first_stamp
-    if _significant(old) == _significant(event):
+    if all(old.get(name, "") == new.get(name, "") for name in SIGNIFICANT):
         return sequence, stamp
     return sequence + 1, now.astimezone(dt.UTC).replace(microsecond=0)
 
 
-def _significant(event: Component) -> tuple[bytes, ...]:
-    return tuple(_ical(event[name]) if name in event else b"" for name in SIGNIFICANT)
+_UNFOLD = re.compile(rb"\r\n[ \t]")
+_VALUE = r'(?:"[^"]*"|[^:;",]*)'  # a parameter's value: quoted, or up to : ; ,
+_PARAMETERS = re.compile(rf'[A-Za-z0-9-]+((?:;[^:;"]+={_VALUE}(?:,{_VALUE})*)*):')
 
 
-def _ical(value: object) -> bytes:
-    ical = getattr(value, "to_ical")()  # noqa: B009 -- icalendar's property types share no base
-    return ical if isinstance(ical, bytes) else str(ical).encode()
+def _properties(vevent: bytes | None) -> dict[str, str] | None:
+    """Each property of a VEVENT as written (name -> value, still escaped), or None."""
+    if vevent is None:
+        return None
+    try:
+        text = _UNFOLD.sub(b"", vevent).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    found: dict[str, str] = {}
+    for line in text.split("\r\n")[1:-2]:  # BEGIN:VEVENT ... END:VEVENT, then ""
+        match = _PARAMETERS.match(line)
+        if match is None:
+            return None
+        found.setdefault(line[: match.start(1)].upper(), line[match.end() :])
+    return found
+
+
+def _utc(value: str) -> dt.datetime:
+    """A DTSTAMP's value (UTC, `20250301T090000Z`)."""
+    if not value.endswith("Z"):
+        raise ValueError(f"not a UTC date-time: {value}")
+    return dt.datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
+
+
+def _date_value(value: dt.date) -> tuple[str, str]:
+    """A DATE or DATE-TIME property's parameters and value, as icalendar writes them."""
+    if not isinstance(value, dt.datetime):
+        return ";VALUE=DATE", value.strftime("%Y%m%d")
+    if value.tzinfo is dt.UTC:
+        return "", value.strftime("%Y%m%dT%H%M%SZ")
+    return _zoned(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _zoned(value: dt.datetime) -> tuple[str, str]:
+    """A date-time in a named zone: icalendar's TZID parameter and value."""
+    from icalendar.prop import vDDDTypes
+
+    prop = vDDDTypes(value)
+    params = prop.params.to_ical().decode()
+    return (f";{params}" if params else ""), prop.to_ical().decode()
+
+
+def _text(value: str) -> str:
+    """A TEXT value escaped as RFC 5545 (and icalendar) writes it."""
+    return (
+        value.replace("\\N", "\n")
+        .replace("\\", "\\\\")
+        .replace(";", "\\;")
+        .replace(",", "\\,")
+        .replace("\r\n", "\\n")
+        .replace("\n", "\\n")
+        .replace("\r", "\\n")
+    )
+
+
+def _unknown(value: str) -> str:
+    """An X- property's value: as icalendar writes a property it has no type for, as it
+    is (calendar programs read X-WR-CALNAME so), but on one line."""
+    return value.replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\n")
+
+
+def _component(name: str, lines: Sequence[Line]) -> bytes:
+    written = [f"BEGIN:{name}", *(f"{n}{params}:{v}" for n, params, v in lines), f"END:{name}"]
+    return b"".join(_fold(line) + b"\r\n" for line in written)
+
+
+def _fold(line: str) -> bytes:
+    """A content line folded as icalendar folds it: into the longest pieces of at most 74
+    octets that cut no character, and that leave no backslash or caret apart from what it
+    escapes (it starts the next piece)."""
+    data = line.encode()
+    if len(data) < 75:
+        return data
+    pieces: list[bytes] = []
+    start = 0
+    while len(data) - start > 74:
+        cut = start + 74
+        while data[cut] & 0xC0 == 0x80:  # inside a character: cut before it
+            cut -= 1
+        if data[cut - 1] in b"\\^":
+            cut -= 1
+        pieces.append(data[start:cut])
+        start = cut
+    pieces.append(data[start:])
+    return b"\r\n ".join(pieces)
