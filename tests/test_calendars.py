@@ -312,3 +312,35 @@ def test_lines_are_folded_exactly_as_icalendar_folds_them():
     for _ in range(5_000):
         line = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 300)))
         assert _fold(line) == _foldline(line).encode(), line
+
+
+def test_a_new_event_takes_the_others_from_the_whole_calendar_not_their_files(site):
+    config, entries = _entries(site)
+    old, new = entries[SOFIA], entries[CURS]
+    moved = dataclasses.replace(old, date=dt.date(2019, 11, 19), end_date=None)
+    before = calendar_files(config, [moved], NOW, {event_path(old): _files(config, [old])[
+        event_path(old)]}.get)  # fmt: skip
+    assert b"SEQUENCE:1" in before[event_path(old)]  # not what a file from scratch holds
+    everything = calendar_files(config, [moved, new], NOW, before.get)  # a full build
+
+    asked: list[str] = []
+
+    def previous(name: str) -> bytes | None:
+        asked.append(name)
+        return before.get(name)
+
+    def wanted(name: str, chosen) -> bool:
+        return name.endswith("/calendar.ics") or name == "calendar.ics" or CURS in name
+
+    reused: set[bytes] = set()
+    files = calendar_files(config, [moved, new], NOW, previous, wanted, reused)
+    assert files == {name: everything[name] for name in files}
+    assert event_path(old) not in asked and "calendar.ics" in asked
+    assert len(reused) == 1 and next(iter(reused)) in before[event_path(old)]
+    # Without the whole calendar (or with the event twice in it), the event's own file.
+    for whole in (None, before["calendar.ics"].replace(b"END:VCALENDAR", b"").replace(
+            b"BEGIN:VTIMEZONE", b"") + next(iter(reused)) + b"END:VCALENDAR\r\n"):  # fmt: skip
+        asked.clear()
+        before["calendar.ics"] = whole  # type: ignore[assignment]
+        assert calendar_files(config, [moved, new], NOW, previous, wanted) == files
+        assert event_path(old) in asked

@@ -40,6 +40,7 @@ Previous = Callable[[str], bytes | None]
 #: whether a file (path relative to public/, the entries it carries) is to be built
 Wanted = Callable[[str, Sequence[Entry]], bool]
 END = b"END:VCALENDAR\r\n"
+_BEGIN_EVENT, _END_EVENT = b"BEGIN:VEVENT\r\n", b"END:VEVENT\r\n"
 #: one property: its name, its parameters (";NAME=value..." or ""), its value as written
 Line = tuple[str, str, str]
 
@@ -51,7 +52,12 @@ def event_path(entry: Entry) -> str:
 
 def uid(config: Config, entry: Entry) -> str:
     """The event's UID, the same in every calendar and every rebuild."""
-    return f"{entry.slug}@{urlsplit(config.site.url).hostname}"
+    return f"{entry.slug}@{_host(config.site.url)}"
+
+
+@functools.lru_cache(maxsize=16)
+def _host(url: str) -> str | None:
+    return urlsplit(url).hostname
 
 
 def description(config: Config, entry: Entry) -> str:
@@ -75,18 +81,29 @@ def calendar_files(
     one per language and one per tag. `entries` are the published ones (withdrawn included);
     `previous` reads the files as they are now, for `SEQUENCE` and `DTSTAMP`. With `wanted`,
     only the files it asks for are built; an event whose own file is not wanted is taken
-    from that file as it stands (it is what building it again would give), and its VEVENT
-    is added to `reused`."""
+    as it stands (it is what building it again would give), and its VEVENT is added to
+    `reused`: from the whole calendar as it was last written, which holds every event's
+    VEVENT as its own file does (both are written from it in the same run), so that a new
+    event does not read thousands of files; from the event's own file when the whole
+    calendar lacks it."""
     events = sorted((e for e in entries if e.is_event), key=lambda e: (e.date, e.slug))
     wanted = wanted or (lambda name, chosen: True)
     blocks: dict[str, bytes] = {}
     files: dict[str, bytes] = {}
 
+    written: dict[str, bytes] | None = None  # the whole calendar's VEVENTs, by UID
+
     def block(entry: Entry) -> bytes:
-        """The event's VEVENT: as its own file holds it when that file stays as it is."""
+        """The event's VEVENT: as it was written when its own file stays as it is."""
+        nonlocal written
         if entry.slug not in blocks:
-            before = previous(event_path(entry))
-            kept = _vevent(before)
+            if written is None:
+                written = _by_uid(previous("calendar.ics"))
+            kept = written.get(_text(uid(config, entry)))
+            before = None
+            if kept is None:
+                before = previous(event_path(entry))
+                kept = _vevent(before)
             if kept and reused is not None:
                 reused.add(kept)
             blocks[entry.slug] = kept or _event(config, entry, now, before)
@@ -135,7 +152,8 @@ def _calendar(
 def _timezones(config: Config, entries: Sequence[Entry]) -> bytes:
     """The VTIMEZONE the timed events need: only the transitions of their years, the same
     at every build."""
-    starts = [when for e in entries if isinstance(when := _when(config, e)[0], dt.datetime)]
+    timed = [e for e in entries if e.start_time is not None]  # the others are all-day
+    starts = [when for e in timed if isinstance(when := _when(config, e)[0], dt.datetime)]
     if not starts:
         return b""
     return _vtimezone(min(starts), max(starts))
@@ -163,10 +181,30 @@ def _vevent(ics: bytes | None) -> bytes | None:
     """The VEVENT of an event's own calendar file, as written (None if there is none)."""
     if not ics:
         return None
-    start, end = ics.find(b"BEGIN:VEVENT\r\n"), ics.find(b"END:VEVENT\r\n")
-    if start < 0 or end < start or ics.count(b"BEGIN:VEVENT\r\n") != 1:
+    start, end = ics.find(_BEGIN_EVENT), ics.find(_END_EVENT)
+    if start < 0 or end < start or ics.count(_BEGIN_EVENT) != 1:
         return None
-    return ics[start : end + len(b"END:VEVENT\r\n")]
+    return ics[start : end + len(_END_EVENT)]
+
+
+def _by_uid(ics: bytes | None) -> dict[str, bytes]:
+    """The VEVENTs of a calendar file as written, by their UID's value (still escaped);
+    a UID found twice is left out."""
+    found: dict[str, bytes] = {}
+    twice: set[str] = set()
+    for part in (ics or b"").split(_BEGIN_EVENT)[1:]:
+        end = part.find(_END_EVENT)
+        start = part.find(b"\r\nUID:") + 2
+        if end < 0 or not 1 < start < end:
+            continue
+        stop = part.find(b"\r\n", start)
+        while part[stop + 2 : stop + 3] in (b" ", b"\t"):  # a folded line goes on
+            stop = part.find(b"\r\n", stop + 2)
+        key = _UNFOLD.sub(b"", part[start + 4 : stop]).decode("utf-8", "replace")
+        if key in found:
+            twice.add(key)
+        found[key] = _BEGIN_EVENT + part[: end + len(_END_EVENT)]
+    return {key: vevent for key, vevent in found.items() if key not in twice}
 
 
 def _event(config: Config, entry: Entry, now: dt.datetime, before: bytes | None) -> bytes:
