@@ -92,27 +92,38 @@ class Loaded:
 def content_files(config: Config, paths: Iterable[Path] = ()) -> list[Path]:
     """The Markdown files named (files or folders), or all under content/, sorted."""
     roots = list(paths) or [config.content_dir]
-    files: set[str] = set()
+    files: dict[str, tuple[Path, str] | None] = {}
     for root in roots:
         if root == config.content_dir and not root.exists():
             continue  # load_entries reports it
         if root.is_dir():
-            files.update(_markdown_under(root))
+            for folder, names in _markdown_under(root):
+                parent = Path(folder)
+                files.update((os.path.join(folder, n), (parent, n)) for n in names)
         else:
-            files.add(str(root))
-    # Sorted as paths sort (part by part), with one Path made per file.
-    return [Path(name) for name in sorted(files, key=lambda name: name.split(os.sep))]
+            files[str(root)] = None
+    # Sorted as paths sort (part by part), with one Path made per file: a folder's files
+    # are made from its Path, which is much cheaper than parsing each path anew.
+    return [
+        Path(name) if (child := files[name]) is None else _child(*child)
+        for name in sorted(files, key=lambda name: name.split(os.sep))
+    ]
 
 
-def _markdown_under(root: Path) -> Iterable[str]:
-    """The .md files under `root`, hidden ones left out. Linked folders are not entered
-    (one linking to / would walk the whole machine); linked files are listed, and reading
-    refuses those that lead outside the site."""
+def _child(folder: Path, name: str) -> Path:
+    """`folder / name`, for a plain file name: made without parsing the path again where
+    pathlib offers that."""
+    make = getattr(folder, "_make_child_relpath", None)
+    return make(name) if make is not None else folder / name
+
+
+def _markdown_under(root: Path) -> Iterable[tuple[str, list[str]]]:
+    """Each folder under `root` with its .md files, hidden ones left out. Linked folders are
+    not entered (one linking to / would walk the whole machine); linked files are listed,
+    and reading refuses those that lead outside the site."""
     for folder, dirs, names in os.walk(root):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
-        yield from (
-            os.path.join(folder, n) for n in names if n.endswith(".md") and not n.startswith(".")
-        )
+        yield folder, [n for n in names if n.endswith(".md") and not n.startswith(".")]
 
 
 def load_entries(config: Config, paths: Iterable[Path] = ()) -> Loaded:
@@ -147,7 +158,9 @@ def _duplicate_slugs(config: Config, entries: list[Entry], everywhere: list[Path
     problems = []
     # Subfolders are allowed, so two files can share a name; slugs must stay unique.
     by_slug: dict[str, set[str]] = {}
-    for name in [*map(str, everywhere), *(str(e.path) for e in entries)]:
+    seen = set(map(str, everywhere))
+    seen.update(name for e in entries if (name := str(e.path)) not in seen)
+    for name in seen:
         by_slug.setdefault(os.path.splitext(os.path.basename(name))[0], set()).add(name)
     for entry in entries:
         if len(by_slug.get(entry.slug, ())) < 2:
