@@ -161,7 +161,7 @@ def _duplicate_slugs(config: Config, entries: list[Entry], everywhere: list[Path
     seen = set(map(str, everywhere))
     seen.update(name for e in entries if (name := str(e.path)) not in seen)
     for name in seen:
-        by_slug.setdefault(os.path.splitext(os.path.basename(name))[0], set()).add(name)
+        by_slug.setdefault(_stem(name), set()).add(name)
     for entry in entries:
         if len(by_slug.get(entry.slug, ())) < 2:
             continue  # the only file of its slug (most of them: no path is resolved)
@@ -177,6 +177,14 @@ def _duplicate_slugs(config: Config, entries: list[Entry], everywhere: list[Path
                 )
             )
     return problems
+
+
+def _stem(name: str) -> str:
+    """Path(name).stem, without making a Path: a file name without its .md."""
+    base = name.rpartition(os.sep)[2]
+    if base.endswith(".md") and not base.startswith("."):
+        return base[:-3]
+    return os.path.splitext(base)[0]
 
 
 def load_entry(config: Config, path: Path) -> tuple[Entry | None, list[Problem]]:
