@@ -3,6 +3,7 @@ site's cache, and an edit, a new file or a removed one is always seen."""
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from pathlib import Path
@@ -154,3 +155,16 @@ def test_one_new_entry_writes_only_the_recent_records(
     assert load_entries(config).entries == again.entries
     cache = EntryCache(config)
     cache.load(copy, lambda p: pytest.fail("the new entry is parsed again"))
+
+
+def test_a_large_load_settles_its_entries_and_collects_again_after(
+    site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cache_module, "SETTLED_RECORDS", 0)
+    config = load_config(site)
+    before = load_entries(config)
+    try:
+        assert gc.get_freeze_count() > 0 and gc.isenabled()
+        assert load_entries(config).entries == before.entries
+    finally:
+        gc.unfreeze()

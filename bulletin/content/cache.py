@@ -93,15 +93,28 @@ def seen(path: str | Path) -> Seen | None:
     return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
 
 
+#: from this many records on, what a load makes is kept out of the collector's walks
+SETTLED_RECORDS = 2_000
+
+
 @contextlib.contextmanager
-def _no_collection() -> Iterator[None]:
+def _no_collection(settle: bool) -> Iterator[None]:
     """Python's cyclic garbage collector paused: loading thousands of entries makes objects
-    by the hundred thousand, none of them garbage, and each collection would walk them all."""
+    by the hundred thousand, none of them garbage, and each collection would walk them all.
+    With `settle`, what is alive afterwards is moved out of the collector's reach for good
+    (gc.freeze): the entries live as long as the run, and every later full collection would
+    walk them again, for nothing. Garbage waiting for the collector is collected first, so
+    that nothing is frozen that should have been freed; an entry dropped later is still
+    freed, by its reference count (entries hold no cycles)."""
     enabled = gc.isenabled()
+    if settle and enabled:
+        gc.collect()
     gc.disable()
     try:
         yield
     finally:
+        if settle:
+            gc.freeze()
         if enabled:
             gc.enable()
 
@@ -132,7 +145,7 @@ class EntryCache:
         # `paths` (the files about to be loaded) are reused for the paths in the cache:
         # making a Path again from its text costs more than the rest of an entry.
         by_text = {str(p): p for p in paths}
-        with _no_collection():
+        with _no_collection(settle=len(by_text) >= SETTLED_RECORDS):
             stored = self._read(self.path, by_text)
             if stored is not None:
                 self._generation, self._full = stored

@@ -92,21 +92,27 @@ class Loaded:
 def content_files(config: Config, paths: Iterable[Path] = ()) -> list[Path]:
     """The Markdown files named (files or folders), or all under content/, sorted."""
     roots = list(paths) or [config.content_dir]
-    files: dict[str, tuple[Path, str] | None] = {}
+    #: each file by its text: its folder's Path and parts, and its name (None: a file named)
+    files: dict[str, tuple[Path, list[str], str] | None] = {}
     for root in roots:
         if root == config.content_dir and not root.exists():
             continue  # load_entries reports it
         if root.is_dir():
             for folder, names in _markdown_under(root):
-                parent = Path(folder)
-                files.update((os.path.join(folder, n), (parent, n)) for n in names)
+                parent, parts = Path(folder), folder.split(os.sep)
+                files.update((f"{folder}{os.sep}{n}", (parent, parts, n)) for n in names)
         else:
             files[str(root)] = None
-    # Sorted as paths sort (part by part), with one Path made per file: a folder's files
-    # are made from its Path, which is much cheaper than parsing each path anew.
+
+    def order(name: str) -> list[str]:  # as paths sort: part by part
+        found = files[name]
+        return name.split(os.sep) if found is None else [*found[1], found[2]]
+
+    # One Path made per file: a folder's files are made from its Path, which is much
+    # cheaper than parsing each path anew.
     return [
-        Path(name) if (child := files[name]) is None else _child(*child)
-        for name in sorted(files, key=lambda name: name.split(os.sep))
+        Path(name) if (found := files[name]) is None else _child(found[0], found[2])
+        for name in sorted(files, key=order)
     ]
 
 

@@ -76,7 +76,7 @@ class Inputs:
         digest = hashlib.sha256()
         for info in archive:
             digest.update(f"{info.id}\0{info.published!r}\0".encode())
-            digest.update(b"".join(entry_digest(e) for e in info.entries))
+            digest.update(b"".join(map(entry_digest, info.entries)))
         self.keys[SITE] = site = digest.hexdigest()
         state = self._state
         if state is None or state.inputs.get(SITE) != site:
@@ -92,7 +92,7 @@ class Inputs:
         if len(entries) == 1 and not more:  # an entry's own page or calendar file
             key = entry_digest(entries[0]).hex()
         else:
-            digest = hashlib.sha256(b"".join(entry_digest(e) for e in entries))
+            digest = hashlib.sha256(b"".join(map(entry_digest, entries)))
             digest.update(repr(more).encode())
             key = digest.hexdigest()
         self.keys[name] = key
