@@ -17,7 +17,7 @@ import functools
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, ParamSpec, TypeVar, cast
 
 import sqlalchemy as sa
 from bulletin.flows.sites import one_run_per_site
@@ -34,6 +34,7 @@ from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
 from prefect.states import Cancelled, Failed
+from prefect.utilities.annotations import quote
 from pydantic import Field, create_model
 
 from bulletin import pipeline as core
@@ -86,6 +87,14 @@ def _form(edition: core.Plan) -> type[Confirmation]:
     form: type[Confirmation] = create_model("Confirmation", __base__=Confirmation, **fields)
     form.boxes = {name: e.slug for name, e in boxes.items()}
     return form
+
+
+def _as_is(value: R) -> R:
+    """`value` as a task's parameter, handed over as it is. Prefect otherwise walks every
+    item of a parameter looking for futures and states, twice per task; a plan holds one
+    item per file of public/, so that walk would cost what the archive weighs. Ours hold
+    no futures: the task gets the very object."""
+    return cast(R, quote(value))
 
 
 def _user_errors_returned(fn: Callable[P, R]) -> Callable[P, R | BulletinError]:
@@ -238,13 +247,15 @@ def tally(config: Config, edition: core.Plan) -> tuple[Tally, list[tuple[str, st
 def _deliver(config: Config, edition: core.Plan) -> BulletinError | None:
     """Send the edition: in this process (threads), or in batches on a Dask cluster."""
     if config.delivery.task_runner != "dask":
-        return deliver(config, edition)
+        return deliver(_as_is(config), _as_is(edition))
     engine = _engine(config.database_url)
     # Only the driver holds the edition's lock; the batches take one lock each, and the
     # partners go from here, beside them.
     assert edition.edition_id  # only recorded editions are delivered
     with locks.delivery_lock(engine, config):
-        partners = deliver_partners.submit(config, edition) if edition.partners else None
+        partners = (
+            deliver_partners.submit(_as_is(config), _as_is(edition)) if edition.partners else None
+        )
         with engine.connect() as db:
             batches = ledger.batches(db, edition.edition_id, config.delivery.batch_size)
         problem = None
@@ -306,22 +317,22 @@ class FlowSteps(Steps):
         return planned
 
     def preview(self, config: Config, edition: core.Plan, expires: dt.datetime) -> dict[str, int]:
-        return preview(config, edition, expires)
+        return preview(_as_is(config), _as_is(edition), expires)
 
     def confirm(self, edition: core.Plan, timeout: int) -> Confirmation | None:
         return _confirmed(edition, timeout)
 
     def record(self, config: Config, edition: core.Plan) -> int:
-        return record_edition(config, edition)
+        return record_edition(_as_is(config), _as_is(edition))
 
     def write_public(self, config: Config, edition: core.Plan) -> list[str]:
-        return write_site(config, edition)
+        return write_site(_as_is(config), _as_is(edition))
 
     def deliver(self, config: Config, edition: core.Plan) -> BaseException | None:
         return _deliver(config, edition)
 
     def tally(self, config: Config, edition: core.Plan) -> tuple[Tally, list[tuple[str, str, str]]]:
-        return tally(config, edition)
+        return tally(_as_is(config), _as_is(edition))
 
     def leave_report(self, report: Report) -> None:
         create_markdown_artifact(

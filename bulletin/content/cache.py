@@ -1,19 +1,35 @@
-"""Remembers what loading each entry file gave, keyed by the file's bytes, so that a publish
-reads and validates only the entries that changed since the last one.
+"""Remembers what loading each entry file gave, so that a publish reads and validates only
+the entries that changed since the last one.
 
-The cache lives in the site's state folder (`.bulletin/entries.cache`). A key is the hash
-of the file's bytes, its path, the configuration and the code and libraries that parse
-and validate an entry: any change to one of them is a miss, so an edit is always seen.
-A cache that cannot be read is ignored and rewritten; one that cannot be written is
-simply not kept. Only bulletin writes the state folder, so its pickles are trusted.
+The cache lives in the site's state folder (`.bulletin/entries.cache`). Each file's record
+holds the hash of its bytes, under a fingerprint of its path, the configuration and the code
+and libraries that parse and validate an entry: any change to one of them is a miss, so an
+edit is always seen. Reading and hashing every file at every publish costs what the archive
+weighs, so a record also holds the file's identity and times (device, inode, size, mtime,
+ctime); a file whose identity and times are the ones recorded is not read again. Any write
+changes the ctime, which no one can set back; and a file whose times were within a few
+seconds of the record (a clock's tick, on file systems whose times are coarse) is recorded
+without them, so it is read and hashed again next time.
+
+So that one new entry does not rewrite the whole cache, the records changed since the last
+full write go to a small second file (`entries.cache.recent`), tied to the full one; it is
+folded into the full one when it grows. A record is only ever used when the file still
+matches it, so a lost, stale or damaged file costs time, never a wrong entry. A cache that
+cannot be read is ignored and rewritten; one that cannot be written is simply not kept.
+Only bulletin writes the state folder, so its pickles are trusted.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import io
+import os
 import pickle
-from collections.abc import Callable, Iterable
+import stat
+import time
+from collections.abc import Callable, Iterable, Iterator
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path, PurePath
 from typing import Any, BinaryIO
@@ -23,7 +39,16 @@ from bulletin.content.frontmatter import MAX_ENTRY_BYTES
 from bulletin.files import ReadRefused, read_capped, write_atomically
 
 FILE = "entries.cache"
-FORMAT = 2
+#: the records changed since the full file was written (see the module's docstring)
+RECENT = ".recent"
+FORMAT = 3
+#: a file whose mtime or ctime is this close to the record's writing (or later) is
+#: recorded without them: a change within the same tick of a coarse clock would keep them
+RACY_NS = 3_000_000_000
+#: the recent records are folded into the full file when they are more than this share
+#: of the whole (or more than a few dozen)
+FOLD_SHARE = 16
+FOLD_MIN = 64
 # The modules whose code decides what an entry file loads to: all of content/ and config/,
 # and the capped reads and problems they use.
 _CODE = tuple(
@@ -32,6 +57,11 @@ _CODE = tuple(
     + ["../files.py", "../errors.py"]
 )
 _LIBRARIES = ("markdown-it-py", "mdit-py-plugins", "nh3", "PyYAML", "pydantic")
+
+#: a file's identity and times: device, inode, size, mtime and ctime (ns)
+Seen = tuple[int, int, int, int, int]
+#: a record: the file as last seen (None: read it again), the hash of its bytes, the result
+Record = tuple[Seen | None, bytes, Any]
 
 
 def _fingerprint(config: Config, code: tuple[str, ...]) -> bytes:
@@ -51,6 +81,44 @@ def _fingerprint(config: Config, code: tuple[str, ...]) -> bytes:
     return digest.digest()
 
 
+def seen(path: str | Path) -> Seen | None:
+    """The identity and times of the regular file `path` (None for anything else: a link,
+    a folder, a device, a file that is not there), its link not followed."""
+    try:
+        info = os.lstat(path)
+    except (OSError, ValueError):
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
+#: from this many records on, what a load makes is kept out of the collector's walks
+SETTLED_RECORDS = 2_000
+
+
+@contextlib.contextmanager
+def _no_collection(settle: bool) -> Iterator[None]:
+    """Python's cyclic garbage collector paused: loading thousands of entries makes objects
+    by the hundred thousand, none of them garbage, and each collection would walk them all.
+    With `settle`, what is alive afterwards is moved out of the collector's reach for good
+    (gc.freeze): the entries live as long as the run, and every later full collection would
+    walk them again, for nothing. Garbage waiting for the collector is collected first, so
+    that nothing is frozen that should have been freed; an entry dropped later is still
+    freed, by its reference count (entries hold no cycles)."""
+    enabled = gc.isenabled()
+    if settle and enabled:
+        gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if settle:
+            gc.freeze()
+        if enabled:
+            gc.enable()
+
+
 class EntryCache:
     """What each entry file loaded to last time; `load` returns a hit or calls through.
 
@@ -65,51 +133,95 @@ class EntryCache:
         paths: Iterable[Path] = (),
     ) -> None:
         self.path = config.state_dir / file
+        self.recent_path = config.state_dir / (file + RECENT)
         self.root = config.root
         self._fingerprint = _fingerprint(config, _CODE + code)
-        self._old: dict[str, tuple[bytes, Any]] = {}
-        self._new: dict[str, tuple[bytes, Any]] = {}
-        self.hits = self.misses = 0
+        self._generation = b""
+        #: the full file's records, and those of the recent file (None: the file is gone)
+        self._full: dict[str, Record] = {}
+        self._recent: dict[str, Record | None] = {}
+        self._new: dict[str, Record] = {}
+        self.hits = self.misses = self.reads = 0
+        # `paths` (the files about to be loaded) are reused for the paths in the cache:
+        # making a Path again from its text costs more than the rest of an entry.
+        by_text = {str(p): p for p in paths}
+        with _no_collection(settle=len(by_text) >= SETTLED_RECORDS):
+            stored = self._read(self.path, by_text)
+            if stored is not None:
+                self._generation, self._full = stored
+                recent = self._read(self.recent_path, by_text)
+                if recent is not None and recent[0] == self._generation:
+                    self._recent = recent[1]
+        self._old = {**self._full, **self._recent}
+        for name, record in self._recent.items():
+            if record is None:
+                self._old.pop(name, None)
+
+    def _read(self, path: Path, by_text: dict[str, Path]) -> tuple[bytes, Any] | None:
         try:
-            # `paths` (the files about to be loaded) are reused for the paths in the cache:
-            # making a Path again from its text costs more than the rest of an entry.
-            with self.path.open("rb") as stored_file:
-                stored = _Unpickler(stored_file, {str(p): p for p in paths}).load()
-            if stored[0] == self._fingerprint:
-                self._old = stored[1]
+            with path.open("rb") as stored_file:
+                stored = _Unpickler(stored_file, by_text).load()
+            fits = stored[0] == FORMAT and stored[1] == self._fingerprint
+            return (stored[2], stored[3]) if fits else None
         except Exception:  # missing, truncated, or from another version: start afresh
-            self._old = {}
+            return None
 
     def load(self, path: Path, loader: Callable[[Path], Any]) -> Any:
         """`loader(path)`'s result for the file as it is now, from the cache if it holds it."""
+        name = str(path)
+        now = seen(name)
+        cached = self._old.get(name)
+        if now is not None and cached is not None and cached[0] == now:
+            self.hits += 1
+            self._new[name] = cached
+            return cached[2]
         try:
             # The same capped read as the loader's: a link to /dev/zero is refused, not read.
             key = hashlib.sha256(read_capped(path, MAX_ENTRY_BYTES, root=self.root)).digest()
         except ReadRefused:
             return loader(path)  # the loader says what is wrong with the file
-        name = str(path)
-        cached = self._old.get(name)
-        if cached is not None and cached[0] == key:
+        self.reads += 1
+        if cached is not None and cached[1] == key:
             self.hits += 1
-            self._new[name] = cached
-            return cached[1]
+            self._new[name] = (now, key, cached[2])
+            return cached[2]
         self.misses += 1
         result = loader(path)
-        self._new[name] = (key, result)
+        self._new[name] = (now, key, result)
         return result
 
     def save(self, complete: bool) -> None:
         """Keep what this load saw, if that changed anything; after a `complete` load (every
         file of the site), files not seen are gone and are dropped."""
+        cutoff = time.time_ns() - RACY_NS
+        for name, (now, key, result) in self._new.items():
+            if now is not None and max(now[3], now[4]) >= cutoff:
+                self._new[name] = (None, key, result)  # too recent to be trusted: read again
         kept = self._new if complete else {**self._old, **self._new}
-        if not self.misses and kept.keys() == self._old.keys():
-            return
+        if kept.keys() == self._old.keys() and all(
+            self._old[name] is record for name, record in kept.items()
+        ):
+            return  # what is stored already
+        recent: dict[str, Record | None] = {
+            name: record for name, record in kept.items() if self._full.get(name) is not record
+        }
+        recent |= {name: None for name in self._full.keys() - kept.keys()}
         try:
-            buffer = io.BytesIO()
-            _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump((self._fingerprint, kept))
-            write_atomically(self.path, buffer.getvalue(), mode=0o600)
+            if self._generation and len(recent) <= max(FOLD_MIN, len(kept) // FOLD_SHARE):
+                self._write(self.recent_path, self._generation, recent)
+            else:  # a new full file; the recent one, of another generation, is ignored
+                generation = os.urandom(16)
+                self._write(self.path, generation, kept)
+                self._write(self.recent_path, generation, {})
         except OSError:
             pass  # a read-only site still loads; it just loads everything each time
+
+    def _write(self, path: Path, generation: bytes, records: dict[str, Any]) -> None:
+        buffer = io.BytesIO()
+        _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(
+            (FORMAT, self._fingerprint, generation, records)
+        )
+        write_atomically(path, buffer.getvalue(), mode=0o600)
 
 
 class _Pickler(pickle.Pickler):

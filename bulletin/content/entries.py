@@ -92,27 +92,44 @@ class Loaded:
 def content_files(config: Config, paths: Iterable[Path] = ()) -> list[Path]:
     """The Markdown files named (files or folders), or all under content/, sorted."""
     roots = list(paths) or [config.content_dir]
-    files: set[str] = set()
+    #: each file by its text: its folder's Path and parts, and its name (None: a file named)
+    files: dict[str, tuple[Path, list[str], str] | None] = {}
     for root in roots:
         if root == config.content_dir and not root.exists():
             continue  # load_entries reports it
         if root.is_dir():
-            files.update(_markdown_under(root))
+            for folder, names in _markdown_under(root):
+                parent, parts = Path(folder), folder.split(os.sep)
+                files.update((f"{folder}{os.sep}{n}", (parent, parts, n)) for n in names)
         else:
-            files.add(str(root))
-    # Sorted as paths sort (part by part), with one Path made per file.
-    return [Path(name) for name in sorted(files, key=lambda name: name.split(os.sep))]
+            files[str(root)] = None
+
+    def order(name: str) -> list[str]:  # as paths sort: part by part
+        found = files[name]
+        return name.split(os.sep) if found is None else [*found[1], found[2]]
+
+    # One Path made per file: a folder's files are made from its Path, which is much
+    # cheaper than parsing each path anew.
+    return [
+        Path(name) if (found := files[name]) is None else _child(found[0], found[2])
+        for name in sorted(files, key=order)
+    ]
 
 
-def _markdown_under(root: Path) -> Iterable[str]:
-    """The .md files under `root`, hidden ones left out. Linked folders are not entered
-    (one linking to / would walk the whole machine); linked files are listed, and reading
-    refuses those that lead outside the site."""
+def _child(folder: Path, name: str) -> Path:
+    """`folder / name`, for a plain file name: made without parsing the path again where
+    pathlib offers that."""
+    make = getattr(folder, "_make_child_relpath", None)
+    return make(name) if make is not None else folder / name
+
+
+def _markdown_under(root: Path) -> Iterable[tuple[str, list[str]]]:
+    """Each folder under `root` with its .md files, hidden ones left out. Linked folders are
+    not entered (one linking to / would walk the whole machine); linked files are listed,
+    and reading refuses those that lead outside the site."""
     for folder, dirs, names in os.walk(root):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
-        yield from (
-            os.path.join(folder, n) for n in names if n.endswith(".md") and not n.startswith(".")
-        )
+        yield folder, [n for n in names if n.endswith(".md") and not n.startswith(".")]
 
 
 def load_entries(config: Config, paths: Iterable[Path] = ()) -> Loaded:
@@ -147,8 +164,10 @@ def _duplicate_slugs(config: Config, entries: list[Entry], everywhere: list[Path
     problems = []
     # Subfolders are allowed, so two files can share a name; slugs must stay unique.
     by_slug: dict[str, set[str]] = {}
-    for name in [*map(str, everywhere), *(str(e.path) for e in entries)]:
-        by_slug.setdefault(os.path.splitext(os.path.basename(name))[0], set()).add(name)
+    seen = set(map(str, everywhere))
+    seen.update(name for e in entries if (name := str(e.path)) not in seen)
+    for name in seen:
+        by_slug.setdefault(_stem(name), set()).add(name)
     for entry in entries:
         if len(by_slug.get(entry.slug, ())) < 2:
             continue  # the only file of its slug (most of them: no path is resolved)
@@ -164,6 +183,14 @@ def _duplicate_slugs(config: Config, entries: list[Entry], everywhere: list[Path
                 )
             )
     return problems
+
+
+def _stem(name: str) -> str:
+    """Path(name).stem, without making a Path: a file name without its .md."""
+    base = name.rpartition(os.sep)[2]
+    if base.endswith(".md") and not base.startswith("."):
+        return base[:-3]
+    return os.path.splitext(base)[0]
 
 
 def load_entry(config: Config, path: Path) -> tuple[Entry | None, list[Problem]]:

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import pickle
+import stat
 from collections.abc import Callable, Sequence
 
 from bulletin.compliance import Output, calendar_outputs, feed_outputs, json_feed_outputs
@@ -48,11 +50,12 @@ def entry_digest(entry: Entry) -> bytes:
         return known[1]
     if len(_DIGESTS) > 100_000:
         _DIGESTS.clear()
-    if entry.source:
-        state: object = (entry.source, str(entry.path), entry.status)
+    if entry.source:  # a digest of fixed length, a path (no NUL in it), the status
+        parts = (entry.source, os.fsencode(entry.path), entry.status.encode())
+        digest = hashlib.sha256(b"\0".join(parts)).digest()
     else:
         state = (entry.__dict__, entry.meta, entry.lines)
-    digest = hashlib.sha256(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)).digest()
+        digest = hashlib.sha256(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)).digest()
     _DIGESTS[id(entry)] = (entry, digest)
     return digest
 
@@ -73,7 +76,7 @@ class Inputs:
         digest = hashlib.sha256()
         for info in archive:
             digest.update(f"{info.id}\0{info.published!r}\0".encode())
-            digest.update(b"".join(entry_digest(e) for e in info.entries))
+            digest.update(b"".join(map(entry_digest, info.entries)))
         self.keys[SITE] = site = digest.hexdigest()
         state = self._state
         if state is None or state.inputs.get(SITE) != site:
@@ -89,7 +92,7 @@ class Inputs:
         if len(entries) == 1 and not more:  # an entry's own page or calendar file
             key = entry_digest(entries[0]).hex()
         else:
-            digest = hashlib.sha256(b"".join(entry_digest(e) for e in entries))
+            digest = hashlib.sha256(b"".join(map(entry_digest, entries)))
             digest.update(repr(more).encode())
             key = digest.hexdigest()
         self.keys[name] = key
@@ -134,9 +137,10 @@ def render_public(
             files[name] = renderer.edition_page(info).encode()
             outputs.append(page_output(config, f"public/{name}", files[name], info.entries, 1))
         for language in page_languages(config, info.entries):
-            shown = EditionInfo(info.id, info.published, tuple(variant(info.entries, language)))
+            # The page shows the edition's entries in `language`: its inputs are theirs.
             name = f"{info.id}/{language}/index.html"
-            if inputs.wanted(name, shown.entries, edition, language):
+            if inputs.wanted(name, info.entries, edition, language):
+                shown = EditionInfo(info.id, info.published, tuple(variant(info.entries, language)))
                 files[name] = renderer.edition_page(shown, language).encode()
                 outputs.append(page_output(config, f"public/{name}", files[name], shown.entries, 2))
     for entry in feed_entries:
@@ -193,10 +197,18 @@ def page_output(
 def reader(config: Config) -> Callable[[str], bytes | None]:
     """Reads a file of public/ as the last build left it (None if there is none)."""
 
+    public = str(config.public_dir)
+
     def read(name: str) -> bytes | None:
-        path = config.public_dir / name
+        # A calendar reads thousands of these: plain calls, no Path made. A link is not
+        # followed (O_NOFOLLOW), anything but a regular file is not read.
         try:
-            return path.read_bytes() if path.is_file() and not path.is_symlink() else None
+            fd = os.open(f"{public}/{name}", os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            return None
+        try:
+            with os.fdopen(fd, "rb") as handle:
+                return handle.read() if stat.S_ISREG(os.fstat(fd).st_mode) else None
         except OSError:
             return None
 
