@@ -334,12 +334,13 @@ def _dates(language: str) -> _Dates | None:
     path = folder / f"cldr-{_babel_version()}.json" if folder else None
     kept: dict[str, _Dates] = {}
     if path is not None and path.is_file():
-        try:
+        # Not kept yet, or damaged: compiled below, and the file replaced.
+        with contextlib.suppress(ValueError, OSError):
             kept = json.loads(path.read_bytes())
-            found: _Dates = kept[language]
+        kept = kept if isinstance(kept, dict) else {}
+        found = kept.get(language)
+        if isinstance(found, dict) and "locale" in found:
             return found
-        except Exception:  # not kept yet, or damaged: compiled below, and the file replaced
-            kept = kept if isinstance(kept, dict) else {}
     try:
         data = _compile_dates(language)
     except Exception:
