@@ -27,7 +27,6 @@ import gettext
 import hashlib
 import io
 import json
-import logging
 import os
 import re
 from pathlib import Path
@@ -38,7 +37,7 @@ from bulletin.files import write_atomically
 if TYPE_CHECKING:  # Babel loads when a catalog or a language's dates are first compiled
     from babel import Locale
 
-log = logging.getLogger("bulletin.i18n")
+LOGGER = "bulletin.i18n"  # logging loads when there is something to say
 
 DOMAIN = "bulletin"
 #: The catalogs shipped with bulletin.
@@ -150,7 +149,9 @@ def _load(path: Path) -> gettext.GNUTranslations | None:
 
 @functools.lru_cache(maxsize=64)
 def _warn_unreadable(path: Path, reason: str) -> None:
-    log.warning(
+    import logging
+
+    logging.getLogger(LOGGER).warning(
         "%s cannot be read (%s); it is left out: its words come from bulletin's own "
         "catalog, else in English",
         path,
@@ -160,7 +161,9 @@ def _warn_unreadable(path: Path, reason: str) -> None:
 
 @functools.lru_cache(maxsize=64)
 def _warn_missing(language: str) -> None:
-    log.warning(
+    import logging
+
+    logging.getLogger(LOGGER).warning(
         "no catalog for language %r: its fixed words are shown in English; add "
         "locales/%s/LC_MESSAGES/bulletin.po to the site",
         language,
