@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
-from bulletin.commands import approvals, inbound, load_site_config, print_json, site_path
-from bulletin.commands import server as server_commands
-from bulletin.commands import status as status_commands
-from bulletin.commands import subscribers as subscriber_commands
+from bulletin.commands import load_site_config, print_json, site_path
 from bulletin.errors import (
     EXIT_CONTENT,
     EXIT_DELIVERY,
@@ -23,9 +22,23 @@ from bulletin.errors import (
     in_order,
 )
 
+#: The commands defined here; each module of `bulletin.commands` registers others.
+CORE_COMMANDS = ("check", "build", "publish", "serve", "partners")
+#: The module of `bulletin.commands` that registers each of the other commands.
+FAMILIES = {
+    "approve": "approvals",
+    "approvals": "approvals",
+    "approvers": "approvals",
+    "inbound": "inbound",
+    "status": "status",
+    "resend": "status",
+    "server": "server",
+    "subscribers": "subscribers",
+}
+
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
+    parser = _parser(_command_of(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help(sys.stderr)
@@ -226,7 +239,30 @@ def cmd_partners(root: Path, args: argparse.Namespace) -> int:
     return EXIT_OK if ok else EXIT_DELIVERY
 
 
-def _parser() -> argparse.ArgumentParser:
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The command a command line names, when it plainly names a known one after the global
+    options; None otherwise (no command, help, an abbreviated option, a mistyped command)."""
+    position = 0
+    while position < len(argv):
+        token = argv[position]
+        if token in ("-v", "--verbose") or token.startswith("--site="):
+            position += 1
+        elif token == "--site":  # noqa: S105 -- an option, not a password
+            position += 2
+        else:
+            known = token in CORE_COMMANDS or token in FAMILIES
+            return token if known else None
+    return None
+
+
+def _parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line; with `command`, only that command's part of it (and only its
+    family's module imported): what parsing a command line naming it needs. Everything
+    else about it (the global options, usage, messages) is the same."""
+
+    def wanted(name: str) -> bool:
+        return command is None or command == name
+
     parser = argparse.ArgumentParser(
         prog="bulletin", description="Publish approved entries as email, feeds and a web archive."
     )
@@ -243,55 +279,60 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    check = commands.add_parser("check", help="validate config and entries; sends nothing")
-    check.add_argument("paths", nargs="*", metavar="PATH")
-    check.add_argument("--json", action="store_true")
-    check.add_argument(
-        "--browser",
-        action="store_true",
-        help="also run axe-core in Chromium (light and dark, 375 and 1200 px)",
-    )
-    check.set_defaults(run=cmd_check)
+    if wanted("check"):
+        check = commands.add_parser("check", help="validate config and entries; sends nothing")
+        check.add_argument("paths", nargs="*", metavar="PATH")
+        check.add_argument("--json", action="store_true")
+        check.add_argument(
+            "--browser",
+            action="store_true",
+            help="also run axe-core in Chromium (light and dark, 375 and 1200 px)",
+        )
+        check.set_defaults(run=cmd_check)
 
-    build = commands.add_parser("build", help="render public/ and email previews; sends nothing")
-    build.add_argument("--json", action="store_true")
-    build.set_defaults(run=cmd_build)
+    if wanted("build"):
+        build = commands.add_parser(
+            "build", help="render public/ and email previews; sends nothing"
+        )
+        build.add_argument("--json", action="store_true")
+        build.set_defaults(run=cmd_build)
 
-    publish = commands.add_parser("publish", help="run the publish flow")
-    publish.add_argument("slugs", nargs="*", metavar="SLUG")
-    publish.add_argument("--dry-run", action="store_true")
-    publish.add_argument("--json", action="store_true")
-    publish.set_defaults(run=cmd_publish)
+    if wanted("publish"):
+        publish = commands.add_parser("publish", help="run the publish flow")
+        publish.add_argument("slugs", nargs="*", metavar="SLUG")
+        publish.add_argument("--dry-run", action="store_true")
+        publish.add_argument("--json", action="store_true")
+        publish.set_defaults(run=cmd_publish)
 
-    serve = commands.add_parser(
-        "serve", help="the subscriber web service: subscribe, confirm, unsubscribe, archive"
-    )
-    serve.add_argument("--port", type=int, default=8000, metavar="N", help="default: 8000")
-    serve.add_argument(
-        "--host", default="127.0.0.1", metavar="H", help="default: 127.0.0.1 (behind a proxy)"
-    )
-    serve.add_argument(
-        "--dev",
-        action="store_true",
-        help="development mode: create the site's secret key if it has none",
-    )
-    serve.set_defaults(run=cmd_serve)
+    if wanted("serve"):
+        serve = commands.add_parser(
+            "serve", help="the subscriber web service: subscribe, confirm, unsubscribe, archive"
+        )
+        serve.add_argument("--port", type=int, default=8000, metavar="N", help="default: 8000")
+        serve.add_argument(
+            "--host", default="127.0.0.1", metavar="H", help="default: 127.0.0.1 (behind a proxy)"
+        )
+        serve.add_argument(
+            "--dev",
+            action="store_true",
+            help="development mode: create the site's secret key if it has none",
+        )
+        serve.set_defaults(run=cmd_serve)
 
-    partners = commands.add_parser("partners", help="check partner webhooks")
-    partner_actions = partners.add_subparsers(dest="action", metavar="ACTION", required=True)
-    test = partner_actions.add_parser(
-        "test", help="send a signed ping to a partner's webhook; show its status and latency"
-    )
-    test.add_argument("name", metavar="NAME")
-    test.add_argument("--json", action="store_true")
-    partners.set_defaults(run=cmd_partners)
+    if wanted("partners"):
+        partners = commands.add_parser("partners", help="check partner webhooks")
+        partner_actions = partners.add_subparsers(dest="action", metavar="ACTION", required=True)
+        test = partner_actions.add_parser(
+            "test", help="send a signed ping to a partner's webhook; show its status and latency"
+        )
+        test.add_argument("name", metavar="NAME")
+        test.add_argument("--json", action="store_true")
+        partners.set_defaults(run=cmd_partners)
 
     # Command families in bulletin.commands: one `register` each.
-    approvals.register(commands)
-    inbound.register(commands)
-    status_commands.register(commands)
-    server_commands.register(commands)
-    subscriber_commands.register(commands)
+    for family in dict.fromkeys(FAMILIES.values()):
+        if command is None or FAMILIES.get(command) == family:
+            importlib.import_module(f"bulletin.commands.{family}").register(commands)
     return parser
 
 

@@ -11,7 +11,6 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from bulletin.config.model import Config
-from bulletin.config.secrets import dkim_private_key
 from bulletin.errors import ConfigError, Problem
 from bulletin.files import ReadRefused, inside, read_capped
 
@@ -175,6 +174,8 @@ def _cross_checks(config: Config, text: str) -> list[Problem]:
                 "delivery.dkim",
             )
         else:
+            from bulletin.config.secrets import dkim_private_key
+
             try:
                 dkim_private_key(dkim, config.root)
             except ConfigError as exc:  # its message names the key's source, never the key

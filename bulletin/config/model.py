@@ -206,8 +206,10 @@ class Delivery(Section):
 class MailingList(Section):
     name: str
     address: str | None = None
-    languages: list[str] = Field(default_factory=list)
-    tags: list[str] = Field(default_factory=list)
+    # Empty-list defaults rather than default_factory=list: pydantic copies them for each
+    # instance all the same, and does not read list's signature, which costs a startup.
+    languages: list[str] = Field(default=[])
+    tags: list[str] = Field(default=[])
     #: an item with no version in the reader's language: sent in its original language
     #: ("original") or left out ("skip")
     fallback: Literal["original", "skip"] = "original"
@@ -231,8 +233,8 @@ class Partner(Section):
     #: the name of a Prefect Secret block holding it, instead of secret_env
     secret_block: str | None = None
     email: str | None = None
-    languages: list[str] = Field(default_factory=list)
-    tags: list[str] = Field(default_factory=list)
+    languages: list[str] = Field(default=[])
+    tags: list[str] = Field(default=[])
     #: seconds to wait for the partner's server to connect and to answer
     timeout: float = Field(default=10.0, gt=0, le=300)
 

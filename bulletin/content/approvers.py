@@ -12,13 +12,17 @@ import base64
 import os
 from dataclasses import dataclass
 from pathlib import Path
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from typing import TYPE_CHECKING
 
 from bulletin.config.model import Config
 from bulletin.config.people import APPROVER_ID, Approver
 from bulletin.errors import ConfigError
+
+if TYPE_CHECKING:  # cryptography loads when a key is made, read or checked
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
 
 KEYS_ENV = "BULLETIN_APPROVER_KEYS"
 KEY_PREFIX = "ed25519:"
@@ -36,6 +40,7 @@ def keys_dir() -> Path:
 def public_text(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:
     """The `public_key` value of bulletin.toml for a key."""
     from cryptography.hazmat.primitives import serialization  # only to make or read a key
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     public = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
     raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
@@ -43,6 +48,8 @@ def public_text(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:
 
 
 def _public_key(text: str) -> Ed25519PublicKey:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     return Ed25519PublicKey.from_public_bytes(base64.b64decode(text.removeprefix(KEY_PREFIX)))
 
 
@@ -70,6 +77,7 @@ def create(approver_id: str, folder: Path | None = None) -> tuple[Path, str]:
     """A new key for `approver_id`: the private key written (mode 0600, never overwritten)
     to `<folder>/<ID>.key`; its path and the public key for bulletin.toml."""
     from cryptography.hazmat.primitives import serialization  # only to make or read a key
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     if not APPROVER_ID.fullmatch(approver_id):
         raise ConfigError(
@@ -100,6 +108,7 @@ def create(approver_id: str, folder: Path | None = None) -> tuple[Path, str]:
 def load(path: Path) -> Ed25519PrivateKey:
     """The private key in `path`, or a ConfigError that says what is wrong with it."""
     from cryptography.hazmat.primitives import serialization  # only to make or read a key
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     try:
         data = path.read_bytes()
@@ -149,6 +158,8 @@ def signing_key(config: Config, by: str, key_file: Path | None = None) -> Approv
 
 def verifies(approver: Approver, message: bytes, signature: str) -> bool:
     """Whether `signature` is the approver's signature of `message`."""
+    from cryptography.exceptions import InvalidSignature
+
     try:
         raw = base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
         _public_key(approver.public_key).verify(raw, message)

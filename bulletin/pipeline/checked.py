@@ -17,7 +17,6 @@ from pathlib import Path
 
 from bulletin.compliance import near_misses
 from bulletin.config.model import Config
-from bulletin.content.approval import approval_problem
 from bulletin.content.entries import Entry
 from bulletin.errors import Problem
 from bulletin.files import write_atomically
@@ -72,6 +71,8 @@ class Verdicts:
         digest = entry_digest(entry)
         found = self._old.get(digest)
         if found is None:
+            from bulletin.content.approval import approval_problem  # a signature to verify
+
             live = entry.status != "withdrawn"
             misses = near_misses(self.config, [entry]) if live else []
             found = (approval_problem(self.config, entry), misses)
@@ -94,5 +95,7 @@ def is_publishable(config: Config, entry: Entry) -> bool:
         return False
     key = (_fingerprint(config), entry_digest(entry))
     if key not in _DECIDED:
+        from bulletin.content.approval import approval_problem
+
         _DECIDED[key] = approval_problem(config, entry)
     return _DECIDED[key] is None
