@@ -11,6 +11,7 @@ import functools
 
 from bulletin.accessibility.scan import LANG, Finding, Link, Walker, clip
 from bulletin.content.markup import normalise_space
+from bulletin.htmlscan import Page
 from bulletin.render.i18n import shipped_languages
 from bulletin.render.words import label
 
@@ -46,6 +47,12 @@ def generic_links() -> frozenset[str]:
 
 def check_html(html: str, *, email: bool = False) -> tuple[list[Finding], list[str]]:
     """Every finding in one HTML output, and the web links it has (for the text part)."""
+    findings, hrefs, _ = scan_html(html, email=email)
+    return findings, hrefs
+
+
+def scan_html(html: str, *, email: bool = False) -> tuple[list[Finding], list[str], Page]:
+    """`check_html`, and what the EU-notice gate reads of the output, from the same pass."""
     walker = Walker()
     walker.feed(html)
     found = walker.findings
@@ -75,7 +82,8 @@ def check_html(html: str, *, email: bool = False) -> tuple[list[Finding], list[s
     found += _link_names(walker.links)
     if email:
         found += _preview(walker)
-    return found, [link.href for link in walker.links if link.href.startswith("http")]
+    hrefs = [link.href for link in walker.links if link.href.startswith("http")]
+    return found, hrefs, walker.page()
 
 
 def _heading_order(headings: list[tuple[int, str]]) -> list[Finding]:

@@ -1,6 +1,14 @@
 """One pass over a rendered HTML output: the colours, sizes and visibility of every text
 (from inline styles, `bgcolor` and the output's own <style> rules), its links, headings
-and images, and the element-level findings (alt, layout tables, contrast) on the way."""
+and images, and the element-level findings (alt, layout tables, contrast) on the way; and,
+in the same pass, what the EU-notice gate reads (its images and visible text).
+
+Every build walks thousands of pages made from the same templates, so what an element
+looks like (its box) is worked out once: boxes are shared, each remembering the boxes of
+the children met under it, by what decides them (the stylesheet in force, the tag and the
+attributes that change how text looks). A page's own elements (an entry's article, its
+id) are worked out as they come and then share their children's boxes with other pages.
+"""
 
 from __future__ import annotations
 
@@ -18,27 +26,34 @@ from bulletin.accessibility.colours import (
     stylesheet,
 )
 from bulletin.content.markup import normalise_space
-from bulletin.htmlscan import HtmlReader
+from bulletin.htmlscan import HtmlReader, Image, Page, following
 
 _VOID = frozenset(
     "area base br col embed hr img input link meta source track wbr".split()  # noqa: SIM905
 )
 _HIDDEN_TAGS = frozenset(("head", "style", "script", "title", "template", "noscript"))
+#: what the EU-notice gate does not read: a reader never sees it
+_CONCEALED = frozenset(("style", "script", "head", "title"))
 LANG = re.compile(r"^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{1,8})*$")
 _SIZE = re.compile(r"([\d.]+)\s*(px|pt|em|rem|%)?")
 _HEADINGS = frozenset(f"h{n}" for n in range(1, 7))
 _HEADING_SCALE = {"h1": 2.0, "h2": 1.5, "h3": 1.17}
 _BOLD = _HEADINGS | {"b", "strong", "th"}
 _NONE: frozenset[str] = frozenset()
-_NO_RULES: list[Rule] = []
+_NO_RULES: tuple[Rule, ...] = ()
 _NO_STYLE: dict[str, str] = {}
-#: Attributes that leave an element looking like its parent; tags that never do.
-_PLAIN = frozenset({"href", "lang", "dir", "src", "alt", "width", "height", "title", "rel",
-                    "name", "content", "charset", "hreflang", "type", "for", "value"})  # fmt: skip
-_SPECIAL = _HIDDEN_TAGS | _BOLD | {"a", "font"}
+_NO_ATTRS: dict[str, str] = {}
+#: The attributes that decide what an element's text looks like (with its tag, its
+#: parent's box and the stylesheet); the others (href, src, alt…) never do.
+_STYLING = frozenset(("class", "id", "style", "color", "bgcolor", "hidden", "aria-hidden", "lang"))
+#: Start tags the walk notes beyond their box; end tags likewise.
+_NOTED = _HEADINGS | _CONCEALED | {"html", "body", "meta", "img", "table", "a"}
+_NOTED_END = _HEADINGS | _CONCEALED | {"a"}
 WHITE: Rgb = (255.0, 255.0, 255.0)
 BLACK: Rgb = (0.0, 0.0, 0.0)
 LINK_BLUE: Rgb = (0.0, 0.0, 238.0)
+#: Shared boxes beyond this many, the memory starts afresh (a long-lived process).
+_SHARED_LIMIT = 200_000
 
 
 @dataclass(frozen=True)
@@ -50,17 +65,130 @@ class Finding:
     message: str
 
 
-@dataclass(slots=True)
+class _Context:
+    """The stylesheet rules in force (those of the <style> blocks read so far) and whether
+    the walk is inside <body>: with an element's parent box, tag and styling attributes,
+    all that decides its box. One object per distinct context, shared by documents."""
+
+    __slots__ = ("classes", "css", "ids", "in_body", "index", "rules")
+
+    def __init__(self, css: tuple[str, ...], in_body: bool) -> None:
+        self.css = css
+        self.in_body = in_body
+        self.rules: tuple[Rule, ...] = tuple(r for text in css for r in _stylesheet(text))
+        #: the rules by what their last compound needs: an id, a class or a tag
+        self.index: dict[str, tuple[Rule, ...]] = {}
+        for rule in self.rules:
+            last = rule.chain[-1]
+            key = f"#{last.id}" if last.id else min(last.classes, default="") or last.tag
+            self.index[key] = (*self.index.get(key, ()), rule)
+        #: the classes and ids a rule names: an element's others never matter
+        compounds = [c for rule in self.rules for c in rule.chain]
+        self.classes = frozenset(name for c in compounds for name in c.classes)
+        self.ids = frozenset(c.id for c in compounds if c.id)
+
+    def by_tag(self, tag: str) -> bool:
+        """Whether a stylesheet rule may match `tag` whatever its classes."""
+        return bool(self.rules) and (tag in self.index or "" in self.index)
+
+    def candidates(self, tag: str, classes: frozenset[str], id_: str) -> tuple[Rule, ...]:
+        index = self.index
+        found = index.get("", _NO_RULES) + index.get(tag, _NO_RULES)
+        for name in classes:
+            if name in index:
+                found = found + index[name]
+        if id_ and f"#{id_}" in index:
+            found = found + index[f"#{id_}"]
+        return found
+
+
+_CONTEXTS: dict[tuple[tuple[str, ...], bool], _Context] = {}
+
+
+def _context(css: tuple[str, ...], in_body: bool) -> _Context:
+    found = _CONTEXTS.get((css, in_body))
+    if found is None:
+        if len(_CONTEXTS) > 256:
+            _CONTEXTS.clear()
+        found = _CONTEXTS[(css, in_body)] = _Context(css, in_body)
+    return found
+
+
+@functools.lru_cache(maxsize=64)
+def _stylesheet(css: str) -> tuple[Rule, ...]:
+    """A <style> block's rules; every page of a site has the same few blocks."""
+    return tuple(stylesheet(css))
+
+
 class _Box:
-    tag: str
-    classes: frozenset[str]
-    id: str
-    colour: Rgb
-    background: Rgb
-    size: float  # px
-    bold: bool
-    hidden: bool
-    lang: bool  # this element or an ancestor inside <body> carries lang
+    """What an element's text looks like, and the boxes of the children met under it."""
+
+    __slots__ = (
+        "background",
+        "bold",
+        "canonical",
+        "children",
+        "classes",
+        "colour",
+        "hidden",
+        "id",
+        "lang",
+        "poor",
+        "size",
+        "tag",
+    )
+
+    def __init__(
+        self,
+        tag: str,
+        classes: frozenset[str],
+        id_: str,
+        colour: Rgb,
+        background: Rgb,
+        size: float,
+        bold: bool,
+        hidden: bool,
+        lang: bool,
+    ) -> None:
+        self.tag = tag
+        self.classes = classes
+        self.id = id_
+        self.colour = colour
+        self.background = background
+        self.size = size
+        self.bold = bold
+        self.hidden = hidden
+        self.lang = lang  # this element or an ancestor inside <body> carries lang
+        #: (context, tag, styling attributes) → (child box, its classes and id if the box
+        #: leaves some out: those no rule names, kept in case a later <style> does)
+        self.children: dict[tuple[object, ...], tuple[_Box, tuple[frozenset[str], str] | None]]
+        self.children = {}
+        #: the same children by their box's own values (see _Walker._new_box)
+        self.canonical: dict[tuple[object, ...], _Box] = {}
+        #: (ratio, ratio needed, (text colour, background)) when its text lacks contrast
+        self.poor: tuple[float, float, tuple[str, str]] | None = None
+        if not hidden:
+            ratio = contrast(colour, background)
+            large = size >= 24 or (size >= 18.66 and bold)
+            needed = 3.0 if large else 4.5
+            if ratio < needed:
+                self.poor = (ratio, needed, (hex_of(colour), hex_of(background)))
+
+    def copy(self, classes: frozenset[str], id_: str) -> _Box:
+        """The same box for an element of other classes or id, its children its own."""
+        return _Box(self.tag, classes, id_, self.colour, self.background, self.size,
+                    self.bold, self.hidden, self.lang)  # fmt: skip
+
+
+class _Shared:
+    """The root of the shared boxes, and how many there are under it."""
+
+    def __init__(self) -> None:
+        self.root = _Box("", _NONE, "", BLACK, WHITE, 16.0, False, False, False)
+        self.count = 0
+
+
+_SHARED = _Shared()
 
 
 @dataclass
@@ -72,14 +200,17 @@ class Link:
 
 
 class Walker(HtmlReader):
-    """What one HTML document holds for the rules; `feed` it once."""
+    """What one HTML document holds for the rules, and what the EU-notice gate reads of it
+    (`page()`); `feed` it once."""
 
     def __init__(self) -> None:
         super().__init__()
         self.findings: list[Finding] = []
-        self.rules: list[Rule] = []
-        root = _Box("", frozenset(), "", BLACK, WHITE, 16.0, False, False, False)
-        self.stack: list[_Box] = [root]
+        self.stack: list[_Box] = [_SHARED.root]
+        #: per element of the stack: its classes and id where its box leaves some out
+        self._raw: list[tuple[frozenset[str], str] | None] = [None]
+        self._css: tuple[str, ...] = ()
+        self._ctx = _context((), False)
         self.html_attrs: dict[str, str] = {}
         self.color_scheme = False
         self.links: list[Link] = []
@@ -92,7 +223,11 @@ class Walker(HtmlReader):
         self.in_body = False
         self.seen_contrast: set[tuple[str, str]] = set()
         self._style: list[str] | None = None
-        self._index: dict[str, list[Rule]] | None = None
+        # what the EU-notice gate reads: every image (and where the text stood then), and
+        # the text outside <head>, <title>, <style> and <script>
+        self._images: list[tuple[str, str, int]] = []
+        self._visible: list[str] = []
+        self._concealed = 0
 
     def feed(self, html: str) -> None:
         # libxml2 parses and calls the handlers below as it goes (a C parser and no tree:
@@ -100,16 +235,59 @@ class Walker(HtmlReader):
         # which the lang rule reports.
         self.read(html)
 
-    def handle_starttag(self, tag: str, a: dict[str, str]) -> None:
+    def page(self) -> Page:
+        """What the EU-notice gate reads of the document."""
+        texts = self._visible
+        images = [Image(src, alt, following(texts, at)) for src, alt, at in self._images]
+        return Page(images, " ".join(texts))
+
+    # libxml2's parser target interface, taken directly: it is called for every element
+    def start(self, tag: str, attrib: dict[str, str]) -> None:
+        if self._pending:
+            self._flush()
+        tag = tag.lower()
+        a = attrib or _NO_ATTRS
+        if tag in _NOTED:
+            self._note(tag, a)
+        if tag in _VOID:
+            return  # never pushed on the stack
+        parent = self.stack[-1]
+        if a:
+            styling = tuple([item for item in a.items() if item[0] in _STYLING])
+            key: tuple[object, ...] = (self._ctx, tag, styling) if styling else (self._ctx, tag)
+        else:
+            key = (self._ctx, tag)
+        known = parent.children.get(key)
+        if known is None:
+            known = self._new_box(parent, key, tag, a)
+        self.stack.append(known[0])
+        self._raw.append(known[1])
+
+    def end(self, tag: str) -> None:
+        if self._pending:
+            self._flush()
+        tag = tag.lower()
+        if tag in _VOID:
+            return  # never pushed on the stack
+        if tag in _NOTED_END:
+            self._note_end(tag)
+        self.stack.pop()  # libxml2 nests every element properly
+        self._raw.pop()
+
+    def _note(self, tag: str, a: dict[str, str]) -> None:
+        if tag in _CONCEALED:
+            self._concealed += 1
         if tag == "html":
-            self.html_attrs = a
+            self.html_attrs = dict(a)
         elif tag == "body":
             self.in_body = True
+            self._ctx = _context(self._css, True)
         elif tag == "style":
             self._style = []
         elif tag == "meta" and a.get("name", "").lower() == "color-scheme":
             self.color_scheme = True
         if tag == "img":
+            self._images.append((a.get("src") or "", a.get("alt") or "", len(self._visible)))
             self._image(a)
         elif tag == "table":
             self._table(a)
@@ -119,16 +297,14 @@ class Walker(HtmlReader):
         elif tag in _HEADINGS:
             self.heading = []
             self.headings.append((int(tag[1]), describe(tag, a)))
-        if tag not in _VOID:
-            self.stack.append(self._box(tag, a))
 
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _VOID:
-            return  # never pushed on the stack
+    def _note_end(self, tag: str) -> None:
+        if tag in _CONCEALED:
+            self._concealed = max(0, self._concealed - 1)
         if tag == "style" and self._style is not None:
             css = "".join(self._style)
-            self.rules += stylesheet(css)
-            self._index = None
+            self._css = (*self._css, css)
+            self._restyled(_context(self._css, self.in_body))
             self.color_scheme = self.color_scheme or "color-scheme" in css
             self._style = None
         if tag == "a" and self.link is not None:
@@ -136,16 +312,46 @@ class Walker(HtmlReader):
             self.link = None
         if tag in _HEADINGS and self.heading is not None:
             self.heading = None
-        self.stack.pop()  # libxml2 nests every element properly
 
-    def handle_data(self, data: str) -> None:
+    def _restyled(self, ctx: _Context) -> None:
+        """New rules are in force: the open elements whose boxes leave out a class or an id
+        they name get boxes of their own that keep them (and so do the elements inside)."""
+        self._ctx = ctx
+        for depth, raw in enumerate(self._raw):
+            if raw is not None and (raw[0] & ctx.classes or raw[1] in ctx.ids):
+                for below in range(depth, len(self.stack)):
+                    classes, id_ = self._raw[below] or (
+                        self.stack[below].classes,
+                        self.stack[below].id,
+                    )
+                    self.stack[below] = self.stack[below].copy(classes, id_)
+                    self._raw[below] = None
+                return
+
+    def data(self, data: str) -> None:
+        self._pending.append(data)
+
+    def close(self) -> None:
+        if self._pending:
+            self._flush()
+
+    def _flush(self) -> None:
+        pending = self._pending
+        data = pending[0] if len(pending) == 1 else "".join(pending)
+        pending.clear()
         if self._style is not None:
             self._style.append(data)
             return
-        box = self.stack[-1]
+        if data.isspace():
+            return  # between tags, most often: nothing to read
         text = normalise_space(data)
-        if not text or not self.in_body:
+        if not text:
             return
+        if not self._concealed:
+            self._visible.append(text)
+        if not self.in_body:
+            return
+        box = self.stack[-1]
         if box.hidden:
             self.hidden_texts.append((len(self.texts), text))
             return
@@ -156,26 +362,43 @@ class Walker(HtmlReader):
             self.heading.append(text)
         if not box.lang and not self.unlabelled_text:
             self.unlabelled_text = text
-        self._contrast(box, text)
+        if box.poor is not None:
+            self._contrast(box, box.poor, text)
 
-    def _box(self, tag: str, a: dict[str, str]) -> _Box:
-        parent = self.stack[-1]
+    def _new_box(
+        self, parent: _Box, key: tuple[object, ...], tag: str, a: dict[str, str]
+    ) -> tuple[_Box, tuple[frozenset[str], str] | None]:
+        """The box of an element not met before under `parent` in this context: worked
+        out, then shared with every element that looks the same (whatever the classes and
+        id no rule names)."""
+        ctx = self._ctx
+        box = self._box(parent, tag, a)
+        classes = box.classes & ctx.classes if box.classes else _NONE
+        id_ = box.id if box.id in ctx.ids else ""
+        raw = (box.classes, box.id) if (classes != box.classes or id_ != box.id) else None
+        same = (ctx, tag, classes, id_, box.colour, box.background, box.size, box.bold,
+                box.hidden, box.lang)  # fmt: skip
+        shared = parent.canonical.get(same)
+        if shared is None:
+            shared = parent.canonical[same] = box if raw is None else box.copy(classes, id_)
+        known = parent.children[key] = (shared, raw)
+        global _SHARED
+        _SHARED.count += 1
+        if _SHARED.count > _SHARED_LIMIT:
+            _SHARED = _Shared()  # the walks under way keep the boxes they hold
+        return known
+
+    def _box(self, parent: _Box, tag: str, a: dict[str, str]) -> _Box:
         if parent.hidden:  # nothing inside hidden content is read or seen
             return _Box(tag, _NONE, "", parent.colour, parent.background, parent.size,
                         parent.bold, True, parent.lang)  # fmt: skip
-        if _PLAIN.issuperset(a) and tag not in _SPECIAL and not self._by_tag(tag):
-            # most elements: nothing of their own changes what their text looks like
-            lang = parent.lang or (self.in_body and a.get("lang", "") not in ("", "und"))
-            return _Box(tag, _NONE, "", parent.colour, parent.background, parent.size,
-                        parent.bold, False, lang)  # fmt: skip
+        ctx = self._ctx
         classes = frozenset(a["class"].lower().split()) if "class" in a else _NONE
         id_ = a.get("id", "").lower()
         style = _inline(a["style"]) if "style" in a else _NO_STYLE
-        if self.rules:
+        if ctx.rules:
             matched = [
-                r
-                for r in self._candidates(tag, classes, id_)
-                if self._matches(r, tag, classes, id_)
+                r for r in ctx.candidates(tag, classes, id_) if self._matches(r, tag, classes, id_)
             ]
             if matched:
                 style = {k: v for r in matched for k, v in r.declarations.items()} | style
@@ -201,35 +424,8 @@ class Walker(HtmlReader):
         size = parent.size * _HEADING_SCALE.get(tag, 1.0)
         if "font-size" in style:
             size = _size(style["font-size"], parent.size) or size
-        lang = parent.lang or (self.in_body and a.get("lang", "") not in ("", "und"))
+        lang = parent.lang or (ctx.in_body and a.get("lang", "") not in ("", "und"))
         return _Box(tag, classes, id_, colour, background, size, bold, hidden, lang)
-
-    def _by_tag(self, tag: str) -> bool:
-        """Whether a stylesheet rule may match `tag` whatever its classes."""
-        if not self.rules:
-            return False
-        index = self._rule_index()
-        return tag in index or "" in index
-
-    def _rule_index(self) -> dict[str, list[Rule]]:
-        """The stylesheet rules by what their last compound needs: an id, a class or a tag."""
-        if self._index is None:
-            self._index = {}
-            for rule in self.rules:
-                last = rule.chain[-1]
-                key = f"#{last.id}" if last.id else min(last.classes, default="") or last.tag
-                self._index.setdefault(key, []).append(rule)
-        return self._index
-
-    def _candidates(self, tag: str, classes: frozenset[str], id_: str) -> list[Rule]:
-        index = self._rule_index()
-        found = index.get("", _NO_RULES) + index.get(tag, _NO_RULES)
-        for name in classes:
-            if name in index:
-                found = found + index[name]
-        if id_ and f"#{id_}" in index:
-            found = found + index[f"#{id_}"]
-        return found
 
     def _matches(self, rule: Rule, tag: str, classes: frozenset[str], id_: str) -> bool:
         *ancestors, last = rule.chain
@@ -272,13 +468,8 @@ class Walker(HtmlReader):
                 )
             )
 
-    def _contrast(self, box: _Box, text: str) -> None:
-        ratio = contrast(box.colour, box.background)
-        large = box.size >= 24 or (box.size >= 18.66 and box.bold)
-        needed = 3.0 if large else 4.5
-        if ratio >= needed:
-            return
-        key = (hex_of(box.colour), hex_of(box.background))
+    def _contrast(self, box: _Box, poor: tuple[float, float, tuple[str, str]], text: str) -> None:
+        ratio, needed, key = poor
         if key in self.seen_contrast:
             return
         self.seen_contrast.add(key)
