@@ -7,6 +7,7 @@ each web page — not the entries' source, so a custom template that drops the n
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import re
 import xml.etree.ElementTree as ET
@@ -107,24 +108,27 @@ def _check_output(config: Config, output: Output, page: Page | None) -> list[Pro
                     )
                 )
 
-        if normalise_space(notice.statement) not in text:
+        statement = _normalised(notice.statement)
+        if statement not in text:
             report("funding-statement-missing", "the funding statement")
-        if normalise_space(notice.disclaimer) not in text:
+        if _normalised(notice.disclaimer) not in text:
             report("funding-disclaimer-missing", "the disclaimer")
         if page is not None and output.emblem_src is not None:
             src = output.emblem_src.get(_key(notice))
             emblems = [img for img in page.images if img.src == src]
             if not emblems:
                 report("funding-emblem-missing", "the EU emblem")
-            elif not any(
-                normalise_space(img.alt) == normalise_space(notice.statement) for img in emblems
-            ):
+            elif not any(normalise_space(img.alt) == statement for img in emblems):
                 report("funding-emblem-alt", "an emblem whose alt text is the statement")
-            elif not any(
-                img.following.startswith(normalise_space(notice.statement)) for img in emblems
-            ):
+            elif not any(img.following.startswith(statement) for img in emblems):
                 report("funding-emblem-apart", "the statement right next to the emblem")
     return problems
+
+
+@functools.lru_cache(maxsize=256)
+def _normalised(text: str) -> str:
+    """A funding text, white space collapsed: every output is checked for the same few."""
+    return normalise_space(text)
 
 
 def _key(notice: Notice) -> tuple[str, str]:

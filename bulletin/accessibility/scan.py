@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass, field
+from typing import TypeAlias
 
 from bulletin.accessibility.colours import (
     Rgb,
@@ -120,6 +121,10 @@ def _stylesheet(css: str) -> tuple[Rule, ...]:
     return tuple(stylesheet(css))
 
 
+#: an element's classes and id, where its box leaves some out (no rule names them)
+_Raw: TypeAlias = tuple[frozenset[str], str] | None
+
+
 class _Box:
     """What an element's text looks like, and the boxes of the children met under it."""
 
@@ -161,8 +166,7 @@ class _Box:
         self.lang = lang  # this element or an ancestor inside <body> carries lang
         #: (context, tag, styling attributes) → (child box, its classes and id if the box
         #: leaves some out: those no rule names, kept in case a later <style> does)
-        self.children: dict[tuple[object, ...], tuple[_Box, tuple[frozenset[str], str] | None]]
-        self.children = {}
+        self.children: dict[tuple[object, ...], tuple[_Box, _Raw]] = {}
         #: the same children by their box's own values (see _Walker._new_box)
         self.canonical: dict[tuple[object, ...], _Box] = {}
         #: (ratio, ratio needed, (text colour, background)) when its text lacks contrast
@@ -195,8 +199,24 @@ _SHARED = _Shared()
 class Link:
     href: str
     label: str  # aria-label or title
+    attrs: dict[str, str]
     text: list[str] = field(default_factory=list)
-    start: str = ""
+
+    @property
+    def start(self) -> str:
+        """The link's start tag, as a finding shows it."""
+        return describe("a", self.attrs)
+
+
+@dataclass(frozen=True)
+class Heading:
+    level: int
+    attrs: dict[str, str] = field(hash=False)
+
+    @property
+    def element(self) -> str:
+        """The heading's start tag, as a finding shows it."""
+        return describe(f"h{self.level}", self.attrs)
 
 
 class Walker(HtmlReader):
@@ -206,16 +226,16 @@ class Walker(HtmlReader):
     def __init__(self) -> None:
         super().__init__()
         self.findings: list[Finding] = []
-        self.stack: list[_Box] = [_SHARED.root]
-        #: per element of the stack: its classes and id where its box leaves some out
-        self._raw: list[tuple[frozenset[str], str] | None] = [None]
+        #: the open elements' boxes, each with its classes and id where the box leaves
+        #: some out (see _new_box)
+        self.stack: list[tuple[_Box, _Raw]] = [(_SHARED.root, None)]
         self._css: tuple[str, ...] = ()
         self._ctx = _context((), False)
         self.html_attrs: dict[str, str] = {}
         self.color_scheme = False
         self.links: list[Link] = []
         self.link: Link | None = None
-        self.headings: list[tuple[int, str]] = []
+        self.headings: list[Heading] = []
         self.heading: list[str] | None = None
         self.texts: list[str] = []  # visible text, in order
         self.hidden_texts: list[tuple[int, str]] = []  # (visible texts before it, text)
@@ -251,7 +271,7 @@ class Walker(HtmlReader):
             self._note(tag, a)
         if tag in _VOID:
             return  # never pushed on the stack
-        parent = self.stack[-1]
+        parent = self.stack[-1][0]
         if a:
             styling = tuple([item for item in a.items() if item[0] in _STYLING])
             key: tuple[object, ...] = (self._ctx, tag, styling) if styling else (self._ctx, tag)
@@ -260,8 +280,7 @@ class Walker(HtmlReader):
         known = parent.children.get(key)
         if known is None:
             known = self._new_box(parent, key, tag, a)
-        self.stack.append(known[0])
-        self._raw.append(known[1])
+        self.stack.append(known)
 
     def end(self, tag: str) -> None:
         if self._pending:
@@ -272,7 +291,6 @@ class Walker(HtmlReader):
         if tag in _NOTED_END:
             self._note_end(tag)
         self.stack.pop()  # libxml2 nests every element properly
-        self._raw.pop()
 
     def _note(self, tag: str, a: dict[str, str]) -> None:
         if tag in _CONCEALED:
@@ -292,11 +310,10 @@ class Walker(HtmlReader):
         elif tag == "table":
             self._table(a)
         elif tag == "a" and "href" in a:
-            self.link = Link(a["href"], a.get("aria-label") or a.get("title", ""))
-            self.link.start = describe(tag, a)
+            self.link = Link(a["href"], a.get("aria-label") or a.get("title", ""), a)
         elif tag in _HEADINGS:
             self.heading = []
-            self.headings.append((int(tag[1]), describe(tag, a)))
+            self.headings.append(Heading(int(tag[1]), a))
 
     def _note_end(self, tag: str) -> None:
         if tag in _CONCEALED:
@@ -317,15 +334,12 @@ class Walker(HtmlReader):
         """New rules are in force: the open elements whose boxes leave out a class or an id
         they name get boxes of their own that keep them (and so do the elements inside)."""
         self._ctx = ctx
-        for depth, raw in enumerate(self._raw):
+        for depth, (_, raw) in enumerate(self.stack):
             if raw is not None and (raw[0] & ctx.classes or raw[1] in ctx.ids):
                 for below in range(depth, len(self.stack)):
-                    classes, id_ = self._raw[below] or (
-                        self.stack[below].classes,
-                        self.stack[below].id,
-                    )
-                    self.stack[below] = self.stack[below].copy(classes, id_)
-                    self._raw[below] = None
+                    box, kept = self.stack[below]
+                    classes, id_ = kept or (box.classes, box.id)
+                    self.stack[below] = (box.copy(classes, id_), None)
                 return
 
     def data(self, data: str) -> None:
@@ -351,7 +365,7 @@ class Walker(HtmlReader):
             self._visible.append(text)
         if not self.in_body:
             return
-        box = self.stack[-1]
+        box = self.stack[-1][0]
         if box.hidden:
             self.hidden_texts.append((len(self.texts), text))
             return
@@ -367,7 +381,7 @@ class Walker(HtmlReader):
 
     def _new_box(
         self, parent: _Box, key: tuple[object, ...], tag: str, a: dict[str, str]
-    ) -> tuple[_Box, tuple[frozenset[str], str] | None]:
+    ) -> tuple[_Box, _Raw]:
         """The box of an element not met before under `parent` in this context: worked
         out, then shared with every element that looks the same (whatever the classes and
         id no rule names)."""
@@ -432,9 +446,10 @@ class Walker(HtmlReader):
         if not last.matches(tag, classes, id_):
             return False
         depth = len(self.stack) - 1
+        stack = self.stack
         for compound in reversed(ancestors):
             while depth > 0 and not compound.matches(
-                self.stack[depth].tag, self.stack[depth].classes, self.stack[depth].id
+                stack[depth][0].tag, stack[depth][0].classes, stack[depth][0].id
             ):
                 depth -= 1
             if depth <= 0:
