@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from bulletin.accessibility import check_accessibility, scan, workers
+from bulletin.accessibility import scan
 from bulletin.accessibility.rules import check_html, scan_html
-from bulletin.compliance import Output, read_page
-from bulletin.config.model import Config
-from bulletin.htmlscan import Page
+from bulletin.compliance import read_page
 
 HEAD = '<!doctype html><html lang="en" dir="ltr"><head><meta name="color-scheme" content="light">'
 
@@ -72,42 +70,3 @@ def test_the_eu_gate_reads_images_and_visible_text_from_the_same_pass() -> None:
     assert emblem.following.endswith("word")  # whole texts, up to 400 characters: not "shown"
     assert (other.src, other.alt, other.following) == ("other.png", "", "shown")
     assert [f.rule for f in findings] == ["image-alt"]
-
-
-def _page(number: int, grey: bool) -> str:
-    colour = "#aaa" if grey else "#111"
-    return (
-        f'{HEAD}</head><body><p style="color:{colour}">page {number}</p>'
-        f'<img src="e.png" alt="x"><p>after {number}</p></body></html>'
-    )
-
-
-def test_many_outputs_are_read_by_worker_processes_as_here(
-    config: Config, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(workers, "PARALLEL_FROM", 2)
-    monkeypatch.setattr(workers, "CHUNK", 3)
-    monkeypatch.setattr(workers, "_cores", lambda: 2)
-    documents = [(_page(n, grey=n in (4, 17)), n % 5 == 0) for n in range(25)]
-    assert workers.scan_all(documents) == [scan_html(h, email=e) for h, e in documents]
-    outputs = [
-        Output(f"public/{n}/index.html", True, html, (), template=f"templates/{n}.html.j2")
-        for n, (html, _) in enumerate(documents)
-    ]
-    pages: dict[str, Page] = {}
-    problems = check_accessibility(config, outputs, pages).problems
-    assert {(p.path, p.code) for p in problems if p.code == "a11y-contrast"} == {
-        ("templates/4.html.j2", "a11y-contrast"),
-        ("templates/17.html.j2", "a11y-contrast"),
-    }
-    assert pages == {html: scan_html(html)[2] for html, _ in documents}
-
-
-def test_an_error_in_a_worker_is_raised_here(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(workers, "PARALLEL_FROM", 2)
-    monkeypatch.setattr(workers, "CHUNK", 1)
-    monkeypatch.setattr(workers, "_cores", lambda: 2)
-    documents = [(_page(n, grey=False), False) for n in range(6)]
-    documents[0] = (None, False)  # type: ignore[assignment]  # not a document: the first chunk
-    with pytest.raises(AttributeError):
-        workers.scan_all(documents)

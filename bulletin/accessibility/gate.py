@@ -8,9 +8,8 @@ import re
 from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass
 
-from bulletin.accessibility.rules import RULES
+from bulletin.accessibility.rules import RULES, scan_html
 from bulletin.accessibility.scan import Finding
-from bulletin.accessibility.workers import scan_all
 from bulletin.compliance import Output
 from bulletin.config.model import Config
 from bulletin.content.markup import normalise_space
@@ -38,17 +37,17 @@ def check_accessibility(
     outputs = list(outputs)
     texts = {o.name: o for o in outputs if o.email and not o.html}
     found: dict[tuple[str, Finding], list[str]] = {}
-    # lists that get the same email: read once
-    documents = list(dict.fromkeys((o.content, o.email) for o in outputs if o.html))
     scanned: dict[tuple[str, bool], tuple[list[Finding], list[str]]] = {}
-    for key, (findings, hrefs, page) in zip(documents, scan_all(documents), strict=True):
-        scanned[key] = findings, hrefs
-        if pages is not None:
-            pages[key[0]] = page
     for output in outputs:
         if not output.html:
             continue
-        findings, hrefs = scanned[(output.content, output.email)]
+        key = (output.content, output.email)  # lists that get the same email: scan once
+        if key not in scanned:
+            findings, hrefs, page = scan_html(output.content, email=output.email)
+            scanned[key] = findings, hrefs
+            if pages is not None:
+                pages[output.content] = page
+        findings, hrefs = scanned[key]
         findings = list(findings)
         for finding in findings:
             found.setdefault((output.template or output.name, finding), []).append(output.name)
