@@ -53,8 +53,9 @@ _NOTED_END = _HEADINGS | _CONCEALED | {"a"}
 WHITE: Rgb = (255.0, 255.0, 255.0)
 BLACK: Rgb = (0.0, 0.0, 0.0)
 LINK_BLUE: Rgb = (0.0, 0.0, 238.0)
-#: Shared boxes beyond this many, the memory starts afresh (a long-lived process).
-_SHARED_LIMIT = 200_000
+#: Shared boxes beyond this many (some tens of megabytes), the memory starts afresh: a build of
+#: 10,000 entries has about 12,000 (an article of its own per entry page).
+_SHARED_LIMIT = 20_000
 
 
 @dataclass(frozen=True)
