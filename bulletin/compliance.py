@@ -7,6 +7,7 @@ each web page — not the entries' source, so a custom template that drops the n
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import re
 import xml.etree.ElementTree as ET
@@ -17,7 +18,7 @@ from bulletin.config.model import Config
 from bulletin.content.entries import Entry
 from bulletin.content.markup import html_to_text, normalise_space
 from bulletin.errors import Problem
-from bulletin.htmlscan import HtmlReader
+from bulletin.htmlscan import Page
 from bulletin.render.notices import Notice, notices_for
 from bulletin.vevents import unchecked, vevents
 
@@ -60,21 +61,35 @@ class Output:
     email: bool = False  # a part of an email (the accessibility gate pairs HTML and text)
 
 
-def check_outputs(config: Config, outputs: Iterable[Output]) -> list[Problem]:
-    """Every missing or misplaced funding element, per entry and output."""
+def check_outputs(
+    config: Config, outputs: Iterable[Output], pages: Mapping[str, Page] | None = None
+) -> list[Problem]:
+    """Every missing or misplaced funding element, per entry and output. `pages`: the HTML
+    outputs as already read, by their content (see accessibility.check_accessibility);
+    any other is read here."""
     problems: list[Problem] = []
     for output in outputs:
-        problems.extend(_check_output(config, output))
+        page = None
+        if output.html:
+            page = pages.get(output.content) if pages is not None else None
+            if page is None:
+                page = read_page(output.content)
+        problems.extend(_check_output(config, output, page))
     return problems
 
 
-def _check_output(config: Config, output: Output) -> list[Problem]:
-    if output.html:
-        page = _Page.parse(output.content)
-        text = page.text
-    else:
-        page = None
-        text = normalise_space(output.content)
+def read_page(html: str) -> Page:
+    """What a reader sees of an HTML output: its images and visible text. The pass is the
+    accessibility gate's, which reads the same while it checks an output."""
+    from bulletin.accessibility.scan import Walker
+
+    walker = Walker()
+    walker.feed(html)
+    return walker.page()
+
+
+def _check_output(config: Config, output: Output, page: Page | None) -> list[Problem]:
+    text = page.text if page is not None else normalise_space(output.content)
     hint = f" (is it missing from {output.template}?)" if output.template else ""
     problems = []
     for notice in notices_for(config, output.entries):
@@ -93,82 +108,31 @@ def _check_output(config: Config, output: Output) -> list[Problem]:
                     )
                 )
 
-        if normalise_space(notice.statement) not in text:
+        statement = _normalised(notice.statement)
+        if statement not in text:
             report("funding-statement-missing", "the funding statement")
-        if normalise_space(notice.disclaimer) not in text:
+        if _normalised(notice.disclaimer) not in text:
             report("funding-disclaimer-missing", "the disclaimer")
         if page is not None and output.emblem_src is not None:
             src = output.emblem_src.get(_key(notice))
             emblems = [img for img in page.images if img.src == src]
             if not emblems:
                 report("funding-emblem-missing", "the EU emblem")
-            elif not any(
-                normalise_space(img.alt) == normalise_space(notice.statement) for img in emblems
-            ):
+            elif not any(normalise_space(img.alt) == statement for img in emblems):
                 report("funding-emblem-alt", "an emblem whose alt text is the statement")
-            elif not any(
-                img.following.startswith(normalise_space(notice.statement)) for img in emblems
-            ):
+            elif not any(img.following.startswith(statement) for img in emblems):
                 report("funding-emblem-apart", "the statement right next to the emblem")
     return problems
 
 
+@functools.lru_cache(maxsize=256)
+def _normalised(text: str) -> str:
+    """A funding text, white space collapsed: every output is checked for the same few."""
+    return normalise_space(text)
+
+
 def _key(notice: Notice) -> tuple[str, str]:
     return (notice.rule, notice.language)
-
-
-@dataclass
-class _Image:
-    src: str
-    alt: str
-    following: str = ""  # the visible text that comes right after the image
-
-
-class _Page(HtmlReader):
-    """What a reader sees of an HTML output: its images and its visible text."""
-
-    _HIDDEN = frozenset(("style", "script", "head", "title"))
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.images: list[_Image] = []
-        self._texts: list[str] = []
-        self._hidden = 0
-        self._open: list[tuple[_Image, int]] = []  # images still collecting following text
-
-    @classmethod
-    def parse(cls, html: str) -> _Page:
-        page = cls()
-        page.read(html)
-        return page
-
-    def handle_starttag(self, tag: str, attrs: dict[str, str]) -> None:
-        if tag in self._HIDDEN:
-            self._hidden += 1
-        elif tag == "img":
-            values = attrs
-            image = _Image(values.get("src") or "", values.get("alt") or "")
-            self.images.append(image)
-            self._open.append((image, len(self._texts)))
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._HIDDEN:
-            self._hidden = max(0, self._hidden - 1)
-
-    def handle_data(self, data: str) -> None:
-        if self._hidden or not data.strip():
-            return
-        self._texts.append(data)
-        still_open = []
-        for image, start in self._open:
-            image.following = normalise_space(" ".join(self._texts[start:]))
-            if len(image.following) < 400:
-                still_open.append((image, start))
-        self._open = still_open
-
-    @property
-    def text(self) -> str:
-        return normalise_space(" ".join(self._texts))
 
 
 def feed_outputs(name: str, xml: bytes, entries: Sequence[Entry]) -> list[Output]:

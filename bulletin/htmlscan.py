@@ -1,13 +1,49 @@
 """One pass of libxml2's HTML parser (C, no tree) over a rendered output, calling a
 reader's `handle_starttag`, `handle_endtag` and `handle_data` as it goes: what the
-EU-notice gate and the accessibility gate read pages and emails with."""
+EU-notice gate and the accessibility gate read pages and emails with (both from the same
+pass: see accessibility.scan)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+#: how much of the visible text after an image the EU-notice gate reads (characters)
+FOLLOWING = 400
+
+
+@dataclass
+class Image:
+    src: str
+    alt: str
+    following: str = ""  # the visible text that comes right after the image
+
+
+@dataclass
+class Page:
+    """What a reader sees of an HTML output, as the EU-notice gate reads it: its images and
+    its visible text (all but <head>, <title>, <style> and <script>), white space
+    collapsed."""
+
+    images: list[Image] = field(default_factory=list)
+    text: str = ""
+
+
+def following(texts: list[str], start: int) -> str:
+    """The visible text from `texts[start]` on, until it holds FOLLOWING characters."""
+    parts: list[str] = []
+    length = -1
+    for text in texts[start:]:
+        parts.append(text)
+        length += len(text) + 1
+        if length >= FOLLOWING:
+            break
+    return " ".join(parts)
 
 
 class HtmlReader:
     """Subclasses handle tags (lower case, attributes as a dict) and text; `read` feeds
-    them a document. Text comes whole: libxml2 splits it at entities, it is joined here."""
+    them a document. Text comes whole: libxml2 splits it at entities, it is joined here.
+    (A subclass may take libxml2's calls, `start`, `end`, `data` and `close`, itself.)"""
 
     def __init__(self) -> None:
         self._pending: list[str] = []

@@ -5,15 +5,16 @@ reason in [accessibility.warnings], as warnings the report shows."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass
 
-from bulletin.accessibility.rules import RULES, check_html
+from bulletin.accessibility.rules import RULES, scan_html
 from bulletin.accessibility.scan import Finding
 from bulletin.compliance import Output
 from bulletin.config.model import Config
 from bulletin.content.markup import normalise_space
 from bulletin.errors import Problem
+from bulletin.htmlscan import Page
 
 MIN_REASON = 20  # characters: a reason, not a placeholder
 
@@ -26,8 +27,12 @@ class Verdict:
     warnings: list[str]
 
 
-def check_accessibility(config: Config, outputs: Iterable[Output]) -> Verdict:
-    """Every accessibility problem in the HTML outputs (and the email text parts)."""
+def check_accessibility(
+    config: Config, outputs: Iterable[Output], pages: MutableMapping[str, Page] | None = None
+) -> Verdict:
+    """Every accessibility problem in the HTML outputs (and the email text parts).
+    `pages`: where to keep what the EU-notice gate reads of each HTML output (by its
+    content), read in the same pass, for `compliance.check_outputs`."""
     downgraded, problems = _downgrades(config)
     outputs = list(outputs)
     texts = {o.name: o for o in outputs if o.email and not o.html}
@@ -38,7 +43,10 @@ def check_accessibility(config: Config, outputs: Iterable[Output]) -> Verdict:
             continue
         key = (output.content, output.email)  # lists that get the same email: scan once
         if key not in scanned:
-            scanned[key] = check_html(output.content, email=output.email)
+            findings, hrefs, page = scan_html(output.content, email=output.email)
+            scanned[key] = findings, hrefs
+            if pages is not None:
+                pages[output.content] = page
         findings, hrefs = scanned[key]
         findings = list(findings)
         for finding in findings:

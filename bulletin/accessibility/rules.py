@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import functools
 
-from bulletin.accessibility.scan import LANG, Finding, Link, Walker, clip
+from bulletin.accessibility.scan import LANG, Finding, Heading, Link, Walker, clip
 from bulletin.content.markup import normalise_space
+from bulletin.htmlscan import Page
 from bulletin.render.i18n import shipped_languages
 from bulletin.render.words import label
 
@@ -39,6 +40,7 @@ def _chrome_words(key: str) -> frozenset[str]:
     return frozenset(label(lang, key).lower() for lang in shipped_languages())
 
 
+@functools.cache
 def generic_links() -> frozenset[str]:
     """Link texts that say nothing about where they go, in every shipped language."""
     return GENERIC_WORDS | _chrome_words("read_online")
@@ -46,6 +48,12 @@ def generic_links() -> frozenset[str]:
 
 def check_html(html: str, *, email: bool = False) -> tuple[list[Finding], list[str]]:
     """Every finding in one HTML output, and the web links it has (for the text part)."""
+    findings, hrefs, _ = scan_html(html, email=email)
+    return findings, hrefs
+
+
+def scan_html(html: str, *, email: bool = False) -> tuple[list[Finding], list[str], Page]:
+    """`check_html`, and what the EU-notice gate reads of the output, from the same pass."""
     walker = Walker()
     walker.feed(html)
     found = walker.findings
@@ -75,18 +83,20 @@ def check_html(html: str, *, email: bool = False) -> tuple[list[Finding], list[s
     found += _link_names(walker.links)
     if email:
         found += _preview(walker)
-    return found, [link.href for link in walker.links if link.href.startswith("http")]
+    hrefs = [link.href for link in walker.links if link.href.startswith("http")]
+    return found, hrefs, walker.page()
 
 
-def _heading_order(headings: list[tuple[int, str]]) -> list[Finding]:
+def _heading_order(headings: list[Heading]) -> list[Finding]:
     found = []
     previous = 0
-    for level, element in headings:
+    for heading in headings:
+        level = heading.level
         if previous and level > previous + 1:
             found.append(
                 Finding(
                     "heading-order",
-                    element,
+                    heading.element,
                     f"follows an h{previous}: headings go down one level at a time "
                     f"(use h{previous + 1})",
                 )
@@ -104,9 +114,12 @@ def _link_names(links: list[Link]) -> list[Finding]:
             found.append(Finding("link-name", link.start, "has no text a screen reader can read"))
         elif not link.label:
             targets.setdefault(name.lower(), set()).add(link.href)
+    generic = generic_links()
     for link in links:
+        if link.label:
+            continue
         text = normalise_space(" ".join(link.text)).lower()
-        if not link.label and text in generic_links() and len(targets.get(text, ())) > 1:
+        if text in generic and len(targets.get(text, ())) > 1:
             found.append(
                 Finding(
                     "link-name",

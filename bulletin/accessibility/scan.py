@@ -1,44 +1,51 @@
 """One pass over a rendered HTML output: the colours, sizes and visibility of every text
 (from inline styles, `bgcolor` and the output's own <style> rules), its links, headings
-and images, and the element-level findings (alt, layout tables, contrast) on the way."""
+and images, and the element-level findings (alt, layout tables, contrast) on the way; and,
+in the same pass, what the EU-notice gate reads (its images and visible text).
+
+Every build walks thousands of pages made from the same templates, so what an element
+looks like (its box) is worked out once: boxes are shared, each remembering the boxes of
+the children met under it, by what decides them (the stylesheet in force, the tag and the
+attributes that change how text looks). A page's own elements (an entry's article, its
+id) are worked out as they come and then share their children's boxes with other pages.
+"""
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass, field
 
-from bulletin.accessibility.colours import (
-    Rgb,
-    Rule,
-    contrast,
-    declarations,
-    hex_of,
-    parse_colour,
-    stylesheet,
-)
+from bulletin.accessibility.boxes import _Box, _Context, _context, _hides, _inline, _Raw, _size
+from bulletin.accessibility.colours import Rgb, Rule, parse_colour
 from bulletin.content.markup import normalise_space
-from bulletin.htmlscan import HtmlReader
+from bulletin.htmlscan import HtmlReader, Image, Page, following
 
 _VOID = frozenset(
     "area base br col embed hr img input link meta source track wbr".split()  # noqa: SIM905
 )
 _HIDDEN_TAGS = frozenset(("head", "style", "script", "title", "template", "noscript"))
+#: what the EU-notice gate does not read: a reader never sees it
+_CONCEALED = frozenset(("style", "script", "head", "title"))
 LANG = re.compile(r"^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{1,8})*$")
-_SIZE = re.compile(r"([\d.]+)\s*(px|pt|em|rem|%)?")
 _HEADINGS = frozenset(f"h{n}" for n in range(1, 7))
 _HEADING_SCALE = {"h1": 2.0, "h2": 1.5, "h3": 1.17}
 _BOLD = _HEADINGS | {"b", "strong", "th"}
 _NONE: frozenset[str] = frozenset()
-_NO_RULES: list[Rule] = []
+_NO_RULES: tuple[Rule, ...] = ()
 _NO_STYLE: dict[str, str] = {}
-#: Attributes that leave an element looking like its parent; tags that never do.
-_PLAIN = frozenset({"href", "lang", "dir", "src", "alt", "width", "height", "title", "rel",
-                    "name", "content", "charset", "hreflang", "type", "for", "value"})  # fmt: skip
-_SPECIAL = _HIDDEN_TAGS | _BOLD | {"a", "font"}
+_NO_ATTRS: dict[str, str] = {}
+#: The attributes that decide what an element's text looks like (with its tag, its
+#: parent's box and the stylesheet); the others (href, src, alt…) never do.
+_STYLING = frozenset(("class", "id", "style", "color", "bgcolor", "hidden", "aria-hidden", "lang"))
+#: Start tags the walk notes beyond their box; end tags likewise.
+_NOTED = _HEADINGS | _CONCEALED | {"html", "body", "meta", "img", "table", "a"}
+_NOTED_END = _HEADINGS | _CONCEALED | {"a"}
 WHITE: Rgb = (255.0, 255.0, 255.0)
 BLACK: Rgb = (0.0, 0.0, 0.0)
 LINK_BLUE: Rgb = (0.0, 0.0, 238.0)
+#: Shared boxes beyond this many (some tens of megabytes), the memory starts afresh: a build of
+#: 10,000 entries has about 12,000 (an article of its own per entry page).
+_SHARED_LIMIT = 20_000
 
 
 @dataclass(frozen=True)
@@ -50,41 +57,58 @@ class Finding:
     message: str
 
 
-@dataclass(slots=True)
-class _Box:
-    tag: str
-    classes: frozenset[str]
-    id: str
-    colour: Rgb
-    background: Rgb
-    size: float  # px
-    bold: bool
-    hidden: bool
-    lang: bool  # this element or an ancestor inside <body> carries lang
+class _Shared:
+    """The root of the shared boxes, and how many there are under it."""
+
+    def __init__(self) -> None:
+        self.root = _Box("", _NONE, "", BLACK, WHITE, 16.0, False, False, False)
+        self.count = 0
+
+
+_SHARED = _Shared()
 
 
 @dataclass
 class Link:
     href: str
     label: str  # aria-label or title
+    attrs: dict[str, str]
     text: list[str] = field(default_factory=list)
-    start: str = ""
+
+    @property
+    def start(self) -> str:
+        """The link's start tag, as a finding shows it."""
+        return describe("a", self.attrs)
+
+
+@dataclass(frozen=True)
+class Heading:
+    level: int
+    attrs: dict[str, str] = field(hash=False)
+
+    @property
+    def element(self) -> str:
+        """The heading's start tag, as a finding shows it."""
+        return describe(f"h{self.level}", self.attrs)
 
 
 class Walker(HtmlReader):
-    """What one HTML document holds for the rules; `feed` it once."""
+    """What one HTML document holds for the rules, and what the EU-notice gate reads of it
+    (`page()`); `feed` it once."""
 
     def __init__(self) -> None:
         super().__init__()
         self.findings: list[Finding] = []
-        self.rules: list[Rule] = []
-        root = _Box("", frozenset(), "", BLACK, WHITE, 16.0, False, False, False)
-        self.stack: list[_Box] = [root]
+        #: the open elements' boxes, each with its classes and id where the box leaves
+        #: some out (see _new_box)
+        self.stack: list[tuple[_Box, _Raw]] = [(_SHARED.root, None)]
+        self._css: tuple[str, ...] = ()
+        self._ctx = _context((), False)
         self.html_attrs: dict[str, str] = {}
         self.color_scheme = False
         self.links: list[Link] = []
         self.link: Link | None = None
-        self.headings: list[tuple[int, str]] = []
+        self.headings: list[Heading] = []
         self.heading: list[str] | None = None
         self.texts: list[str] = []  # visible text, in order
         self.hidden_texts: list[tuple[int, str]] = []  # (visible texts before it, text)
@@ -92,7 +116,11 @@ class Walker(HtmlReader):
         self.in_body = False
         self.seen_contrast: set[tuple[str, str]] = set()
         self._style: list[str] | None = None
-        self._index: dict[str, list[Rule]] | None = None
+        # what the EU-notice gate reads: every image (and where the text stood then), and
+        # the text outside <head>, <title>, <style> and <script>
+        self._images: list[tuple[str, str, int]] = []
+        self._visible: list[str] = []
+        self._concealed = 0
 
     def feed(self, html: str) -> None:
         # libxml2 parses and calls the handlers below as it goes (a C parser and no tree:
@@ -100,35 +128,73 @@ class Walker(HtmlReader):
         # which the lang rule reports.
         self.read(html)
 
-    def handle_starttag(self, tag: str, a: dict[str, str]) -> None:
+    def page(self) -> Page:
+        """What the EU-notice gate reads of the document."""
+        texts = self._visible
+        images = [Image(src, alt, following(texts, at)) for src, alt, at in self._images]
+        return Page(images, " ".join(texts))
+
+    # libxml2's parser target interface, taken directly: it is called for every element
+    def start(self, tag: str, attrib: dict[str, str]) -> None:
+        if self._pending:
+            self._flush()
+        tag = tag.lower()
+        a = attrib or _NO_ATTRS
+        if tag in _NOTED:
+            self._note(tag, a)
+        if tag in _VOID:
+            return  # never pushed on the stack
+        parent = self.stack[-1][0]
+        if a:
+            styling = tuple([item for item in a.items() if item[0] in _STYLING])
+            key: tuple[object, ...] = (self._ctx, tag, styling) if styling else (self._ctx, tag)
+        else:
+            key = (self._ctx, tag)
+        known = parent.children.get(key)
+        if known is None:
+            known = self._new_box(parent, key, tag, a)
+        self.stack.append(known)
+
+    def end(self, tag: str) -> None:
+        if self._pending:
+            self._flush()
+        tag = tag.lower()
+        if tag in _VOID:
+            return  # never pushed on the stack
+        if tag in _NOTED_END:
+            self._note_end(tag)
+        self.stack.pop()  # libxml2 nests every element properly
+
+    def _note(self, tag: str, a: dict[str, str]) -> None:
+        if tag in _CONCEALED:
+            self._concealed += 1
         if tag == "html":
-            self.html_attrs = a
+            self.html_attrs = dict(a)
         elif tag == "body":
             self.in_body = True
+            self._ctx = _context(self._css, True)
         elif tag == "style":
             self._style = []
         elif tag == "meta" and a.get("name", "").lower() == "color-scheme":
             self.color_scheme = True
         if tag == "img":
+            self._images.append((a.get("src") or "", a.get("alt") or "", len(self._visible)))
             self._image(a)
         elif tag == "table":
             self._table(a)
         elif tag == "a" and "href" in a:
-            self.link = Link(a["href"], a.get("aria-label") or a.get("title", ""))
-            self.link.start = describe(tag, a)
+            self.link = Link(a["href"], a.get("aria-label") or a.get("title", ""), a)
         elif tag in _HEADINGS:
             self.heading = []
-            self.headings.append((int(tag[1]), describe(tag, a)))
-        if tag not in _VOID:
-            self.stack.append(self._box(tag, a))
+            self.headings.append(Heading(int(tag[1]), a))
 
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _VOID:
-            return  # never pushed on the stack
+    def _note_end(self, tag: str) -> None:
+        if tag in _CONCEALED:
+            self._concealed = max(0, self._concealed - 1)
         if tag == "style" and self._style is not None:
             css = "".join(self._style)
-            self.rules += stylesheet(css)
-            self._index = None
+            self._css = (*self._css, css)
+            self._restyled(_context(self._css, self.in_body))
             self.color_scheme = self.color_scheme or "color-scheme" in css
             self._style = None
         if tag == "a" and self.link is not None:
@@ -136,16 +202,43 @@ class Walker(HtmlReader):
             self.link = None
         if tag in _HEADINGS and self.heading is not None:
             self.heading = None
-        self.stack.pop()  # libxml2 nests every element properly
 
-    def handle_data(self, data: str) -> None:
+    def _restyled(self, ctx: _Context) -> None:
+        """New rules are in force: the open elements whose boxes leave out a class or an id
+        they name get boxes of their own that keep them (and so do the elements inside)."""
+        self._ctx = ctx
+        for depth, (_, raw) in enumerate(self.stack):
+            if raw is not None and (raw[0] & ctx.classes or raw[1] in ctx.ids):
+                for below in range(depth, len(self.stack)):
+                    box, kept = self.stack[below]
+                    classes, id_ = kept or (box.classes, box.id)
+                    self.stack[below] = (box.copy(classes, id_), None)
+                return
+
+    def data(self, data: str) -> None:
+        self._pending.append(data)
+
+    def close(self) -> None:
+        if self._pending:
+            self._flush()
+
+    def _flush(self) -> None:
+        pending = self._pending
+        data = pending[0] if len(pending) == 1 else "".join(pending)
+        pending.clear()
         if self._style is not None:
             self._style.append(data)
             return
-        box = self.stack[-1]
+        if data.isspace():
+            return  # between tags, most often: nothing to read
         text = normalise_space(data)
-        if not text or not self.in_body:
+        if not text:
             return
+        if not self._concealed:
+            self._visible.append(text)
+        if not self.in_body:
+            return
+        box = self.stack[-1][0]
         if box.hidden:
             self.hidden_texts.append((len(self.texts), text))
             return
@@ -156,26 +249,43 @@ class Walker(HtmlReader):
             self.heading.append(text)
         if not box.lang and not self.unlabelled_text:
             self.unlabelled_text = text
-        self._contrast(box, text)
+        if box.poor is not None:
+            self._contrast(box, box.poor, text)
 
-    def _box(self, tag: str, a: dict[str, str]) -> _Box:
-        parent = self.stack[-1]
+    def _new_box(
+        self, parent: _Box, key: tuple[object, ...], tag: str, a: dict[str, str]
+    ) -> tuple[_Box, _Raw]:
+        """The box of an element not met before under `parent` in this context: worked
+        out, then shared with every element that looks the same (whatever the classes and
+        id no rule names)."""
+        ctx = self._ctx
+        box = self._box(parent, tag, a)
+        classes = box.classes & ctx.classes if box.classes else _NONE
+        id_ = box.id if box.id in ctx.ids else ""
+        raw = (box.classes, box.id) if (classes != box.classes or id_ != box.id) else None
+        same = (ctx, tag, classes, id_, box.colour, box.background, box.size, box.bold,
+                box.hidden, box.lang)  # fmt: skip
+        shared = parent.canonical.get(same)
+        if shared is None:
+            shared = parent.canonical[same] = box if raw is None else box.copy(classes, id_)
+        known = parent.children[key] = (shared, raw)
+        global _SHARED
+        _SHARED.count += 1
+        if _SHARED.count > _SHARED_LIMIT:
+            _SHARED = _Shared()  # the walks under way keep the boxes they hold
+        return known
+
+    def _box(self, parent: _Box, tag: str, a: dict[str, str]) -> _Box:
         if parent.hidden:  # nothing inside hidden content is read or seen
             return _Box(tag, _NONE, "", parent.colour, parent.background, parent.size,
                         parent.bold, True, parent.lang)  # fmt: skip
-        if _PLAIN.issuperset(a) and tag not in _SPECIAL and not self._by_tag(tag):
-            # most elements: nothing of their own changes what their text looks like
-            lang = parent.lang or (self.in_body and a.get("lang", "") not in ("", "und"))
-            return _Box(tag, _NONE, "", parent.colour, parent.background, parent.size,
-                        parent.bold, False, lang)  # fmt: skip
+        ctx = self._ctx
         classes = frozenset(a["class"].lower().split()) if "class" in a else _NONE
         id_ = a.get("id", "").lower()
         style = _inline(a["style"]) if "style" in a else _NO_STYLE
-        if self.rules:
+        if ctx.rules:
             matched = [
-                r
-                for r in self._candidates(tag, classes, id_)
-                if self._matches(r, tag, classes, id_)
+                r for r in ctx.candidates(tag, classes, id_) if self._matches(r, tag, classes, id_)
             ]
             if matched:
                 style = {k: v for r in matched for k, v in r.declarations.items()} | style
@@ -201,44 +311,18 @@ class Walker(HtmlReader):
         size = parent.size * _HEADING_SCALE.get(tag, 1.0)
         if "font-size" in style:
             size = _size(style["font-size"], parent.size) or size
-        lang = parent.lang or (self.in_body and a.get("lang", "") not in ("", "und"))
+        lang = parent.lang or (ctx.in_body and a.get("lang", "") not in ("", "und"))
         return _Box(tag, classes, id_, colour, background, size, bold, hidden, lang)
-
-    def _by_tag(self, tag: str) -> bool:
-        """Whether a stylesheet rule may match `tag` whatever its classes."""
-        if not self.rules:
-            return False
-        index = self._rule_index()
-        return tag in index or "" in index
-
-    def _rule_index(self) -> dict[str, list[Rule]]:
-        """The stylesheet rules by what their last compound needs: an id, a class or a tag."""
-        if self._index is None:
-            self._index = {}
-            for rule in self.rules:
-                last = rule.chain[-1]
-                key = f"#{last.id}" if last.id else min(last.classes, default="") or last.tag
-                self._index.setdefault(key, []).append(rule)
-        return self._index
-
-    def _candidates(self, tag: str, classes: frozenset[str], id_: str) -> list[Rule]:
-        index = self._rule_index()
-        found = index.get("", _NO_RULES) + index.get(tag, _NO_RULES)
-        for name in classes:
-            if name in index:
-                found = found + index[name]
-        if id_ and f"#{id_}" in index:
-            found = found + index[f"#{id_}"]
-        return found
 
     def _matches(self, rule: Rule, tag: str, classes: frozenset[str], id_: str) -> bool:
         *ancestors, last = rule.chain
         if not last.matches(tag, classes, id_):
             return False
         depth = len(self.stack) - 1
+        stack = self.stack
         for compound in reversed(ancestors):
             while depth > 0 and not compound.matches(
-                self.stack[depth].tag, self.stack[depth].classes, self.stack[depth].id
+                stack[depth][0].tag, stack[depth][0].classes, stack[depth][0].id
             ):
                 depth -= 1
             if depth <= 0:
@@ -272,13 +356,8 @@ class Walker(HtmlReader):
                 )
             )
 
-    def _contrast(self, box: _Box, text: str) -> None:
-        ratio = contrast(box.colour, box.background)
-        large = box.size >= 24 or (box.size >= 18.66 and box.bold)
-        needed = 3.0 if large else 4.5
-        if ratio >= needed:
-            return
-        key = (hex_of(box.colour), hex_of(box.background))
+    def _contrast(self, box: _Box, poor: tuple[float, float, tuple[str, str]], text: str) -> None:
+        ratio, needed, key = poor
         if key in self.seen_contrast:
             return
         self.seen_contrast.add(key)
@@ -290,36 +369,6 @@ class Walker(HtmlReader):
                 f"{needed:g}:1; darken the text or lighten its background",
             )
         )
-
-
-def _size(value: str, parent: float) -> float | None:
-    match = _SIZE.match(value.strip())
-    if not match:
-        return None
-    number, unit = float(match.group(1)), match.group(2) or "px"
-    return {
-        "px": number,
-        "pt": number * 4 / 3,
-        "em": number * parent,
-        "rem": number * 16,
-        "%": number * parent / 100,
-    }[unit]
-
-
-@functools.lru_cache(maxsize=4096)
-def _inline(style: str) -> dict[str, str]:
-    """An inline style's declarations; email HTML repeats the same few many times over.
-    The dict is shared: never changed."""
-    return declarations(style)
-
-
-def _hides(style: dict[str, str]) -> bool:
-    return (
-        style.get("display", "") == "none"
-        or style.get("visibility", "") == "hidden"
-        or style.get("opacity", "1").strip() in ("0", "0.0")
-        or (style.get("max-height", "") in ("0", "0px") and "overflow" in style)
-    )
 
 
 def describe(tag: str, a: dict[str, str]) -> str:

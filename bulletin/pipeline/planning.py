@@ -21,6 +21,7 @@ from bulletin.content.translations import (
     withdraw_with_originals,
 )
 from bulletin.errors import ContentError, Problem, raise_for
+from bulletin.htmlscan import Page
 from bulletin.pipeline.checked import Verdicts, is_publishable
 from bulletin.pipeline.public import Inputs, page_languages, reader, render_public
 from bulletin.pipeline.variants import default_language, list_variants
@@ -209,9 +210,10 @@ def render(
         config, renderer, archive, edition.published, edition.files, inputs, reader(config)
     )
     edition.inputs = inputs.keys
-    verdict = check_accessibility(config, outputs)
+    pages: dict[str, Page] = {}  # each HTML output is read once, for both gates
+    verdict = check_accessibility(config, outputs, pages)
     edition.notes += verdict.warnings
-    raise_for(check_outputs(config, outputs) + verdict.problems)
+    raise_for(check_outputs(config, outputs, pages) + verdict.problems)
 
 
 def _email_outputs(who: str, email: RenderedEmail, entries: list[Entry]) -> list[Output]:

@@ -80,6 +80,10 @@ class Renderer:
         self.config = config
         self.env = environment(config, PUBLISHED, keep_trailing_newline=True)
         self._labels: dict[str, dict[str, str]] = {}
+        #: each entry's view per root, made once: an entry shows on several pages (its
+        #: own, its edition's, its language's, its year's); templates only read it. The
+        #: entry is kept, so that its id stays its own
+        self._views: dict[tuple[int, str, str | None], tuple[Entry, _EntryView]] = {}
 
     def labels(self, language: str) -> dict[str, str]:
         """The fixed words in `language`, looked up once per renderer."""
@@ -99,6 +103,17 @@ class Renderer:
             raise RenderError(f"templates/{name}: {exc.message}") from exc
 
     def _entry_view(self, entry: Entry, root: str | None = None) -> dict[str, Any]:
+        key = (id(entry), entry.status, root)  # the status: the only field ever changed
+        known = self._views.get(key)
+        if known is not None and known[0] is entry:
+            return known[1]
+        if len(self._views) > 50_000:
+            self._views.clear()
+        view = self._new_view(entry, root)
+        self._views[key] = (entry, view)
+        return view
+
+    def _new_view(self, entry: Entry, root: str | None) -> _EntryView:
         return _EntryView(
             entry.html,
             {
