@@ -8,25 +8,27 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 
-_FOLDED = re.compile(rb"\r?\n[ \t]")
+#: a line break that folds a content line
+FOLDED = re.compile(rb"\r?\n[ \t]")
 _ESCAPED = re.compile(r"\\([\\;,nN])")
 _VALUE = r'(?:"[^"]*"|[^:;",]*)'  # a parameter's value: quoted, or up to : ; ,
-_NAME = re.compile(rf"([A-Za-z0-9-]+)((?:;[^:;\"]+={_VALUE}(?:,{_VALUE})*)*):")
+#: a content line's name (group 1) and parameters (group 2), up to its value
+PROPERTY = re.compile(rf"([A-Za-z0-9-]+)((?:;[^:;\"]+={_VALUE}(?:,{_VALUE})*)*):")
 
 
-_BEGIN_EVENT, _END_EVENT = b"BEGIN:VEVENT\r\n", b"END:VEVENT\r\n"
+BEGIN_EVENT, END_EVENT = b"BEGIN:VEVENT\r\n", b"END:VEVENT\r\n"
 
 
 def unchecked(ics: bytes, checked: Collection[bytes]) -> bytes:
     """The calendar without the VEVENTs in `checked` (compared byte for byte)."""
-    head, *parts = ics.split(_BEGIN_EVENT)
+    head, *parts = ics.split(BEGIN_EVENT)
     kept = [head]
     for part in parts:
-        end = part.find(_END_EVENT) + len(_END_EVENT)
-        if end >= len(_END_EVENT) and _BEGIN_EVENT + part[:end] in checked:
+        end = part.find(END_EVENT) + len(END_EVENT)
+        if end >= len(END_EVENT) and BEGIN_EVENT + part[:end] in checked:
             kept.append(part[end:])  # what follows the event (the calendar's end)
         else:
-            kept.append(_BEGIN_EVENT + part)
+            kept.append(BEGIN_EVENT + part)
     return b"".join(kept)
 
 
@@ -35,9 +37,9 @@ def vevents(ics: bytes) -> list[dict[str, str]]:
     lines unfolded, then split at the first colon outside a quoted parameter."""
     events: list[dict[str, str]] = []
     path: list[str] = []
-    for line in _FOLDED.sub(b"", ics).decode("utf-8", "replace").split("\n"):
+    for line in FOLDED.sub(b"", ics).decode("utf-8", "replace").split("\n"):
         line = line.removesuffix("\r")
-        match = _NAME.match(line)
+        match = PROPERTY.match(line)
         if match is None:
             continue
         name, value = match.group(1).upper(), line[match.end() :]

@@ -38,10 +38,6 @@ class _Context:
         self.classes = frozenset(name for c in compounds for name in c.classes)
         self.ids = frozenset(c.id for c in compounds if c.id)
 
-    def by_tag(self, tag: str) -> bool:
-        """Whether a stylesheet rule may match `tag` whatever its classes."""
-        return bool(self.rules) and (tag in self.index or "" in self.index)
-
     def candidates(self, tag: str, classes: frozenset[str], id_: str) -> tuple[Rule, ...]:
         index = self.index
         found = index.get("", _NO_RULES) + index.get(tag, _NO_RULES)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import re
 from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
@@ -31,6 +30,7 @@ from bulletin.content.entries import Entry
 from bulletin.render.feeds import tag_folder
 from bulletin.render.notices import notices_for
 from bulletin.render.renderer import entry_url
+from bulletin.vevents import BEGIN_EVENT, END_EVENT, FOLDED, PROPERTY
 
 PRODID = "-//bulletin//bulletin calendars//EN"
 #: the properties whose change makes an update that calendars must take (SEQUENCE + 1)
@@ -40,7 +40,6 @@ Previous = Callable[[str], bytes | None]
 #: whether a file (path relative to public/, the entries it carries) is to be built
 Wanted = Callable[[str, Sequence[Entry]], bool]
 END = b"END:VCALENDAR\r\n"
-_BEGIN_EVENT, _END_EVENT = b"BEGIN:VEVENT\r\n", b"END:VEVENT\r\n"
 #: one property: its name, its parameters (";NAME=value..." or ""), its value as written
 Line = tuple[str, str, str]
 
@@ -181,10 +180,10 @@ def _vevent(ics: bytes | None) -> bytes | None:
     """The VEVENT of an event's own calendar file, as written (None if there is none)."""
     if not ics:
         return None
-    start, end = ics.find(_BEGIN_EVENT), ics.find(_END_EVENT)
-    if start < 0 or end < start or ics.count(_BEGIN_EVENT) != 1:
+    start, end = ics.find(BEGIN_EVENT), ics.find(END_EVENT)
+    if start < 0 or end < start or ics.count(BEGIN_EVENT) != 1:
         return None
-    return ics[start : end + len(_END_EVENT)]
+    return ics[start : end + len(END_EVENT)]
 
 
 def _by_uid(ics: bytes | None) -> dict[str, bytes]:
@@ -192,18 +191,18 @@ def _by_uid(ics: bytes | None) -> dict[str, bytes]:
     a UID found twice is left out."""
     found: dict[str, bytes] = {}
     twice: set[str] = set()
-    for part in (ics or b"").split(_BEGIN_EVENT)[1:]:
-        end = part.find(_END_EVENT)
+    for part in (ics or b"").split(BEGIN_EVENT)[1:]:
+        end = part.find(END_EVENT)
         start = part.find(b"\r\nUID:") + 2
         if end < 0 or not 1 < start < end:
             continue
         stop = part.find(b"\r\n", start)
         while part[stop + 2 : stop + 3] in (b" ", b"\t"):  # a folded line goes on
             stop = part.find(b"\r\n", stop + 2)
-        key = _UNFOLD.sub(b"", part[start + 4 : stop]).decode("utf-8", "replace")
+        key = FOLDED.sub(b"", part[start + 4 : stop]).decode("utf-8", "replace")
         if key in found:
             twice.add(key)
-        found[key] = _BEGIN_EVENT + part[: end + len(_END_EVENT)]
+        found[key] = BEGIN_EVENT + part[: end + len(END_EVENT)]
     return {key: vevent for key, vevent in found.items() if key not in twice}
 
 
@@ -265,25 +264,20 @@ def _revision(
     return sequence + 1, now.astimezone(dt.UTC).replace(microsecond=0)
 
 
-_UNFOLD = re.compile(rb"\r\n[ \t]")
-_VALUE = r'(?:"[^"]*"|[^:;",]*)'  # a parameter's value: quoted, or up to : ; ,
-_PARAMETERS = re.compile(rf'[A-Za-z0-9-]+((?:;[^:;"]+={_VALUE}(?:,{_VALUE})*)*):')
-
-
 def _properties(vevent: bytes | None) -> dict[str, str] | None:
     """Each property of a VEVENT as written (name -> value, still escaped), or None."""
     if vevent is None:
         return None
     try:
-        text = _UNFOLD.sub(b"", vevent).decode("utf-8")
+        text = FOLDED.sub(b"", vevent).decode("utf-8")
     except UnicodeDecodeError:
         return None
     found: dict[str, str] = {}
     for line in text.split("\r\n")[1:-2]:  # BEGIN:VEVENT ... END:VEVENT, then ""
-        match = _PARAMETERS.match(line)
+        match = PROPERTY.match(line)
         if match is None:
             return None
-        found.setdefault(line[: match.start(1)].upper(), line[match.end() :])
+        found.setdefault(match.group(1).upper(), line[match.end() :])
     return found
 
 
