@@ -344,3 +344,16 @@ def test_a_new_event_takes_the_others_from_the_whole_calendar_not_their_files(si
         before["calendar.ics"] = whole  # type: ignore[assignment]
         assert calendar_files(config, [moved, new], NOW, previous, wanted) == files
         assert event_path(old) in asked
+
+
+def test_the_whole_calendar_is_read_by_uid_folded_or_not():
+    from bulletin.render.calendars import _by_uid, _component
+
+    long = "x" * 90 + "@example.org"  # folded over two lines
+    events = [
+        _component("VEVENT", [("SUMMARY", "", "A"), ("UID", "", uid), ("SEQUENCE", "", "0")])
+        for uid in ("short@example.org", long, "twice@example.org", "twice@example.org")
+    ]
+    assert b"\r\n " in events[1]
+    found = _by_uid(b"BEGIN:VCALENDAR\r\n" + b"".join(events) + b"END:VCALENDAR\r\n")
+    assert found == {"short@example.org": events[0], long: events[1]}  # twice: left out

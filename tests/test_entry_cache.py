@@ -168,3 +168,14 @@ def test_a_large_load_settles_its_entries_and_collects_again_after(
         assert load_entries(config).entries == before.entries
     finally:
         gc.unfreeze()
+
+
+def test_content_files_are_listed_as_their_paths_sort(site: Path) -> None:
+    config = load_config(site)
+    for name in ("a-b.md", "a/z.md", "a.md", "ab/c.md", "a/b/c.md", "a0.md", "b.md"):
+        path = config.content_dir / "sorting" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("")
+    listed = content_files(config)
+    assert listed == sorted(listed) and len(listed) == len(set(listed))
+    assert sorted(str(p) for p in listed) != [str(p) for p in listed]  # not as texts sort

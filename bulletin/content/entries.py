@@ -92,28 +92,32 @@ class Loaded:
 def content_files(config: Config, paths: Iterable[Path] = ()) -> list[Path]:
     """The Markdown files named (files or folders), or all under content/, sorted."""
     roots = list(paths) or [config.content_dir]
-    #: each file by its text: its folder's Path and parts, and its name (None: a file named)
-    files: dict[str, tuple[Path, list[str], str] | None] = {}
+    #: each file by its text: its folder's Path and its name (None: a file named)
+    files: dict[str, tuple[Path, str] | None] = {}
     for root in roots:
         if root == config.content_dir and not root.exists():
             continue  # load_entries reports it
         if root.is_dir():
             for folder, names in _markdown_under(root):
-                parent, parts = Path(folder), folder.split(os.sep)
-                files.update((f"{folder}{os.sep}{n}", (parent, parts, n)) for n in names)
+                parent = Path(folder)
+                files.update((f"{folder}{os.sep}{n}", (parent, n)) for n in names)
         else:
             files[str(root)] = None
-
-    def order(name: str) -> list[str]:  # as paths sort: part by part
-        found = files[name]
-        return name.split(os.sep) if found is None else [*found[1], found[2]]
 
     # One Path made per file: a folder's files are made from its Path, which is much
     # cheaper than parsing each path anew.
     return [
-        Path(name) if (found := files[name]) is None else _child(found[0], found[2])
-        for name in sorted(files, key=order)
+        Path(name) if (found := files[name]) is None else _child(*found)
+        for name in sorted(files, key=path_order)
     ]
+
+
+def path_order(name: str) -> str:
+    """A key that sorts path texts as their Paths sort, part by part: the separator made
+    the smallest character (no part holds it, or a NUL), so that a part ends before any
+    longer part it begins. Plain string comparison of these keys is list comparison of
+    the parts, without a list made per path."""
+    return name.replace(os.sep, "\0")
 
 
 def _child(folder: Path, name: str) -> Path:

@@ -91,6 +91,7 @@ def calendar_files(
     files: dict[str, bytes] = {}
 
     written: dict[str, bytes] | None = None  # the whole calendar's VEVENTs, by UID
+    at_host = f"@{_host(config.site.url)}"  # uid()'s end, the same for every event
 
     def block(entry: Entry) -> bytes:
         """The event's VEVENT: as it was written when its own file stays as it is."""
@@ -98,7 +99,7 @@ def calendar_files(
         if entry.slug not in blocks:
             if written is None:
                 written = _by_uid(previous("calendar.ics"))
-            kept = written.get(_text(uid(config, entry)))
+            kept = written.get(_text(entry.slug + at_host))
             before = None
             if kept is None:
                 before = previous(event_path(entry))
@@ -114,11 +115,15 @@ def calendar_files(
             blocks[entry.slug] = _event(config, entry, now, previous(path))
             files[path] = _calendar(config, [entry], [blocks[entry.slug]], entry.title)
     groups: dict[str, tuple[str, list[Entry]]] = {"": ("", [])}
+    folders: dict[str, str] = {}  # each tag's folder, made once (a few tags, many events)
     for entry in events:
         groups[""][1].append(entry)
         groups.setdefault(f"{entry.language}/", (entry.language, []))[1].append(entry)
         for tag in entry.tags:
-            groups.setdefault(tag_folder(tag), (tag, []))[1].append(entry)
+            folder = folders.get(tag)
+            if folder is None:
+                folder = folders[tag] = tag_folder(tag)
+            groups.setdefault(folder, (tag, []))[1].append(entry)
     for folder, (name, chosen) in sorted(groups.items()):
         if wanted(folder + "calendar.ics", chosen):
             title = f"{config.site.title}: {name}" if name else config.site.title
@@ -191,19 +196,25 @@ def _by_uid(ics: bytes | None) -> dict[str, bytes]:
     a UID found twice is left out."""
     found: dict[str, bytes] = {}
     twice: set[str] = set()
+    folds = (b" ", b"\t")
     for part in (ics or b"").split(BEGIN_EVENT)[1:]:
         end = part.find(END_EVENT)
         start = part.find(b"\r\nUID:") + 2
         if end < 0 or not 1 < start < end:
             continue
         stop = part.find(b"\r\n", start)
-        while part[stop + 2 : stop + 3] in (b" ", b"\t"):  # a folded line goes on
+        while part[stop + 2 : stop + 3] in folds:  # a folded line goes on
             stop = part.find(b"\r\n", stop + 2)
-        key = FOLDED.sub(b"", part[start + 4 : stop]).decode("utf-8", "replace")
+        value = part[start + 4 : stop]
+        if b"\n" in value:  # most UIDs are short: no line break to take out
+            value = FOLDED.sub(b"", value)
+        key = value.decode("utf-8", "replace")
         if key in found:
             twice.add(key)
         found[key] = BEGIN_EVENT + part[: end + len(END_EVENT)]
-    return {key: vevent for key, vevent in found.items() if key not in twice}
+    for key in twice:
+        del found[key]
+    return found
 
 
 def _event(config: Config, entry: Entry, now: dt.datetime, before: bytes | None) -> bytes:
