@@ -115,15 +115,11 @@ def calendar_files(
             blocks[entry.slug] = _event(config, entry, now, previous(path))
             files[path] = _calendar(config, [entry], [blocks[entry.slug]], entry.title)
     groups: dict[str, tuple[str, list[Entry]]] = {"": ("", [])}
-    folders: dict[str, str] = {}  # each tag's folder, made once (a few tags, many events)
     for entry in events:
         groups[""][1].append(entry)
         groups.setdefault(f"{entry.language}/", (entry.language, []))[1].append(entry)
         for tag in entry.tags:
-            folder = folders.get(tag)
-            if folder is None:
-                folder = folders[tag] = tag_folder(tag)
-            groups.setdefault(folder, (tag, []))[1].append(entry)
+            groups.setdefault(tag_folder(tag), (tag, []))[1].append(entry)
     for folder, (name, chosen) in sorted(groups.items()):
         if wanted(folder + "calendar.ics", chosen):
             title = f"{config.site.title}: {name}" if name else config.site.title

@@ -7,6 +7,7 @@ Feed of `render.jsonfeed`) and, with `[feeds] websub_hub`, the WebSub hub (`rel=
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 from collections.abc import Sequence
@@ -217,6 +218,7 @@ def _with_atom_links(rss: bytes, links: list[dict[str, str]]) -> bytes:
     return out
 
 
+@functools.lru_cache(maxsize=1024)  # a site has a few tags, carried by thousands of entries
 def tag_folder(tag: str) -> str:
     """The folder of a tag's feeds: `tags/<tag>/`, lower case, safe in a URL and a path."""
     slug = re.sub(r"[^a-z0-9]+", "-", tag.lower()).strip("-")
