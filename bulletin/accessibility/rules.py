@@ -8,8 +8,10 @@ No browser is needed: colours come from inline styles, `bgcolor` and the output'
 from __future__ import annotations
 
 import functools
+from typing import TypeAlias
 
 from bulletin.accessibility.scan import LANG, Finding, Heading, Link, Walker, clip
+from bulletin.accessibility.scan import walker as fresh_walker
 from bulletin.content.markup import normalise_space
 from bulletin.htmlscan import Page
 from bulletin.render.i18n import shipped_languages
@@ -46,15 +48,20 @@ def generic_links() -> frozenset[str]:
     return GENERIC_WORDS | _chrome_words("read_online")
 
 
+#: what one pass over an HTML output finds: the findings, its web links, what the EU-notice
+#: gate reads of it
+Scan: TypeAlias = tuple[list[Finding], list[str], Page]
+
+
 def check_html(html: str, *, email: bool = False) -> tuple[list[Finding], list[str]]:
     """Every finding in one HTML output, and the web links it has (for the text part)."""
     findings, hrefs, _ = scan_html(html, email=email)
     return findings, hrefs
 
 
-def scan_html(html: str, *, email: bool = False) -> tuple[list[Finding], list[str], Page]:
+def scan_html(html: str, *, email: bool = False) -> Scan:
     """`check_html`, and what the EU-notice gate reads of the output, from the same pass."""
-    walker = Walker()
+    walker = fresh_walker()
     walker.feed(html)
     found = walker.findings
     attrs = walker.html_attrs
