@@ -94,6 +94,12 @@ def scan_html(html: str, *, email: bool = False) -> Scan:
     return found, hrefs, walker.page()
 
 
+def scan_batch(batch: list[tuple[str, bool]]) -> list[Scan]:
+    """`scan_html` of each (HTML, whether it is an email's part) of `batch`: what a process
+    of a large build's pool does (see pipeline.gates)."""
+    return [scan_html(html, email=email) for html, email in batch]
+
+
 def _heading_order(headings: list[Heading]) -> list[Finding]:
     found = []
     previous = 0

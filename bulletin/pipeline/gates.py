@@ -18,14 +18,15 @@ from collections.abc import Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
 
 from bulletin.accessibility import check_accessibility
-from bulletin.accessibility.rules import Scan, scan_html
+from bulletin.accessibility.rules import Scan, scan_batch
 from bulletin.compliance import Output, check_outputs
 from bulletin.config.model import Config
 from bulletin.errors import ConfigError, Problem
 from bulletin.htmlscan import Page
 
-#: HTML outputs waiting to be read before a pool of processes starts; see module docstring
-THRESHOLD = 500
+#: HTML outputs waiting to be read before a pool of processes starts (a site of about a
+#: thousand entries has as many pages: below it, a pool's start costs what it saves)
+THRESHOLD = 1000
 #: HTML outputs a process reads at a time
 BATCH = 40
 #: the environment variable that sets how many processes read a large build's outputs
@@ -49,11 +50,6 @@ def workers() -> int:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # not on every platform
         return os.cpu_count() or 1
-
-
-def read_batch(batch: list[Key]) -> list[Scan]:
-    """What both gates read of each output of `batch` (in a pool's process)."""
-    return [scan_html(content, email=email) for content, email in batch]
 
 
 class Gates:
@@ -104,7 +100,7 @@ class Gates:
         for start in range(0, len(waiting), BATCH):
             batch = waiting[start : start + BATCH]
             try:
-                self._batches.append((batch, self._pool.submit(read_batch, batch)))
+                self._batches.append((batch, self._pool.submit(scan_batch, batch)))
             except RuntimeError:  # the pool broke (a process died): read here
                 return
 
