@@ -107,11 +107,14 @@ def test_a_batch_no_process_could_read_is_read_here(
     _large(site, problems=True)
     _, alone = _render(site, processes=1)
 
+    submitted = []
+
     class Broken:
         def __init__(self, *args: object, **kwargs: object) -> None:
             pass
 
         def submit(self, *args: object) -> Future[object]:
+            submitted.append(args)
             future: Future[object] = Future()
             future.set_exception(BrokenProcessPool("a process died"))
             return future
@@ -119,8 +122,9 @@ def test_a_batch_no_process_could_read_is_read_here(
         def shutdown(self, **kwargs: object) -> None:
             pass
 
-    monkeypatch.setattr(gates, "ProcessPoolExecutor", Broken)
+    monkeypatch.setattr("concurrent.futures.ProcessPoolExecutor", Broken)
     _, pooled = _render(site, processes=2)
+    assert submitted
     assert pooled == alone
 
 
@@ -128,7 +132,7 @@ def test_a_small_build_starts_no_process(site: Path, monkeypatch: pytest.MonkeyP
     def refused(*args: object, **kwargs: object) -> None:
         raise AssertionError("a pool was started for the sample site")
 
-    monkeypatch.setattr(gates, "ProcessPoolExecutor", refused)
+    monkeypatch.setattr("concurrent.futures.ProcessPoolExecutor", refused)
     _, problems = _render(site, processes=2)
     assert problems == []
 

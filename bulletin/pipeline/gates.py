@@ -12,10 +12,9 @@ here, which gives what an in-process run gives, errors included.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections.abc import Iterable
-from concurrent.futures import Future, ProcessPoolExecutor
+from typing import TYPE_CHECKING
 
 from bulletin.accessibility import check_accessibility
 from bulletin.accessibility.rules import Scan, scan_batch
@@ -23,6 +22,9 @@ from bulletin.compliance import Output, check_outputs
 from bulletin.config.model import Config
 from bulletin.errors import ConfigError, Problem
 from bulletin.htmlscan import Page
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ProcessPoolExecutor
 
 #: HTML outputs waiting to be read before a pool of processes starts (a site of about a
 #: thousand entries has as many pages: below it, a pool's start costs what it saves)
@@ -90,6 +92,9 @@ class Gates:
         """The waiting outputs to the pool's processes, in batches (starting it if need
         be); left waiting, to be read here, if processes cannot be started."""
         if self._pool is None:
+            import multiprocessing  # only a large build needs them
+            from concurrent.futures import ProcessPoolExecutor
+
             try:
                 context = multiprocessing.get_context("spawn")
                 self._pool = ProcessPoolExecutor(self._processes, mp_context=context)
