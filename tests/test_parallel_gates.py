@@ -13,7 +13,7 @@ import pytest
 from bulletin.config import load_config
 from bulletin.content.approval import approve
 from bulletin.content.entries import load_entry
-from bulletin.errors import ConfigError, ContentError
+from bulletin.errors import ConfigError, ContentError, Problem
 from bulletin.pipeline import gates
 from bulletin.pipeline.planning import Plan, render
 from bulletin.render.renderer import EditionInfo
@@ -70,28 +70,44 @@ def _render(site: Path, processes: int) -> tuple[Plan, list[str]]:
 
 
 @pytest.fixture
-def few_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A pool from the first few pages on, a few pages per batch: the fixture site is small."""
+def few_at_a_time(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """A pool from the first few pages on, a few pages per batch: the fixture site is small.
+    Gives, for each batch handed over, whether the pool's process read it."""
     monkeypatch.setattr(gates, "THRESHOLD", 3)
     monkeypatch.setattr(gates, "BATCH", 4)
+    read: list[bool] = []
+    verdict = gates.Gates.verdict
+
+    def noted(self: gates.Gates) -> tuple[list[Problem], list[str]]:
+        found = verdict(self)
+        read.extend(future.exception() is None for _, future in self._batches)
+        return found
+
+    monkeypatch.setattr(gates.Gates, "verdict", noted)
+    return read
 
 
-@pytest.mark.usefixtures("few_at_a_time")
-def test_processes_render_and_find_what_one_process_does(site: Path) -> None:
+def test_processes_render_and_find_what_one_process_does(
+    site: Path, few_at_a_time: list[bool]
+) -> None:
     _large(site, problems=False)
     alone, alone_problems = _render(site, processes=1)
+    assert few_at_a_time == []
     pooled, pooled_problems = _render(site, processes=2)
+    assert len(few_at_a_time) > 2 and all(few_at_a_time)  # read by the pool's processes
     assert alone_problems == pooled_problems == []
     assert len(alone.files) > ENTRIES
     assert pooled.files == alone.files
     assert pooled.notes == alone.notes
 
 
-@pytest.mark.usefixtures("few_at_a_time")
-def test_processes_find_the_same_problems_in_the_same_order(site: Path) -> None:
+def test_processes_find_the_same_problems_in_the_same_order(
+    site: Path, few_at_a_time: list[bool]
+) -> None:
     _large(site, problems=True)
     _, alone = _render(site, processes=1)
     _, pooled = _render(site, processes=2)
+    assert len(few_at_a_time) > 2 and all(few_at_a_time)
     assert pooled == alone
     assert [p for p in alone if "a11y-heading-order" in p and "<h4>" in p], alone
     page = "public/entries/2020-01-08-entry-7/index.html lacks the disclaimer"
