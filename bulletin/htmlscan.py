@@ -62,6 +62,7 @@ class HtmlReader:
             parser.close()  # type: ignore[attr-defined]
         except BaseException:
             self._parser = None  # in whatever state the error left it: not used again
+            self._pending.clear()
             raise
 
     def handle_starttag(self, tag: str, attrs: dict[str, str]) -> None:

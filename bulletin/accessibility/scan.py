@@ -103,7 +103,6 @@ class Walker(HtmlReader):
 
     def reset(self) -> None:
         """Ready for another document (everything read of the last is left to its reader)."""
-        self._pending = []
         self.findings: list[Finding] = []
         #: the open elements' boxes, each with its classes and id where the box leaves
         #: some out (see _new_box)

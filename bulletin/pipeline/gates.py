@@ -33,13 +33,16 @@ THRESHOLD = 1000
 BATCH = 40
 #: the environment variable that sets how many processes read a large build's outputs
 WORKERS = "BULLETIN_WORKERS"
+#: the most processes started without WORKERS saying so: a container may be allowed a few
+#: of the CPUs it sees
+MAX_WORKERS = 8
 
 Key = tuple[str, bool]  # an HTML output's content, and whether it is an email's part
 
 
 def workers() -> int:
     """The processes that read a large build's outputs: BULLETIN_WORKERS, else one for each
-    CPU this process may run on; 1 reads everything in this process."""
+    CPU this process may run on (at most MAX_WORKERS); 1 reads everything in this process."""
     value = os.environ.get(WORKERS, "").strip()
     if value:
         if not value.isdigit() or int(value) < 1:
@@ -49,9 +52,10 @@ def workers() -> int:
             )
         return int(value)
     try:
-        return len(os.sched_getaffinity(0))
+        cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # not on every platform
-        return os.cpu_count() or 1
+        cpus = os.cpu_count() or 1
+    return min(cpus, MAX_WORKERS)
 
 
 class Gates:
