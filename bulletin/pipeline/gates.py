@@ -113,6 +113,12 @@ class Gates:
             except RuntimeError:  # the pool broke (a process died): read here
                 return
 
+    def close(self) -> None:
+        """Stop the pool's processes, if any (what they have not read is not read)."""
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
     def verdict(self) -> tuple[list[Problem], list[str]]:
         """Every problem both gates find in the outputs (the EU-notice gate's first), and
         the warnings of the accessibility rules the site downgraded."""
@@ -126,9 +132,7 @@ class Gates:
                 except Exception:  # noqa: S112 -- read again here: it raises here
                     continue
         finally:
-            if self._pool is not None:
-                self._pool.shutdown(cancel_futures=True)
-                self._pool = None
+            self.close()
         pages: dict[str, Page] = {}
         verdict = check_accessibility(self.config, self.outputs, pages, scans)
         return check_outputs(self.config, self.outputs, pages) + verdict.problems, verdict.warnings

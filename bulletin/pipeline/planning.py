@@ -212,11 +212,13 @@ def render(
     inputs = Inputs(state)
     gates = Gates(config, processes)
     gates.extend(outputs)
-    render_public(
-        config, renderer, archive, edition.published, edition.files, inputs, reader(config), gates
-    )
-    edition.inputs = inputs.keys
-    problems, warnings = gates.verdict()
+    try:
+        files, previous = edition.files, reader(config)
+        render_public(config, renderer, archive, edition.published, files, inputs, previous, gates)
+        edition.inputs = inputs.keys
+        problems, warnings = gates.verdict()
+    finally:
+        gates.close()  # a rendering error (or Ctrl-C) stops the processes too
     edition.notes += warnings
     raise_for(problems)
 
