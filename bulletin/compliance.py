@@ -81,9 +81,9 @@ def check_outputs(
 def read_page(html: str) -> Page:
     """What a reader sees of an HTML output: its images and visible text. The pass is the
     accessibility gate's, which reads the same while it checks an output."""
-    from bulletin.accessibility.scan import Walker
+    from bulletin.accessibility.scan import walker as fresh_walker
 
-    walker = Walker()
+    walker = fresh_walker()
     walker.feed(html)
     return walker.page()
 

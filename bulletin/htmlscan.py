@@ -47,15 +47,23 @@ class HtmlReader:
 
     def __init__(self) -> None:
         self._pending: list[str] = []
+        self._parser: object = None  # set up on the first read; a reader that is reset reuses it
 
     def read(self, html: str) -> None:
         import lxml.etree  # only commands that render pages or emails need it
 
         if not html.strip():
             return  # an empty document: nothing to read
-        parser = lxml.etree.HTMLParser(target=self)
-        parser.feed(html)
-        parser.close()
+        parser = self._parser
+        if parser is None:
+            parser = self._parser = lxml.etree.HTMLParser(target=self)
+        try:
+            parser.feed(html)  # type: ignore[attr-defined]
+            parser.close()  # type: ignore[attr-defined]
+        except BaseException:
+            self._parser = None  # in whatever state the error left it: not used again
+            self._pending.clear()
+            raise
 
     def handle_starttag(self, tag: str, attrs: dict[str, str]) -> None:
         """A start tag, and the element's attributes."""

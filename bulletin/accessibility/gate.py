@@ -5,10 +5,10 @@ reason in [accessibility.warnings], as warnings the report shows."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 
-from bulletin.accessibility.rules import RULES, scan_html
+from bulletin.accessibility.rules import RULES, Scan, scan_html
 from bulletin.accessibility.scan import Finding
 from bulletin.compliance import Output
 from bulletin.config.model import Config
@@ -28,11 +28,15 @@ class Verdict:
 
 
 def check_accessibility(
-    config: Config, outputs: Iterable[Output], pages: MutableMapping[str, Page] | None = None
+    config: Config,
+    outputs: Iterable[Output],
+    pages: MutableMapping[str, Page] | None = None,
+    scans: Mapping[tuple[str, bool], Scan] | None = None,
 ) -> Verdict:
     """Every accessibility problem in the HTML outputs (and the email text parts).
     `pages`: where to keep what the EU-notice gate reads of each HTML output (by its
-    content), read in the same pass, for `compliance.check_outputs`."""
+    content), read in the same pass, for `compliance.check_outputs`. `scans`: outputs
+    already read (`scan_html`), by their content and whether they are an email's part."""
     downgraded, problems = _downgrades(config)
     outputs = list(outputs)
     texts = {o.name: o for o in outputs if o.email and not o.html}
@@ -43,7 +47,8 @@ def check_accessibility(
             continue
         key = (output.content, output.email)  # lists that get the same email: scan once
         if key not in scanned:
-            findings, hrefs, page = scan_html(output.content, email=output.email)
+            known = scans.get(key) if scans else None
+            findings, hrefs, page = known or scan_html(output.content, email=output.email)
             scanned[key] = findings, hrefs
             if pages is not None:
                 pages[output.content] = page

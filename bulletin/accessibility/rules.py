@@ -8,8 +8,10 @@ No browser is needed: colours come from inline styles, `bgcolor` and the output'
 from __future__ import annotations
 
 import functools
+from typing import TypeAlias
 
 from bulletin.accessibility.scan import LANG, Finding, Heading, Link, Walker, clip
+from bulletin.accessibility.scan import walker as fresh_walker
 from bulletin.content.markup import normalise_space
 from bulletin.htmlscan import Page
 from bulletin.render.i18n import shipped_languages
@@ -46,15 +48,20 @@ def generic_links() -> frozenset[str]:
     return GENERIC_WORDS | _chrome_words("read_online")
 
 
+#: what one pass over an HTML output finds: the findings, its web links, what the EU-notice
+#: gate reads of it
+Scan: TypeAlias = tuple[list[Finding], list[str], Page]
+
+
 def check_html(html: str, *, email: bool = False) -> tuple[list[Finding], list[str]]:
     """Every finding in one HTML output, and the web links it has (for the text part)."""
     findings, hrefs, _ = scan_html(html, email=email)
     return findings, hrefs
 
 
-def scan_html(html: str, *, email: bool = False) -> tuple[list[Finding], list[str], Page]:
+def scan_html(html: str, *, email: bool = False) -> Scan:
     """`check_html`, and what the EU-notice gate reads of the output, from the same pass."""
-    walker = Walker()
+    walker = fresh_walker()
     walker.feed(html)
     found = walker.findings
     attrs = walker.html_attrs
@@ -85,6 +92,12 @@ def scan_html(html: str, *, email: bool = False) -> tuple[list[Finding], list[st
         found += _preview(walker)
     hrefs = [link.href for link in walker.links if link.href.startswith("http")]
     return found, hrefs, walker.page()
+
+
+def scan_batch(batch: list[tuple[str, bool]]) -> list[Scan]:
+    """`scan_html` of each (HTML, whether it is an email's part) of `batch`: what a process
+    of a large build's pool does (see pipeline.gates)."""
+    return [scan_html(html, email=email) for html, email in batch]
 
 
 def _heading_order(headings: list[Heading]) -> list[Finding]:

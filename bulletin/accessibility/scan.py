@@ -13,6 +13,7 @@ id) are worked out as they come and then share their children's boxes with other
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass, field
 
 from bulletin.accessibility.boxes import _Box, _Context, _context, _hides, _inline, _Raw, _size
@@ -94,10 +95,14 @@ class Heading:
 
 class Walker(HtmlReader):
     """What one HTML document holds for the rules, and what the EU-notice gate reads of it
-    (`page()`); `feed` it once."""
+    (`page()`); `feed` it once (`walker()` gives one to feed, reset)."""
 
     def __init__(self) -> None:
         super().__init__()
+        self.reset()
+
+    def reset(self) -> None:
+        """Ready for another document (everything read of the last is left to its reader)."""
         self.findings: list[Finding] = []
         #: the open elements' boxes, each with its classes and id where the box leaves
         #: some out (see _new_box)
@@ -369,6 +374,20 @@ class Walker(HtmlReader):
                 f"{needed:g}:1; darken the text or lighten its background",
             )
         )
+
+
+_THREAD = threading.local()
+
+
+def walker() -> Walker:
+    """A Walker ready for one document: the same one each time in a thread, reset, so that
+    its parser is set up once (that costs more than reading a small page)."""
+    known: Walker | None = getattr(_THREAD, "walker", None)
+    if known is None:
+        known = _THREAD.walker = Walker()
+    else:
+        known.reset()
+    return known
 
 
 def describe(tag: str, a: dict[str, str]) -> str:

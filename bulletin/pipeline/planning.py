@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bulletin.accessibility import check_accessibility
-from bulletin.compliance import Output, check_outputs
+from bulletin.compliance import Output
 from bulletin.config.model import Config
 from bulletin.content.entries import Entry, load_entries
 from bulletin.content.translations import (
@@ -21,8 +20,8 @@ from bulletin.content.translations import (
     withdraw_with_originals,
 )
 from bulletin.errors import ContentError, Problem, raise_for
-from bulletin.htmlscan import Page
 from bulletin.pipeline.checked import Verdicts, is_publishable
+from bulletin.pipeline.gates import Gates
 from bulletin.pipeline.public import Inputs, page_languages, reader, render_public
 from bulletin.pipeline.variants import default_language, list_variants
 from bulletin.pipeline.write import PublicState
@@ -172,10 +171,15 @@ def plan(
 
 
 def render(
-    config: Config, edition: Plan, archive: Sequence[EditionInfo], incremental: bool = False
+    config: Config,
+    edition: Plan,
+    archive: Sequence[EditionInfo],
+    incremental: bool = False,
+    processes: int | None = None,
 ) -> None:
     """Render the edition's emails and public/, then check every output. `incremental`:
-    only the files of public/ whose inputs changed since it was last written."""
+    only the files of public/ whose inputs changed since it was last written. `processes`:
+    how many read a large build's outputs for the gates (see pipeline.gates)."""
     renderer = Renderer(config)
     outputs: list[Output] = []
     if edition.edition_id:
@@ -206,14 +210,17 @@ def render(
                 outputs += _email_outputs(f"partner {key}", email, wanted)
     state = PublicState(config) if incremental else None
     inputs = Inputs(state)
-    outputs += render_public(
-        config, renderer, archive, edition.published, edition.files, inputs, reader(config)
-    )
-    edition.inputs = inputs.keys
-    pages: dict[str, Page] = {}  # each HTML output is read once, for both gates
-    verdict = check_accessibility(config, outputs, pages)
-    edition.notes += verdict.warnings
-    raise_for(check_outputs(config, outputs, pages) + verdict.problems)
+    gates = Gates(config, processes)
+    gates.extend(outputs)
+    try:
+        files, previous = edition.files, reader(config)
+        render_public(config, renderer, archive, edition.published, files, inputs, previous, gates)
+        edition.inputs = inputs.keys
+        problems, warnings = gates.verdict()
+    finally:
+        gates.close()  # a rendering error (or Ctrl-C) stops the processes too
+    edition.notes += warnings
+    raise_for(problems)
 
 
 def _email_outputs(who: str, email: RenderedEmail, entries: list[Entry]) -> list[Output]:

@@ -19,7 +19,8 @@ import hashlib
 import os
 import pickle
 import stat
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Protocol
 
 from bulletin.compliance import Output, calendar_outputs, feed_outputs, json_feed_outputs
 from bulletin.config.model import Config
@@ -31,6 +32,15 @@ from bulletin.render.calendars import calendar_files
 from bulletin.render.feeds import FeedItems, atom, feed_groups, json_feed, rss
 from bulletin.render.notices import notices_for
 from bulletin.render.renderer import EditionInfo, Renderer
+
+
+class Outputs(Protocol):
+    """Where rendered outputs go for the gates: a list, or `pipeline.gates.Gates`."""
+
+    def append(self, output: Output, /) -> None: ...
+
+    def extend(self, outputs: Iterable[Output], /) -> None: ...
+
 
 #: the editions public/index.html shows; with more, each year has a page of its own
 FRONT_PAGE_EDITIONS = 20
@@ -107,14 +117,17 @@ def render_public(
     files: dict[str, bytes],
     inputs: Inputs,
     previous: Callable[[str], bytes | None],
-) -> list[Output]:
+    outputs: Outputs | None = None,
+) -> Outputs:
     """Render into `files` the public/ files `inputs` wants (all of them on a first build);
-    returns the outputs the gates must check."""
-    outputs: list[Output] = []
+    the outputs the gates must check go into `outputs` as they are rendered (a new list if
+    None), which is returned."""
+    if outputs is None:
+        outputs = []
     if inputs.unchanged(archive):
         return outputs
     feed_entries = list({e.slug: e for info in archive for e in info.entries}.values())
-    outputs += _archive_pages(config, renderer, archive, feed_entries, files, inputs)
+    outputs.extend(_archive_pages(config, renderer, archive, feed_entries, files, inputs))
     items = FeedItems(config)  # each item's content made once, however many feeds carry it
     for folder, (names, chosen) in feed_groups(config, feed_entries).items():
         for file_name, build in (("feed.xml", rss), ("atom.xml", atom), ("feed.json", json_feed)):
@@ -122,14 +135,14 @@ def render_public(
             if inputs.wanted(name, chosen, sorted(names.items())):
                 files[name] = build(config, chosen, folder, items, **names)
                 read = json_feed_outputs if name.endswith(".json") else feed_outputs
-                outputs += read(f"public/{name}", files[name], chosen)
+                outputs.extend(read(f"public/{name}", files[name], chosen))
     # Events taken from their own files as they stand were checked when those were written.
     reused: set[bytes] = set()
     calendars = calendar_files(config, feed_entries, published, previous, inputs.wanted, reused)
     by_slug = {e.slug: e for e in feed_entries}
     for name, ics in calendars.items():
         files[name] = ics
-        outputs += calendar_outputs(f"public/{name}", ics, by_slug, reused)
+        outputs.extend(calendar_outputs(f"public/{name}", ics, by_slug, reused))
     for info in archive:
         name = f"{info.id}/index.html"
         edition = (info.id, info.published)
