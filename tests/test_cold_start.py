@@ -64,8 +64,9 @@ ONLY_FOR_OTHER_COMMANDS = (
 )
 #: What a check with nothing edited since the last command does not need: the entries
 #: come from the entry cache, the approvals' verdicts from the check cache (no signature
-#: to verify), the catalogs and the dates' CLDR data from what the first command compiled.
-ONLY_AFTER_AN_EDIT = ("yaml", "markdown_it", "babel", "cryptography")
+#: to verify), the catalogs and the dates' CLDR data from what the first command compiled,
+#: the configuration's checked values from the configuration's record.
+ONLY_AFTER_AN_EDIT = ("yaml", "markdown_it", "babel", "cryptography", "pydantic", "tomllib")
 
 
 def _run(site: Path, cache: Path, *args: str) -> dict:
@@ -105,6 +106,7 @@ def test_the_probe_sees_what_a_command_loads(site, tmp_path):
         "babel.messages",
         "babel.dates",
         "cryptography",
+        "pydantic",
     }
 
 
@@ -127,6 +129,17 @@ def test_a_check_after_an_edit_sees_the_edit(site, tmp_path):
     report = _run(site, cache, "check")
     assert report["status"] == 1
     assert "yaml" in _loaded(report, ONLY_AFTER_AN_EDIT)
+
+
+def test_a_check_after_bulletin_toml_changed_checks_it_again(site, tmp_path):
+    cache = tmp_path / "cache"
+    assert _run(site, cache, "check")["status"] == 0
+    toml = site / "bulletin.toml"
+    toml.write_text(toml.read_text().replace('timezone = "Europe/Bucharest"', 'timezone = "Mars"'))
+    report = _run(site, cache, "check", "--json")
+    assert report["status"] == 2, report["stderr"]
+    assert "unknown time zone 'Mars'" in report["stdout"]
+    assert "pydantic" in _loaded(report, ONLY_AFTER_AN_EDIT)
 
 
 def test_a_check_after_an_approval_changed_verifies_it_again(site, tmp_path):

@@ -1,40 +1,82 @@
-"""What every table of bulletin.toml shares: frozen models that refuse unknown keys and
-control characters, and the checks of URLs and addresses that several tables use."""
+"""What every table of bulletin.toml shares: frozen dataclasses that refuse unknown keys and
+control characters, and the checks of URLs and addresses that several tables use.
+
+The tables are plain dataclasses, so that a configuration kept from an earlier command is
+used without the validation library; `bulletin.config.validation` makes a pydantic model of
+each table when bulletin.toml has to be checked again. A table's keys are its fields; a
+field's metadata holds its numeric limits (`ge`, `gt`, `le`), its name in bulletin.toml
+when that is no Python name (`alias`) and whether the JSON form leaves it out (`exclude`).
+A table's checks of single values are its `@checks(...)` functions.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
-from email.utils import getaddresses
-from typing import Any, ClassVar
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
-
 #: Control characters: a line break in a value that becomes a header injects headers.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
-_LINE_TEXT_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # tab and LF allowed
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+LINE_TEXT_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # tab and LF allowed
+
+Check = TypeVar("Check", bound=Callable[..., Any])
 
 
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+def checks(*names: str) -> Callable[[Check], Check]:
+    """Marks a function of a table as the check of the keys `names`: it takes the value
+    and returns it (perhaps normalised), or raises ValueError saying what to write."""
+
+    def mark(function: Check) -> Check:
+        function.checks = names  # type: ignore[attr-defined]
+        return function
+
+    return mark
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Section:
+    """A table of bulletin.toml, as checked: immutable values."""
+
     #: Fields of running text, which may hold line breaks and tabs.
     _running_text: ClassVar[frozenset[str]] = frozenset()
 
-    @field_validator("*", mode="after")
-    @classmethod
-    def _no_control_characters(cls, value: Any, info: ValidationInfo) -> Any:
-        running = info.field_name in cls._running_text
-        for text in value if isinstance(value, list) else [value]:
-            if not isinstance(text, str):
-                continue
-            found = (_LINE_TEXT_CONTROL if running else _CONTROL).search(text)
-            if found:
-                kind = "a line break" if found.group() in "\r\n" else "a control character"
-                raise ValueError(
-                    f"holds {kind} (U+{ord(found.group()):04X}); write the value on one line "
-                    "without control characters"
-                )
-        return value
+    def model_dump_json(self) -> str:
+        """The values as one JSON document (keys excluded from it left out): what a cache
+        keyed by the configuration hashes."""
+        return json.dumps(_plain(self), ensure_ascii=False, separators=(",", ":"))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Section):
+        return {
+            field.name: _plain(getattr(value, field.name))
+            for field in dataclasses.fields(value)
+            if not field.metadata.get("exclude")
+        }
+    if isinstance(value, dict):
+        return {name: _plain(item) for name, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def control_character_problem(text: str, running: bool) -> str | None:
+    """What is wrong with a control character in `text`, or None (in running text, line
+    breaks and tabs are allowed)."""
+    found = (LINE_TEXT_CONTROL if running else CONTROL).search(text)
+    if not found:
+        return None
+    kind = "a line break" if found.group() in "\r\n" else "a control character"
+    return (
+        f"holds {kind} (U+{ord(found.group()):04X}); write the value on one line "
+        "without control characters"
+    )
 
 
 def http_url(value: str, *, site: bool) -> str:
@@ -74,6 +116,8 @@ def _non_ascii_advice(value: str) -> str:
 
 def email_address(value: str, example: str) -> str:
     """`value` if it is one address (with or without a display name) that SMTP can carry."""
+    from email.utils import getaddresses
+
     found = getaddresses([value])
     if len(found) != 1 or "@" not in found[0][1]:
         raise ValueError(f"{value!r} is not an email address like {example}")
