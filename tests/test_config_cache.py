@@ -11,7 +11,7 @@ import pytest
 
 from bulletin.config import Config, cache, load_config
 from bulletin.config.base import Section
-from bulletin.config.model import Site
+from bulletin.config.model import Site, Smtp
 from bulletin.errors import ConfigError
 
 
@@ -118,3 +118,19 @@ def test_each_table_is_checked_with_exactly_its_own_keys():
                 fields[name].default is dataclasses.MISSING
                 and fields[name].default_factory is dataclasses.MISSING
             ), (table, name)
+
+
+def test_a_table_is_a_frozen_dataclass_made_with_keywords():
+    smtp = Smtp(host="mail.example.org", port=587)
+    assert smtp == Smtp(host="mail.example.org", port=587) != Smtp()
+    assert hash(smtp) == hash(Smtp(host="mail.example.org", port=587))
+    assert dataclasses.replace(smtp, port=25) == Smtp(host="mail.example.org")
+    assert repr(Smtp(port=2)).startswith("Smtp(host='127.0.0.1', port=2, security='none'")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        smtp.port = 25  # type: ignore[misc]
+    with pytest.raises(TypeError, match="'url'"):
+        Site(title="No address")  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="'colour'"):
+        Site(title="T", url="https://t.org/", colour="red")  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        Smtp("mail.example.org")  # type: ignore[misc]

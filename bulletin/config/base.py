@@ -16,7 +16,7 @@ import json
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, dataclass_transform
 from urllib.parse import urlsplit
 
 #: Control characters: a line break in a value that becomes a header injects headers.
@@ -37,12 +37,53 @@ def checks(*names: str) -> Callable[[Check], Check]:
     return mark
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
 class Section:
-    """A table of bulletin.toml, as checked: immutable values."""
+    """A table of bulletin.toml, as checked: immutable values, made with keywords.
+
+    What a frozen, keyword-only dataclass has, written once here for every table: the
+    dataclass decorator compiles these methods again for each class when it is imported,
+    which costs a command more than the rest of its configuration (see `table`)."""
 
     #: Fields of running text, which may hold line breaks and tabs.
     _running_text: ClassVar[frozenset[str]] = frozenset()
+    #: the table's keys (its dataclass fields), in order
+    _keys: ClassVar[tuple[dataclasses.Field[Any], ...]] = ()
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
+
+    def __init__(self, **values: Any) -> None:
+        for key in self._keys:
+            if key.name in values:
+                value = values.pop(key.name)
+            elif key.default is not dataclasses.MISSING:
+                value = key.default
+            elif key.default_factory is not dataclasses.MISSING:
+                value = key.default_factory()
+            else:
+                raise TypeError(f"{type(self).__name__}() needs the keyword {key.name!r}")
+            object.__setattr__(self, key.name, value)
+        if values:
+            raise TypeError(f"{type(self).__name__}() has no keyword {next(iter(values))!r}")
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, key.name) for key in self._keys)
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{key.name}={getattr(self, key.name)!r}" for key in self._keys)
+        return f"{type(self).__name__}({shown})"
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
 
     def model_dump_json(self) -> str:
         """The values as one JSON document (keys excluded from it left out): what a cache
@@ -50,11 +91,25 @@ class Section:
         return json.dumps(_plain(self), ensure_ascii=False, separators=(",", ":"))
 
 
+Table = TypeVar("Table", bound=type[Section])
+
+
+@dataclass_transform(
+    kw_only_default=True, frozen_default=True, field_specifiers=(dataclasses.field,)
+)
+def table(cls: Table) -> Table:
+    """A table of bulletin.toml: a frozen, keyword-only dataclass of `Section`, whose
+    methods are Section's (only the fields are the dataclass decorator's work)."""
+    dataclasses.dataclass(init=False, repr=False, eq=False)(cls)
+    cls._keys = dataclasses.fields(cls)
+    return cls
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, Section):
         return {
             field.name: _plain(getattr(value, field.name))
-            for field in dataclasses.fields(value)
+            for field in value._keys
             if not field.metadata.get("exclude")
         }
     if isinstance(value, dict):

@@ -7,19 +7,19 @@ when a run needs them, never while the file is read.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bulletin.config.base import Section, checks, email_address, http_url
+from bulletin.config.base import Section, checks, email_address, http_url, table
 from bulletin.config.people import APPROVER_ID, Approver, Inbound
 from bulletin.redaction import redact_url, userinfo
 
 DEFAULT_DATABASE = "sqlite:///.bulletin/bulletin.db"
 
 
-@dataclass(frozen=True, kw_only=True)
+@table
 class Site(Section):
     title: str
     url: str
@@ -49,7 +49,7 @@ class Site(Section):
         return ZoneInfo(self.timezone)
 
 
-@dataclass(frozen=True, kw_only=True)
+@table
 class Sender(Section):
     from_: str = field(metadata={"alias": "from"})
     reply_to: str | None = None
@@ -70,7 +70,7 @@ class Sender(Section):
         return self.address.rpartition("@")[2].lower()
 
 
-@dataclass(frozen=True, kw_only=True)
+@table
 class FundingText(Section):
     _running_text = frozenset({"statement", "disclaimer"})
     statement: str
@@ -79,13 +79,13 @@ class FundingText(Section):
     source: str = ""
 
 
-@dataclass(frozen=True, kw_only=True)
+@table
 class Funding(Section):
     emblem: str
     text: dict[str, FundingText] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, kw_only=True)
+@table
 class Database(Section):
     url: str = DEFAULT_DATABASE
 
@@ -105,7 +105,7 @@ class Database(Section):
         return value
 
 
-@dataclass(frozen=True, kw_only=True)
+@table
 class Smtp(Section):
     host: str = "127.0.0.1"
     port: int = field(default=25, metadata={"ge": 1, "le": 65535})
@@ -134,7 +134,7 @@ DKIM_UNSIGNABLE_HEADERS = frozenset(
 )
 
 
-@dataclass(frozen=True, kw_only=True)
+@table
 class Dkim(Section):
     """[delivery.dkim]: sign every email; the key comes from an env var or a file, never here."""
 
@@ -172,7 +172,7 @@ class Dkim(Section):
         return value
 
 
-@dataclass(frozen=True, kw_only=True)
+@table
 class Feeds(Section):
     #: a WebSub hub (https URL): every feed names it and a publish pings it
     websub_hub: str | None = None
@@ -187,7 +187,7 @@ class Feeds(Section):
         return value
 
 
-@dataclass(frozen=True, kw_only=True)
+@table
 class Delivery(Section):
     transport: Literal["outbox", "smtp"] = "outbox"
     rate_per_second: float = field(default=0.0, metadata={"ge": 0})
@@ -214,7 +214,7 @@ class Delivery(Section):
         return value
 
 
-@dataclass(frozen=True, kw_only=True)
+@table
 class MailingList(Section):
     name: str
     address: str | None = None
@@ -235,7 +235,7 @@ class MailingList(Section):
         return self.address is not None
 
 
-@dataclass(frozen=True, kw_only=True)
+@table
 class Partner(Section):
     name: str
     webhook: str | None = None
@@ -274,13 +274,13 @@ class Partner(Section):
 
 
 #: An approver's key name in bulletin.toml; it also names the private key's file.
-@dataclass(frozen=True, kw_only=True)
+@table
 class Accessibility(Section):
     #: rule → the written reason why it is only a warning on this site (shown in reports)
     warnings: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, kw_only=True)
+@table
 class Config(Section):
     site: Site
     sender: Sender

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import base64
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Literal
 
-from bulletin.config.base import Section, checks
+from bulletin.config.base import Section, checks, table
 
 APPROVER_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 
 
-@dataclass(frozen=True, kw_only=True)
+@table
 class Approver(Section):
     """[approvers.ID]: someone whose `bulletin approve` makes entries publishable."""
 
@@ -44,7 +44,7 @@ class Approver(Section):
         return value
 
 
-@dataclass(frozen=True, kw_only=True)
+@table
 class Imap(Section):
     """[inbound.imap]: the mailbox bounces, complaints and unsubscribes arrive in."""
 
@@ -67,7 +67,7 @@ class Imap(Section):
         return self.port or (993 if self.security == "ssl" else 143)
 
 
-@dataclass(frozen=True, kw_only=True)
+@table
 class Inbound(Section):
     """[inbound]: VERP envelope senders and the processing of what comes back to them."""
 
