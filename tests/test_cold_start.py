@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
 import importlib
 import json
 import os
@@ -129,6 +130,13 @@ def test_a_check_after_an_edit_sees_the_edit(site, tmp_path):
     report = _run(site, cache, "check")
     assert report["status"] == 1
     assert "yaml" in _loaded(report, ONLY_AFTER_AN_EDIT)
+
+
+def test_a_check_leaves_the_garbage_collector_as_it_found_it(site, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert cli.main(["--site", str(site), "check"]) == 0
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == 0
 
 
 def test_a_check_after_bulletin_toml_changed_checks_it_again(site, tmp_path):
