@@ -10,7 +10,7 @@ import typing
 import pytest
 
 from bulletin.config import Config, cache, load_config
-from bulletin.config.base import Section
+from bulletin.config.base import Section, checks, table
 from bulletin.config.model import Site, Smtp
 from bulletin.errors import ConfigError
 
@@ -108,16 +108,16 @@ def test_a_configuration_loads_without_a_cache_folder_that_can_be_written(site, 
 def test_each_table_is_checked_with_exactly_its_own_keys():
     from bulletin.config.validation import model_of
 
-    for table in _tables():
-        model = model_of(table)
-        fields = {f.name: f for f in dataclasses.fields(table)}
-        assert set(model.model_fields) == set(fields), table
+    for kind in _tables():
+        model = model_of(kind)
+        fields = {f.name: f for f in dataclasses.fields(kind)}
+        assert set(model.model_fields) == set(fields), kind
         for name, info in model.model_fields.items():
-            assert info.alias == fields[name].metadata.get("alias"), (table, name)
+            assert info.alias == fields[name].metadata.get("alias"), (kind, name)
             assert info.is_required() == (
                 fields[name].default is dataclasses.MISSING
                 and fields[name].default_factory is dataclasses.MISSING
-            ), (table, name)
+            ), (kind, name)
 
 
 def test_a_table_is_a_frozen_dataclass_made_with_keywords():
@@ -134,3 +134,12 @@ def test_a_table_is_a_frozen_dataclass_made_with_keywords():
         Site(title="T", url="https://t.org/", colour="red")  # type: ignore[call-arg]
     with pytest.raises(TypeError):
         Smtp("mail.example.org")  # type: ignore[misc]
+
+
+def test_a_check_that_would_not_run_is_refused_when_its_table_is_made():
+    def unchecked(value: str) -> str:
+        return value
+
+    for check in (checks("name")(unchecked), staticmethod(checks("nmae")(unchecked))):
+        with pytest.raises(TypeError, match="a check is a staticmethod"):
+            table(type("Broken", (Section,), {"__annotations__": {"name": "str"}, "_c": check}))

@@ -102,6 +102,11 @@ def table(cls: Table) -> Table:
     methods are Section's (only the fields are the dataclass decorator's work)."""
     dataclasses.dataclass(init=False, repr=False, eq=False)(cls)
     cls._keys = dataclasses.fields(cls)
+    names = {key.name for key in cls._keys}
+    for name, value in vars(cls).items():  # a check that would not run is a mistake here
+        keys = getattr(getattr(value, "__func__", value), "checks", None)
+        if keys and not (isinstance(value, staticmethod) and set(keys) <= names):
+            raise TypeError(f"{cls.__name__}.{name}: a check is a staticmethod of its keys")
     return cls
 
 
