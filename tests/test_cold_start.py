@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
 import importlib
 import json
 import os
@@ -64,8 +65,9 @@ ONLY_FOR_OTHER_COMMANDS = (
 )
 #: What a check with nothing edited since the last command does not need: the entries
 #: come from the entry cache, the approvals' verdicts from the check cache (no signature
-#: to verify), the catalogs and the dates' CLDR data from what the first command compiled.
-ONLY_AFTER_AN_EDIT = ("yaml", "markdown_it", "babel", "cryptography")
+#: to verify), the catalogs and the dates' CLDR data from what the first command compiled,
+#: the configuration's checked values from the configuration's record.
+ONLY_AFTER_AN_EDIT = ("yaml", "markdown_it", "babel", "cryptography", "pydantic", "tomllib")
 
 
 def _run(site: Path, cache: Path, *args: str) -> dict:
@@ -105,6 +107,7 @@ def test_the_probe_sees_what_a_command_loads(site, tmp_path):
         "babel.messages",
         "babel.dates",
         "cryptography",
+        "pydantic",
     }
 
 
@@ -127,6 +130,24 @@ def test_a_check_after_an_edit_sees_the_edit(site, tmp_path):
     report = _run(site, cache, "check")
     assert report["status"] == 1
     assert "yaml" in _loaded(report, ONLY_AFTER_AN_EDIT)
+
+
+def test_a_check_leaves_the_garbage_collector_as_it_found_it(site, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert cli.main(["--site", str(site), "check"]) == 0
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == 0
+
+
+def test_a_check_after_bulletin_toml_changed_checks_it_again(site, tmp_path):
+    cache = tmp_path / "cache"
+    assert _run(site, cache, "check")["status"] == 0
+    toml = site / "bulletin.toml"
+    toml.write_text(toml.read_text().replace('timezone = "Europe/Bucharest"', 'timezone = "Mars"'))
+    report = _run(site, cache, "check", "--json")
+    assert report["status"] == 2, report["stderr"]
+    assert "unknown time zone 'Mars'" in report["stdout"]
+    assert "pydantic" in _loaded(report, ONLY_AFTER_AN_EDIT)
 
 
 def test_a_check_after_an_approval_changed_verifies_it_again(site, tmp_path):

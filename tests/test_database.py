@@ -6,6 +6,7 @@ Each test that takes `database_url` runs on both; the PostgreSQL one needs scrip
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import subprocess
 import sys
@@ -171,7 +172,7 @@ def test_a_sqlite_url_creates_its_folder_and_file(tmp_path):
 
 def _site_config(site: Path, url: str):
     config = load_config(site)
-    return config.model_copy(update={"database": Database(url=url)})
+    return dataclasses.replace(config, database=Database(url=url))
 
 
 def test_subscribers_import_and_export(database_url, site):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import socket
 import time
@@ -242,7 +243,7 @@ def test_failed_login_names_the_variables_but_never_the_password(
     caplog.set_level(logging.DEBUG)
     with smtp_server(mode="starttls", tls=tls, users={"alice": "s3cret-Pa55word"}) as server:
         config = settings(server, security="starttls", username_env="TEST_SMTP_USER")
-        config = config.model_copy(update={"password_env": "TEST_SMTP_PASSWORD"})
+        config = dataclasses.replace(config, password_env="TEST_SMTP_PASSWORD")
         credentials = smtp_credentials(config) if password else None
         with (
             SmtpTransport(config, credentials, ssl_context=tls.client_context()) as transport,
@@ -284,8 +285,8 @@ def test_smtp_config_sends_with_the_login_from_the_environment(config, tls, monk
             username_env="BULLETIN_SMTP_USERNAME",
             password_env="BULLETIN_SMTP_PASSWORD",
         )
-        delivery = config.delivery.model_copy(update={"transport": "smtp", "smtp": smtp})
-        configured = config.model_copy(update={"delivery": delivery})
+        delivery = dataclasses.replace(config.delivery, transport="smtp", smtp=smtp)
+        configured = dataclasses.replace(config, delivery=delivery)
         with from_config(configured, partners=False).email() as transport:
             assert isinstance(transport, SmtpTransport)
             transport.send(message())

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
-from pydantic import ValidationError
-from pydantic_core import ErrorDetails
-
+from bulletin.config.cache import keep, kept, record_key
 from bulletin.config.model import Config
 from bulletin.errors import ConfigError, Problem
 from bulletin.files import ReadRefused, inside, read_capped
+
+if TYPE_CHECKING:
+    import tomllib
+
+    from pydantic_core import ErrorDetails
 
 CONFIG_FILE = "bulletin.toml"
 MAX_CONFIG_BYTES = 1024 * 1024
@@ -28,11 +31,32 @@ def load_config(root: Path) -> Config:
             f"{path}: no {CONFIG_FILE} here; run bulletin in a site folder or pass --site DIR"
         )
     try:
-        text = read_capped(path, MAX_CONFIG_BYTES).decode("utf-8")
+        data = read_capped(path, MAX_CONFIG_BYTES)
+        text = data.decode("utf-8")
     except ReadRefused as exc:
         raise ConfigError(f"{path}: bulletin will not read it: {exc}") from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text; save it as UTF-8") from exc
+    key = record_key(root, data)
+    config = kept(root, key)
+    if config is None or not _zone_known(config):
+        config = _checked(root, text)
+        keep(root, key, config)
+    problems = _cross_checks(config, text)
+    if problems:
+        raise ConfigError(f"{CONFIG_FILE}: {len(problems)} problem(s)", problems)
+    return config
+
+
+def _checked(root: Path, text: str) -> Config:
+    """bulletin.toml's text parsed and its values checked; ConfigError listing every
+    problem of the text itself (the checks that look outside it are `_cross_checks`)."""
+    import tomllib
+
+    from pydantic import ValidationError
+
+    from bulletin.config.validation import validated
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -41,14 +65,24 @@ def load_config(root: Path) -> Config:
         raise ConfigError(str(problem), [problem]) from exc
     problems = _key_problems(data, text)
     try:
-        config = Config.model_validate({**data, "root": root})
+        config = validated({**data, "root": root})
     except ValidationError as exc:
         problems += [_problem(error, text) for error in exc.errors()]
         raise ConfigError(f"{CONFIG_FILE}: {len(problems)} problem(s)", problems) from exc
-    problems += _cross_checks(config, text)
     if problems:
+        problems += _cross_checks(config, text)
         raise ConfigError(f"{CONFIG_FILE}: {len(problems)} problem(s)", problems)
     return config
+
+
+def _zone_known(config: Config) -> bool:
+    """Whether the site's time zone is still one this machine knows (its check looks at
+    the system's time zone data, which is not part of a kept record's key)."""
+    try:
+        ZoneInfo(config.site.timezone)
+    except (LookupError, ValueError):
+        return False
+    return True
 
 
 def _key_problems(data: dict[str, Any], text: str) -> list[Problem]:

@@ -7,20 +7,19 @@ when a run needs them, never while the file is read.
 from __future__ import annotations
 
 import re
-from email.utils import parseaddr
+from dataclasses import field
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
-
-from bulletin.config.base import Section, email_address, http_url
+from bulletin.config.base import Section, checks, email_address, http_url, table
 from bulletin.config.people import APPROVER_ID, Approver, Inbound
 from bulletin.redaction import redact_url, userinfo
 
 DEFAULT_DATABASE = "sqlite:///.bulletin/bulletin.db"
 
 
+@table
 class Site(Section):
     title: str
     url: str
@@ -28,15 +27,15 @@ class Site(Section):
     timezone: str = "UTC"
     default_funding: str = "eu"
 
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
+    @staticmethod
+    @checks("url")
+    def _url(value: str) -> str:
         http_url(value, site=True)
         return value if value.endswith("/") else value + "/"
 
-    @field_validator("timezone")
-    @classmethod
-    def _timezone(cls, value: str) -> str:
+    @staticmethod
+    @checks("timezone")
+    def _timezone(value: str) -> str:
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
@@ -50,17 +49,20 @@ class Site(Section):
         return ZoneInfo(self.timezone)
 
 
+@table
 class Sender(Section):
-    from_: str = Field(alias="from")
+    from_: str = field(metadata={"alias": "from"})
     reply_to: str | None = None
 
-    @field_validator("from_", "reply_to")
-    @classmethod
-    def _address(cls, value: str | None) -> str | None:
+    @staticmethod
+    @checks("from_", "reply_to")
+    def _address(value: str | None) -> str | None:
         return None if value is None else email_address(value, "Name <news@example.org>")
 
     @property
     def address(self) -> str:
+        from email.utils import parseaddr
+
         return parseaddr(self.from_)[1]
 
     @property
@@ -68,6 +70,7 @@ class Sender(Section):
         return self.address.rpartition("@")[2].lower()
 
 
+@table
 class FundingText(Section):
     _running_text = frozenset({"statement", "disclaimer"})
     statement: str
@@ -76,17 +79,19 @@ class FundingText(Section):
     source: str = ""
 
 
+@table
 class Funding(Section):
     emblem: str
-    text: dict[str, FundingText] = Field(default_factory=dict)
+    text: dict[str, FundingText] = field(default_factory=dict)
 
 
+@table
 class Database(Section):
     url: str = DEFAULT_DATABASE
 
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
+    @staticmethod
+    @checks("url")
+    def _url(value: str) -> str:
         if not re.match(r"(sqlite|postgresql|postgres)(\+\w+)?://", value):
             raise ValueError(
                 "must be a sqlite:///PATH or postgresql://USER@HOST/NAME URL, such as "
@@ -100,20 +105,21 @@ class Database(Section):
         return value
 
 
+@table
 class Smtp(Section):
     host: str = "127.0.0.1"
-    port: int = Field(default=25, ge=1, le=65535)
+    port: int = field(default=25, metadata={"ge": 1, "le": 65535})
     security: Literal["none", "starttls", "ssl"] = "none"
     username_env: str | None = None
     password_env: str | None = None
     #: the name of a Prefect Secret block holding the password, instead of password_env
     password_block: str | None = None
     #: seconds to wait for the server to connect and to answer each command
-    timeout: float = Field(default=30.0, gt=0, le=600)
+    timeout: float = field(default=30.0, metadata={"gt": 0, "le": 600})
 
-    @field_validator("host")
-    @classmethod
-    def _host(cls, value: str) -> str:
+    @staticmethod
+    @checks("host")
+    def _host(value: str) -> str:
         if not re.fullmatch(r"[A-Za-z0-9._:\[\]-]+", value):
             raise ValueError(f"{value!r} is not a host name or IP address such as 127.0.0.1")
         return value
@@ -128,6 +134,7 @@ DKIM_UNSIGNABLE_HEADERS = frozenset(
 )
 
 
+@table
 class Dkim(Section):
     """[delivery.dkim]: sign every email; the key comes from an env var or a file, never here."""
 
@@ -137,16 +144,16 @@ class Dkim(Section):
     private_key_file: str | None = None
     headers: list[str] | None = None
 
-    @field_validator("domain", "selector")
-    @classmethod
-    def _dns_name(cls, value: str) -> str:
+    @staticmethod
+    @checks("domain", "selector")
+    def _dns_name(value: str) -> str:
         if not re.fullmatch(r"[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9])?(\.[A-Za-z0-9_-]+)*", value):
             raise ValueError(f"{value!r} is not a DNS name such as example.org or mail2026")
         return value.lower()
 
-    @field_validator("headers")
-    @classmethod
-    def _headers(cls, value: list[str] | None) -> list[str] | None:
+    @staticmethod
+    @checks("headers")
+    def _headers(value: list[str] | None) -> list[str] | None:
         if value is None:
             return None
         bad = [name for name in value if not re.fullmatch(r"[!-9;-~]+", name)]
@@ -165,58 +172,61 @@ class Dkim(Section):
         return value
 
 
+@table
 class Feeds(Section):
     #: a WebSub hub (https URL): every feed names it and a publish pings it
     websub_hub: str | None = None
     #: how many entries each feed carries, the newest first (0: every entry)
-    items: int = Field(default=50, ge=0, le=100_000)
+    items: int = field(default=50, metadata={"ge": 0, "le": 100_000})
 
-    @field_validator("websub_hub")
-    @classmethod
-    def _hub(cls, value: str | None) -> str | None:
+    @staticmethod
+    @checks("websub_hub")
+    def _hub(value: str | None) -> str | None:
         if value is not None and not re.fullmatch(r"https?://[^/\s]+\S*", value):
             raise ValueError("must be the hub's absolute http(s) URL, such as https://hub.example/")
         return value
 
 
+@table
 class Delivery(Section):
     transport: Literal["outbox", "smtp"] = "outbox"
-    rate_per_second: float = Field(default=0, ge=0)
-    connections: int = Field(default=1, ge=1, le=64)
-    retry_attempts: int = Field(default=5, ge=1, le=50)
-    retry_backoff_seconds: float = Field(default=2.0, ge=0)
-    smtp: Smtp = Field(default_factory=Smtp)
+    rate_per_second: float = field(default=0.0, metadata={"ge": 0})
+    connections: int = field(default=1, metadata={"ge": 1, "le": 64})
+    retry_attempts: int = field(default=5, metadata={"ge": 1, "le": 50})
+    retry_backoff_seconds: float = field(default=2.0, metadata={"ge": 0})
+    smtp: Smtp = field(default_factory=Smtp)
     dkim: Dkim | None = None
     # Who hears about a run that failed for good: one address, sent through the transport.
     notify: str | None = None
     # Where the sending runs: one process ("threads"), or batches on a Dask cluster.
     task_runner: Literal["threads", "dask"] = "threads"
     dask_address: str | None = None  # tcp://scheduler:8786; unset: a local cluster
-    dask_workers: int = Field(default=2, ge=1, le=256)  # workers of that local cluster
-    batch_size: int = Field(default=1000, ge=1)
+    dask_workers: int = field(
+        default=2, metadata={"ge": 1, "le": 256}
+    )  # workers of that local cluster
+    batch_size: int = field(default=1000, metadata={"ge": 1})
 
-    @field_validator("notify")
-    @classmethod
-    def _notify(cls, value: str | None) -> str | None:
+    @staticmethod
+    @checks("notify")
+    def _notify(value: str | None) -> str | None:
         if value is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value):
             raise ValueError(f"{value!r} is not an email address; write it as comms@example.org")
         return value
 
 
+@table
 class MailingList(Section):
     name: str
     address: str | None = None
-    # Empty-list defaults rather than default_factory=list: pydantic copies them for each
-    # instance all the same, and does not read list's signature, which costs a startup.
-    languages: list[str] = Field(default=[])
-    tags: list[str] = Field(default=[])
+    languages: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
     #: an item with no version in the reader's language: sent in its original language
     #: ("original") or left out ("skip")
     fallback: Literal["original", "skip"] = "original"
 
-    @field_validator("address")
-    @classmethod
-    def _address(cls, value: str | None) -> str | None:
+    @staticmethod
+    @checks("address")
+    def _address(value: str | None) -> str | None:
         return None if value is None else email_address(value, "members@lists.example.org")
 
     @property
@@ -225,6 +235,7 @@ class MailingList(Section):
         return self.address is not None
 
 
+@table
 class Partner(Section):
     name: str
     webhook: str | None = None
@@ -233,14 +244,14 @@ class Partner(Section):
     #: the name of a Prefect Secret block holding it, instead of secret_env
     secret_block: str | None = None
     email: str | None = None
-    languages: list[str] = Field(default=[])
-    tags: list[str] = Field(default=[])
+    languages: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
     #: seconds to wait for the partner's server to connect and to answer
-    timeout: float = Field(default=10.0, gt=0, le=300)
+    timeout: float = field(default=10.0, metadata={"gt": 0, "le": 300})
 
-    @field_validator("webhook")
-    @classmethod
-    def _webhook(cls, value: str | None) -> str | None:
+    @staticmethod
+    @checks("webhook")
+    def _webhook(value: str | None) -> str | None:
         if value is None:
             return None
         http_url(value, site=False)
@@ -251,9 +262,9 @@ class Partner(Section):
             )
         return value
 
-    @field_validator("email")
-    @classmethod
-    def _email(cls, value: str | None) -> str | None:
+    @staticmethod
+    @checks("email")
+    def _email(value: str | None) -> str | None:
         return None if value is None else email_address(value, "desk@partner.example")
 
     @property
@@ -263,29 +274,31 @@ class Partner(Section):
 
 
 #: An approver's key name in bulletin.toml; it also names the private key's file.
+@table
 class Accessibility(Section):
     #: rule → the written reason why it is only a warning on this site (shown in reports)
-    warnings: dict[str, str] = Field(default_factory=dict)
+    warnings: dict[str, str] = field(default_factory=dict)
 
 
+@table
 class Config(Section):
     site: Site
     sender: Sender
-    funding: dict[str, Funding] = Field(default_factory=dict)
-    database: Database = Field(default_factory=Database)
-    delivery: Delivery = Field(default_factory=Delivery)
-    feeds: Feeds = Field(default_factory=Feeds)
-    lists: dict[str, MailingList] = Field(default_factory=dict)
-    partners: dict[str, Partner] = Field(default_factory=dict)
-    approvers: dict[str, Approver] = Field(default_factory=dict)
+    funding: dict[str, Funding] = field(default_factory=dict)
+    database: Database = field(default_factory=Database)
+    delivery: Delivery = field(default_factory=Delivery)
+    feeds: Feeds = field(default_factory=Feeds)
+    lists: dict[str, MailingList] = field(default_factory=dict)
+    partners: dict[str, Partner] = field(default_factory=dict)
+    approvers: dict[str, Approver] = field(default_factory=dict)
     inbound: Inbound | None = None
-    accessibility: Accessibility = Field(default_factory=Accessibility)
+    accessibility: Accessibility = field(default_factory=Accessibility)
 
-    root: Path = Field(default=Path("."), exclude=True)
+    root: Path = field(default=Path("."), metadata={"exclude": True})
 
-    @field_validator("approvers")
-    @classmethod
-    def _approver_ids(cls, value: dict[str, Approver]) -> dict[str, Approver]:
+    @staticmethod
+    @checks("approvers")
+    def _approver_ids(value: dict[str, Approver]) -> dict[str, Approver]:
         bad = [key for key in value if not APPROVER_ID.fullmatch(key)]
         if bad:
             raise ValueError(

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import base64
 import re
+from dataclasses import field
 from typing import Literal
 
-from pydantic import Field, field_validator
-
-from bulletin.config.base import Section
+from bulletin.config.base import Section, checks, table
 
 APPROVER_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 
 
+@table
 class Approver(Section):
     """[approvers.ID]: someone whose `bulletin approve` makes entries publishable."""
 
@@ -21,16 +21,16 @@ class Approver(Section):
     #: "ed25519:" and the base64 of the raw 32-byte public key (`bulletin approvers add`)
     public_key: str
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
+    @staticmethod
+    @checks("name")
+    def _name(value: str) -> str:
         if not value.strip() or any(ord(c) < 32 or ord(c) == 127 for c in value):
             raise ValueError("must be one line of text, such as Press Office")
         return value.strip()
 
-    @field_validator("public_key")
-    @classmethod
-    def _public_key(cls, value: str) -> str:
+    @staticmethod
+    @checks("public_key")
+    def _public_key(value: str) -> str:
         kind, _, data = value.partition(":")
         try:
             raw = base64.b64decode(data, validate=True)
@@ -44,6 +44,7 @@ class Approver(Section):
         return value
 
 
+@table
 class Imap(Section):
     """[inbound.imap]: the mailbox bounces, complaints and unsubscribes arrive in."""
 
@@ -59,27 +60,28 @@ class Imap(Section):
     done_folder: str = "bulletin-done"
     #: where a message that cannot be processed goes; "" leaves it in place
     error_folder: str = ""
-    timeout: float = Field(default=30.0, gt=0)
+    timeout: float = field(default=30.0, metadata={"gt": 0})
 
     @property
     def server_port(self) -> int:
         return self.port or (993 if self.security == "ssl" else 143)
 
 
+@table
 class Inbound(Section):
     """[inbound]: VERP envelope senders and the processing of what comes back to them."""
 
     return_path: str
     #: the tokenised mailto of List-Unsubscribe; default unsubscribe@ the return_path's domain
     unsubscribe_address: str | None = None
-    soft_bounce_limit: int = Field(default=3, ge=1)
-    soft_bounce_days: int = Field(default=30, ge=1)
-    max_message_bytes: int = Field(default=10 * 2**20, ge=1024)
+    soft_bounce_limit: int = field(default=3, metadata={"ge": 1})
+    soft_bounce_days: int = field(default=30, metadata={"ge": 1})
+    max_message_bytes: int = field(default=10 * 2**20, metadata={"ge": 1024})
     imap: Imap | None = None
 
-    @field_validator("return_path", "unsubscribe_address")
-    @classmethod
-    def _bare_address(cls, value: str | None) -> str | None:
+    @staticmethod
+    @checks("return_path", "unsubscribe_address")
+    def _bare_address(value: str | None) -> str | None:
         if value is not None and not re.fullmatch(
             r"[A-Za-z0-9._-]+@[A-Za-z0-9.-]+\.[A-Za-z]+", value
         ):

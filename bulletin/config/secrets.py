@@ -9,15 +9,14 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import SecretStr
-
 from bulletin.config.model import Dkim, Partner, Smtp
 from bulletin.config.people import Imap
 from bulletin.errors import ConfigError
 from bulletin.files import ReadRefused, read_capped
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # pydantic only for a run's secrets: checking a DKIM key needs none
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+    from pydantic import SecretStr
 
 MIN_KEY_BITS = 1024  # receivers ignore DKIM signatures by shorter keys (RFC 8301)
 MAX_KEY_FILE_BYTES = 64 * 1024  # a PEM RSA key of 16384 bits is under 13 KB
@@ -39,6 +38,8 @@ def smtp_credentials(settings: Smtp) -> tuple[str, SecretStr] | None:
         return None
     if settings.password_block:
         return username, secret_from_block(settings.password_block, "delivery.smtp.password_block")
+    from pydantic import SecretStr
+
     return username, SecretStr(os.environ.get(settings.password_env or "", ""))
 
 
@@ -59,6 +60,8 @@ def imap_login(settings: Imap) -> tuple[str, SecretStr]:
             "not set; set it to the mailbox's password, or name a Prefect Secret block in "
             "password_block"
         )
+    from pydantic import SecretStr
+
     return username, SecretStr(password)
 
 
@@ -72,6 +75,8 @@ def partner_secret(partner: Partner, key: str) -> SecretStr:
             f"partners.{key}.secret_env: the environment variable {partner.secret_env} is "
             "not set or empty; set it to the partner's signing secret (whsec_...)"
         )
+    from pydantic import SecretStr
+
     return SecretStr(value)
 
 

@@ -40,12 +40,16 @@ ALLOWED_TAGS = {
 }  # fmt: skip
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "abbr": {"title"}, "td": {"align"}, "th": {"align"}}
 
-# Raw HTML that sanitising would silently drop; the author is told instead.
-_UNSAFE_HTML = re.compile(
-    r"<\s*(script|iframe|object|embed|style|form|input|button|meta|link|base|svg|math)\b"
-    r"|\son[a-z]+\s*=|javascript\s*:|vbscript\s*:|data\s*:\s*text/html",
-    re.IGNORECASE,
-)
+
+@functools.cache
+def _unsafe_html() -> re.Pattern[str]:
+    """Raw HTML that sanitising would silently drop; the author is told instead. Compiled
+    when an entry is first parsed: a command whose entries come from the cache needs none."""
+    return re.compile(
+        r"<\s*(script|iframe|object|embed|style|form|input|button|meta|link|base|svg|math)\b"
+        r"|\son[a-z]+\s*=|javascript\s*:|vbscript\s*:|data\s*:\s*text/html",
+        re.IGNORECASE,
+    )
 
 
 @dataclass(frozen=True)
@@ -70,19 +74,20 @@ def render_markdown(body: str) -> str:
 
 def find_unsafe_html(body: str) -> list[UnsafeHtml]:
     """Every raw-HTML token in `body` that carries script, frames or event handlers."""
-    if not _UNSAFE_HTML.search(body):  # the common case: no need to parse at all
+    unsafe = _unsafe_html()
+    if not unsafe.search(body):  # the common case: no need to parse at all
         return []
     found = []
     for token in _walk(_parser(True).parse(body)):
         if token.type in ("html_block", "html_inline"):
-            match = _UNSAFE_HTML.search(token.content)
+            match = unsafe.search(token.content)
             if match:
                 line = token.map[0] + 1 if token.map else 0
                 line += token.content[: match.start()].count("\n") if line else 0
                 found.append(UnsafeHtml(line, match.group(0).strip()))
         elif token.type == "link_open":
             href = str(token.attrGet("href") or "")
-            if _UNSAFE_HTML.search(href):
+            if unsafe.search(href):
                 line = token.map[0] + 1 if token.map else 0
                 found.append(UnsafeHtml(line, href[:40]))
     return found
