@@ -124,3 +124,16 @@ def write_if_changed(path: Path, data: bytes, *, mode: int | None = None) -> boo
         pass
     write_atomically(path, data, mode=mode)
     return True
+
+
+def user_cache_folder(kind: str) -> Path | None:
+    """The user's cache folder of `kind` (compiled "catalogs", "dates" data, checked
+    "config"): `$XDG_CACHE_HOME/bulletin/<kind>` (by default `~/.cache/bulletin/<kind>`);
+    None for a user without a home folder."""
+    base = os.environ.get("XDG_CACHE_HOME")
+    if not base:
+        try:
+            base = str(Path.home() / ".cache")
+        except RuntimeError:
+            return None
+    return Path(base) / "bulletin" / kind

@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import os
 import pickle
 import sys
 from pathlib import Path
 
 from bulletin.config.model import Config
-from bulletin.files import write_atomically
+from bulletin.files import user_cache_folder, write_atomically
 
 FORMAT = 1
 #: the modules whose code decides what bulletin.toml is checked into
@@ -89,11 +88,8 @@ def keep(root: Path, key: bytes, config: Config) -> None:
 
 def _record(root: Path) -> Path | None:
     """The record of the site folder `root`; None for a user without a home folder."""
-    base = os.environ.get("XDG_CACHE_HOME")
-    if not base:
-        try:
-            base = str(Path.home() / ".cache")
-        except RuntimeError:
-            return None
+    folder = user_cache_folder("config")
+    if folder is None:
+        return None
     name = hashlib.sha256(str(root.absolute()).encode()).hexdigest()[:32]
-    return Path(base) / "bulletin" / "config" / f"{name}.pickle"
+    return folder / f"{name}.pickle"

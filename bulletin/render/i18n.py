@@ -27,12 +27,11 @@ import gettext
 import hashlib
 import io
 import json
-import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bulletin.files import write_atomically
+from bulletin.files import user_cache_folder, write_atomically
 
 if TYPE_CHECKING:  # Babel loads when a catalog or a language's dates are first compiled
     from babel import Locale
@@ -87,7 +86,7 @@ def _compiled(path: Path, stamp: float) -> gettext.GNUTranslations:
     """A .po file compiled to .mo by Babel: nothing to build at install. The .mo is read
     from the cache folder when an earlier command compiled the same bytes, else kept there."""
     po = path.read_bytes()
-    folder = _cache_folder("catalogs")
+    folder = user_cache_folder("catalogs")
     name = f"{hashlib.sha256(po).hexdigest()}-{_babel_version()}.mo"
     cached = folder / name if folder else None
     if cached is not None and cached.is_file():
@@ -111,19 +110,6 @@ def _compile(po: bytes) -> bytes:
     mo = io.BytesIO()
     write_mo(mo, catalog, use_fuzzy=False)
     return mo.getvalue()
-
-
-def _cache_folder(kind: str) -> Path | None:
-    """Where compiled catalogs (`kind` "catalogs") or date data ("dates") are kept:
-    `$XDG_CACHE_HOME/bulletin/<kind>` (by default `~/.cache/bulletin/<kind>`); None for a
-    user without a home folder."""
-    base = os.environ.get("XDG_CACHE_HOME")
-    if not base:
-        try:
-            base = str(Path.home() / ".cache")
-        except RuntimeError:
-            return None
-    return Path(base) / "bulletin" / kind
 
 
 @functools.cache
@@ -333,7 +319,7 @@ def _dates(language: str) -> _Dates | None:
     """The language's date data: from the cache folder, else compiled with Babel and kept
     there; None when Babel cannot compile it (`date_range` then asks Babel, and gets its
     error)."""
-    folder = _cache_folder("dates")
+    folder = user_cache_folder("dates")
     path = folder / f"cldr-{_babel_version()}.json" if folder else None
     kept: dict[str, _Dates] = {}
     if path is not None and path.is_file():
