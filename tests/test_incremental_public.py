@@ -120,6 +120,25 @@ def test_a_deleted_or_stale_state_renders_everything_again(site: Path, tmp_path:
     assert "index.html" in edition.files and "feed.xml" in edition.files
 
 
+def test_an_entry_file_gone_from_public_comes_back_with_the_next_edition(site: Path) -> None:
+    """The files of one entry are asked for all at once (Inputs.each): one deleted since
+    the last publish is rendered again, beside the new entry's, and only it."""
+    _publish(site)
+    config = load_config(site)
+    old = "2019-11-13-sofia-workshop"
+    (site / "public" / "entries" / old / "index.html").unlink()
+    (site / "public" / "entries" / old / "event.ics").unlink()
+    _add_entry(site, NEW)
+    edition = plan(config, connect(config.database_url))
+    pages = sorted(n for n in edition.files if n.startswith("entries/"))
+    assert pages == [
+        f"entries/{old}/event.ics",
+        f"entries/{old}/index.html",
+        f"entries/{NEW}/event.ics",
+        f"entries/{NEW}/index.html",
+    ]
+
+
 def test_older_editions_move_to_a_page_per_year(
     site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

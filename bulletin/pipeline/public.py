@@ -46,8 +46,9 @@ class Outputs(Protocol):
 FRONT_PAGE_EDITIONS = 20
 
 
-#: each entry's digest, once made in this process (the entry is kept: its id stays its own)
-_DIGESTS: dict[int, tuple[Entry, bytes]] = {}
+#: where an entry keeps its digest once made (in its own __dict__: a frozen dataclass's
+#: fields are not touched, and a copy made by dataclasses.replace makes its own)
+_DIGEST = "_bulletin_digest"
 
 
 def entry_digest(entry: Entry) -> bytes:
@@ -55,19 +56,24 @@ def entry_digest(entry: Entry) -> bytes:
     text, its path and its status (the only field changed after loading: a translation is
     withdrawn with its original), under the fingerprints of the configuration and the
     parsing code that its users check; any other entry by all its fields."""
-    known = _DIGESTS.get(id(entry))
-    if known is not None and known[0] is entry:
-        return known[1]
-    if len(_DIGESTS) > 100_000:
-        _DIGESTS.clear()
+    known: bytes | None = entry.__dict__.get(_DIGEST)
+    if known is not None:
+        return known
     if entry.source:  # a digest of fixed length, a path (no NUL in it), the status
         parts = (entry.source, os.fsencode(entry.path), entry.status.encode())
         digest = hashlib.sha256(b"\0".join(parts)).digest()
     else:
-        state = (entry.__dict__, entry.meta, entry.lines)
+        fields = {k: v for k, v in entry.__dict__.items() if k != _DIGEST}
+        state = (fields, entry.meta, entry.lines)
         digest = hashlib.sha256(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)).digest()
-    _DIGESTS[id(entry)] = (entry, digest)
+    entry.__dict__[_DIGEST] = digest
     return digest
+
+
+def entry_digests(entries: Iterable[Entry]) -> bytes:
+    """The digests of `entries`, one after the other."""
+    get = _DIGEST
+    return b"".join([e.__dict__.get(get) or entry_digest(e) for e in entries])
 
 
 class Inputs:
@@ -86,12 +92,12 @@ class Inputs:
         digest = hashlib.sha256()
         for info in archive:
             digest.update(f"{info.id}\0{info.published!r}\0".encode())
-            digest.update(b"".join(map(entry_digest, info.entries)))
+            digest.update(entry_digests(info.entries))
         self.keys[SITE] = site = digest.hexdigest()
         state = self._state
         if state is None or state.inputs.get(SITE) != site:
             return False
-        if not all(state.current(name, key) for name, key in state.inputs.items() if name):
+        if state.missing(name for name in state.inputs if name):
             return False
         self.keys = dict(state.inputs)
         return True
@@ -102,11 +108,24 @@ class Inputs:
         if len(entries) == 1 and not more:  # an entry's own page or calendar file
             key = entry_digest(entries[0]).hex()
         else:
-            digest = hashlib.sha256(b"".join(map(entry_digest, entries)))
+            digest = hashlib.sha256(entry_digests(entries))
             digest.update(repr(more).encode())
             key = digest.hexdigest()
         self.keys[name] = key
         return self._current is None or not self._current(name, key)
+
+    def each(self, files: dict[str, Entry]) -> list[str]:
+        """`wanted(name, [entry])` for each file of one entry (an entry's own page or
+        calendar file), `files` being name → entry: the names to render, in their order.
+        An archive has thousands of these: one pass, no call per file."""
+        keys = {name: entry_digest(entry).hex() for name, entry in files.items()}
+        self.keys.update(keys)
+        if self._state is None:
+            return list(keys)
+        stored = self._state.inputs
+        stale = {name for name, key in keys.items() if stored.get(name) != key}
+        stale.update(self._state.missing(name for name in keys if name not in stale))
+        return [name for name in keys if name in stale] if stale else []
 
 
 def render_public(
@@ -138,7 +157,9 @@ def render_public(
                 outputs.extend(read(f"public/{name}", files[name], chosen))
     # Events taken from their own files as they stand were checked when those were written.
     reused: set[bytes] = set()
-    calendars = calendar_files(config, feed_entries, published, previous, inputs.wanted, reused)
+    calendars = calendar_files(
+        config, feed_entries, published, previous, inputs.wanted, reused, inputs.each
+    )
     by_slug = {e.slug: e for e in feed_entries}
     for name, ics in calendars.items():
         files[name] = ics
@@ -156,11 +177,11 @@ def render_public(
                 shown = EditionInfo(info.id, info.published, tuple(variant(info.entries, language)))
                 files[name] = renderer.edition_page(shown, language).encode()
                 outputs.append(page_output(config, f"public/{name}", files[name], shown.entries, 2))
-    for entry in feed_entries:
-        name = f"entries/{entry.slug}/index.html"
-        if inputs.wanted(name, [entry]):
-            files[name] = renderer.entry_page(entry).encode()
-            outputs.append(page_output(config, f"public/{name}", files[name], (entry,), 2))
+    pages = {f"entries/{entry.slug}/index.html": entry for entry in feed_entries}
+    for name in inputs.each(pages):
+        entry = pages[name]
+        files[name] = renderer.entry_page(entry).encode()
+        outputs.append(page_output(config, f"public/{name}", files[name], (entry,), 2))
     return outputs
 
 

@@ -12,7 +12,7 @@ import hashlib
 import os
 import pickle
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -117,6 +117,12 @@ class PublicState:
     def current(self, name: str, key: str) -> bool:
         """public/`name` was written from inputs of digest `key` and is still there."""
         return self.inputs.get(name) == key and os.path.isfile(f"{self.public}/{name}")
+
+    def missing(self, names: Iterable[str]) -> list[str]:
+        """Those of `names` that public/ does not hold as a file (gone since, or never
+        written): one stat each, and nothing else per file."""
+        isfile, public = os.path.isfile, f"{self.public}/"
+        return [name for name in names if not isfile(public + name)]
 
     def remember(self, inputs: Mapping[str, str]) -> None:
         if all(self.inputs.get(name) == key for name, key in inputs.items()):

@@ -39,6 +39,8 @@ SIGNIFICANT = ("DTSTART", "DTEND", "SUMMARY", "LOCATION", "STATUS")
 Previous = Callable[[str], bytes | None]
 #: whether a file (path relative to public/, the entries it carries) is to be built
 Wanted = Callable[[str, Sequence[Entry]], bool]
+#: `Wanted` for many files of one entry each (path → entry): the paths to build, in order
+Each = Callable[[dict[str, Entry]], list[str]]
 END = b"END:VCALENDAR\r\n"
 #: one property: its name, its parameters (";NAME=value..." or ""), its value as written
 Line = tuple[str, str, str]
@@ -75,6 +77,7 @@ def calendar_files(
     previous: Previous,
     wanted: Wanted | None = None,
     reused: set[bytes] | None = None,
+    each: Each | None = None,
 ) -> dict[str, bytes]:
     """Every calendar file, by path relative to public/: one per event, the whole calendar,
     one per language and one per tag. `entries` are the published ones (withdrawn included);
@@ -84,14 +87,16 @@ def calendar_files(
     `reused`: from the whole calendar as it was last written, which holds every event's
     VEVENT as its own file does (both are written from it in the same run), so that a new
     event does not read thousands of files; from the event's own file when the whole
-    calendar lacks it."""
+    calendar lacks it. `each` asks `wanted` of every event's own file at once."""
     events = sorted((e for e in entries if e.is_event), key=lambda e: (e.date, e.slug))
     wanted = wanted or (lambda name, chosen: True)
     blocks: dict[str, bytes] = {}
     files: dict[str, bytes] = {}
 
     written: dict[str, bytes] | None = None  # the whole calendar's VEVENTs, by UID
-    at_host = f"@{_host(config.site.url)}"  # uid()'s end, the same for every event
+    # uid()'s end, the same for every event, as escaped in the file ("@" starts it, so
+    # escaping the slug and it apart is escaping the whole UID)
+    uid_end = _text(f"@{_host(config.site.url)}")
 
     def block(entry: Entry) -> bytes:
         """The event's VEVENT: as it was written when its own file stays as it is."""
@@ -99,7 +104,7 @@ def calendar_files(
         if entry.slug not in blocks:
             if written is None:
                 written = _by_uid(previous("calendar.ics"))
-            kept = written.get(_text(entry.slug + at_host))
+            kept = written.get(_text(entry.slug) + uid_end)
             before = None
             if kept is None:
                 before = previous(event_path(entry))
@@ -109,11 +114,12 @@ def calendar_files(
             blocks[entry.slug] = kept or _event(config, entry, now, before)
         return blocks[entry.slug]
 
-    for entry in events:
-        path = event_path(entry)
-        if wanted(path, [entry]):
-            blocks[entry.slug] = _event(config, entry, now, previous(path))
-            files[path] = _calendar(config, [entry], [blocks[entry.slug]], entry.title)
+    own = {event_path(entry): entry for entry in events}
+    asked = each(own) if each else [path for path, entry in own.items() if wanted(path, [entry])]
+    for path in asked:
+        entry = own[path]
+        blocks[entry.slug] = _event(config, entry, now, previous(path))
+        files[path] = _calendar(config, [entry], [blocks[entry.slug]], entry.title)
     groups: dict[str, tuple[str, list[Entry]]] = {"": ("", [])}
     for entry in events:
         groups[""][1].append(entry)
@@ -123,9 +129,9 @@ def calendar_files(
     for folder, (name, chosen) in sorted(groups.items()):
         if wanted(folder + "calendar.ics", chosen):
             title = f"{config.site.title}: {name}" if name else config.site.title
-            files[folder + "calendar.ics"] = _calendar(
-                config, chosen, [block(e) for e in chosen], title
-            )
+            known = blocks.get  # most events are in an earlier calendar of this run
+            events_of = [known(e.slug) or block(e) for e in chosen]
+            files[folder + "calendar.ics"] = _calendar(config, chosen, events_of, title)
     return files
 
 

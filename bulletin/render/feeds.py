@@ -227,8 +227,12 @@ def tag_folder(tag: str) -> str:
 
 def newest(config: Config, entries: Sequence[Entry]) -> list[Entry]:
     """The entries a feed carries: the newest `[feeds] items` (all of them with 0)."""
-    ordered = sorted(entries, key=lambda e: (e.published, e.slug), reverse=True)
+    ordered = sorted(entries, key=_published, reverse=True)
     return ordered[: config.feeds.items] if config.feeds.items else ordered
+
+
+def _published(entry: Entry) -> tuple[dt.datetime, str]:
+    return entry.published, entry.slug
 
 
 def feed_groups(
@@ -236,15 +240,20 @@ def feed_groups(
 ) -> dict[str, tuple[dict[str, str], list[Entry]]]:
     """Each feed folder (relative to public/) with its names and its entries: the site's
     feeds (`""`), and the ones partners and readers follow for one tag (`tags/<tag>/`) or
-    one language (`<language>/`)."""
-    groups: dict[str, tuple[dict[str, str], dict[str, Entry]]] = {"": ({}, {})}
-    for entry in entries:
-        groups[""][1][entry.slug] = entry
+    one language (`<language>/`). An entry is taken once per slug (the last one given)."""
+    by_slug = {entry.slug: entry for entry in entries}
+    groups: dict[str, tuple[dict[str, str], list[str]]] = {"": ({}, list(by_slug))}
+    for slug, entry in by_slug.items():
         for tag in entry.tags:
-            groups.setdefault(tag_folder(tag), ({"title": tag}, {}))[1][entry.slug] = entry
+            groups.setdefault(tag_folder(tag), ({"title": tag}, []))[1].append(slug)
         names = {"title": entry.language, "language": entry.language}
-        groups.setdefault(f"{entry.language}/", (names, {}))[1][entry.slug] = entry
-    return {
-        folder: (names, newest(config, list(chosen.values())))
-        for folder, (names, chosen) in sorted(groups.items())
-    }
+        groups.setdefault(f"{entry.language}/", (names, []))[1].append(slug)
+    # The entries in `newest` order, once: each group's are then its slugs sorted by rank.
+    ranked = sorted(by_slug.values(), key=_published, reverse=True)
+    rank = {entry.slug: place for place, entry in enumerate(ranked)}
+    limit = config.feeds.items or None
+
+    def carried(slugs: list[str]) -> list[Entry]:
+        return [by_slug[s] for s in sorted(dict.fromkeys(slugs), key=rank.__getitem__)[:limit]]
+
+    return {folder: (names, carried(slugs)) for folder, (names, slugs) in sorted(groups.items())}
