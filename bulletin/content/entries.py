@@ -167,11 +167,14 @@ def load_entries(config: Config, paths: Iterable[Path] = ()) -> Loaded:
 def _duplicate_slugs(config: Config, entries: list[Entry], everywhere: list[Path]) -> list[Problem]:
     problems = []
     # Subfolders are allowed, so two files can share a name; slugs must stay unique.
-    by_slug: dict[str, set[str]] = {}
     seen = set(map(str, everywhere))
     seen.update(name for e in entries if (name := str(e.path)) not in seen)
-    for name in seen:
-        by_slug.setdefault(_stem(name), set()).add(name)
+    stems = list(map(_stem, seen))
+    if len(set(stems)) == len(stems):
+        return []  # every file has a slug of its own (most sites, most runs)
+    by_slug: dict[str, set[str]] = {}
+    for name, stem in zip(seen, stems, strict=True):
+        by_slug.setdefault(stem, set()).add(name)
     for entry in entries:
         if len(by_slug.get(entry.slug, ())) < 2:
             continue  # the only file of its slug (most of them: no path is resolved)

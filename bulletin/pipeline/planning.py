@@ -134,8 +134,10 @@ def plan(
     by_slug = {e.slug: e for e in entries}
     with engine.connect() as db:
         open_edition = ledger.unfinished(db)
-        history = [e for e in ledger.all_editions(db) if e.id != getattr(open_edition, "id", "")]
-        published = ledger.published_slugs(db)
+        every = ledger.all_editions(db)
+        history = [e for e in every if e.id != getattr(open_edition, "id", "")]
+        # ledger.published_slugs, from the rows just read: every edition's entries
+        published = {slug for e in every for slug in e.slugs}
         next_id = ledger.next_edition_id(db, now.astimezone(config.site.tz).date())
     notes: list[str] = []
     if open_edition is not None:

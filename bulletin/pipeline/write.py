@@ -99,6 +99,19 @@ def fingerprint(config: Config) -> str:
     return hashed.hexdigest()
 
 
+#: the state last read or written in this process, by its path: the file's identity and
+#: times, its fingerprint and inputs (a publish reads it to render, then again to write)
+_KNOWN: dict[Path, tuple[tuple[int, int, int, int], str, dict[str, str]]] = {}
+
+
+def _identity(path: Path) -> tuple[int, int, int, int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
 class PublicState:
     """What public/ was last written from: for each file, the digest of its inputs."""
 
@@ -107,10 +120,18 @@ class PublicState:
         self.path = config.state_dir / STATE
         self.fingerprint = fingerprint(config)
         self.inputs: dict[str, str] = {}
+        identity = _identity(self.path)
+        known = _KNOWN.get(self.path)
+        if identity is not None and known is not None and known[0] == identity:
+            # The very file this process read or wrote (a write replaces it: a new inode).
+            self.inputs = dict(known[2]) if known[1] == self.fingerprint else {}
+            return
         try:
             stored = pickle.loads(self.path.read_bytes())  # noqa: S301 -- bulletin's own file
             if stored[0] == self.fingerprint:
                 self.inputs = dict(stored[1])
+            if identity is not None:
+                _KNOWN[self.path] = (identity, stored[0], dict(stored[1]))
         except Exception:  # missing, damaged, or from other templates or code: render all
             self.inputs = {}
 
@@ -130,5 +151,10 @@ class PublicState:
         self.inputs.update(inputs)
         data = pickle.dumps((self.fingerprint, self.inputs), protocol=pickle.HIGHEST_PROTOCOL)
         # Not kept: the next run renders everything again; nothing is wrong in public/.
-        with contextlib.suppress(OSError):
+        try:
             write_atomically(self.path, data, mode=0o600)
+        except OSError:
+            return
+        identity = _identity(self.path)
+        if identity is not None:
+            _KNOWN[self.path] = (identity, self.fingerprint, dict(self.inputs))
