@@ -111,10 +111,10 @@ class Split:
     kind: type
     #: an object's parts: the text of its path, its light fields, the pickle of its heavy
     #: ones (None: the object is stored whole)
-    parts: Callable[[Any], tuple[str, tuple[Any, ...], bytes] | None]
+    parts: Callable[[Any], tuple[str, Any, bytes] | None]
     #: the object from its path, its light fields and where the pickle of its heavy ones is
     #: (which it reads only when they are used)
-    join: Callable[[Path, tuple[Any, ...], HeavyPart], Any]
+    join: Callable[[Path, Any, HeavyPart], Any]
 
 
 def _fingerprint(config: Config, code: tuple[str, ...]) -> bytes:
@@ -176,7 +176,8 @@ class EntryCache:
     """What each entry file loaded to last time; `load` returns a hit or calls through.
 
     `file` and `code` (paths relative to this module) serve other results computed from
-    one entry file alone, such as its compliance near-misses."""
+    one entry file alone, such as its compliance near-misses. `split` stores the objects of
+    one class in two parts, the heavy one read when used (see the module's docstring)."""
 
     def __init__(
         self,
@@ -328,5 +329,5 @@ class _Unpickler(pickle.Unpickler):
             return self.paths.get(pid) or Path(pid)
         if self.join is None:
             raise pickle.UnpicklingError("a cache of objects stored in parts")
-        text, light, offset, length = cast(tuple[str, tuple[Any, ...], int, int], pid)
+        text, light, offset, length = cast(tuple[str, Any, int, int], pid)
         return self.join(self.paths.get(text) or Path(text), light, (self.heavy, offset, length))

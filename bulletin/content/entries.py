@@ -87,7 +87,7 @@ class Entry:
 #: the fields an entry from the cache reads from its blob when first used (see `_Stored`)
 _HEAVY = ("body", "html", "meta", "lines")
 _FIELDS = tuple(f.name for f in dataclasses.fields(Entry))
-#: the others, stored as a tuple after the path
+#: the others, stored with the path's text
 _LIGHT = tuple(name for name in _FIELDS if name not in _HEAVY and name != "path")
 _COMPARED = operator.attrgetter(*(f.name for f in dataclasses.fields(Entry) if f.compare))
 
@@ -152,7 +152,7 @@ def _plain(fields: dict[str, Any]) -> Entry:
     return entry
 
 
-def _entry_parts(entry: Entry) -> tuple[str, tuple[Any, ...], bytes] | None:
+def _entry_parts(entry: Entry) -> tuple[str, dict[str, Any], bytes] | None:
     """How the cache stores an entry: its path's text, its light fields, the pickle of its
     heavy ones (copied from the cache, for an entry from the cache whose heavy fields are
     unread). An entry not from a file (without its source's digest) is stored whole: its
@@ -161,18 +161,18 @@ def _entry_parts(entry: Entry) -> tuple[str, tuple[Any, ...], bytes] | None:
         return None
     heavy = getattr(entry, "_heavy", None)  # before __dict__: see _Stored.__getattr__
     fields = entry.__dict__
-    light = tuple(fields[name] for name in _LIGHT)
+    # The path's place kept first, for the Path the cache passes `_entry_join`.
+    light = {"path": None} | {name: fields[name] for name in _LIGHT}
     if heavy is not None:
         return str(entry.path), light, _read(heavy)
     stored = tuple(fields[name] for name in _HEAVY)
     return str(entry.path), light, pickle.dumps(stored, pickle.HIGHEST_PROTOCOL)
 
 
-def _entry_join(path: Path, light: tuple[Any, ...], heavy: HeavyPart) -> Entry:
+def _entry_join(path: Path, light: dict[str, Any], heavy: HeavyPart) -> Entry:
     entry = object.__new__(_Stored)
-    fields = {"path": path}
-    fields.update(zip(_LIGHT, light, strict=True))
-    object.__setattr__(entry, "__dict__", fields)
+    light["path"] = path
+    object.__setattr__(entry, "__dict__", light)
     object.__setattr__(entry, "_heavy", heavy)
     return entry
 
