@@ -84,7 +84,8 @@ class Entry:
         return self.lines.get(name)
 
 
-#: the fields an entry from the cache reads from its blob when first used (see `_Stored`)
+#: the fields an entry from the cache reads from the cache's file when first used (see
+#: `_Stored`): most of an entry's bytes, needed only for the entries a publish renders
 _HEAVY = ("body", "html", "meta", "lines")
 _FIELDS = tuple(f.name for f in dataclasses.fields(Entry))
 #: the others, stored with the path's text
@@ -98,7 +99,9 @@ class _Stored(Entry):
     order). In all else it is an Entry: it equals and hashes as the Entry of the same
     fields, either way round; `dataclasses.replace` and the constructor give a plain Entry;
     it pickles and copies to one. Threads may use it at once: each that finds the heavy
-    fields unread may read them, and all get equal fields."""
+    fields unread may read them, and all get equal fields. Its `__dict__` lacks them until
+    then; it is only ever an entry with its source's digest, whose users (`entry_digest`)
+    never read its `__dict__`."""
 
     __slots__ = ("_heavy",)
     _heavy: HeavyPart | None
