@@ -13,7 +13,7 @@ import pytest
 from bulletin.config import load_config
 from bulletin.content import cache as cache_module
 from bulletin.content.cache import FILE, RECENT, EntryCache
-from bulletin.content.entries import content_files, load_entries, load_entry
+from bulletin.content.entries import ENTRY_PARTS, content_files, load_entries, load_entry
 
 
 def _first_entry(site: Path) -> Path:
@@ -25,7 +25,7 @@ def test_second_load_comes_from_the_cache_and_sees_an_edit(site: Path) -> None:
     first = load_entries(config)
     assert (config.state_dir / FILE).exists()
 
-    cache = EntryCache(config)
+    cache = EntryCache(config, split=ENTRY_PARTS)
     path = _first_entry(site)
     calls: list[Path] = []
     cached = cache.load(path, lambda p: calls.append(p) or load_entry(config, p))
@@ -70,7 +70,7 @@ def test_an_unchanged_file_is_not_read_again(site: Path, monkeypatch: pytest.Mon
     _trusting(monkeypatch)
     config = load_config(site)
     first = load_entries(config)
-    cache = EntryCache(config)
+    cache = EntryCache(config, split=ENTRY_PARTS)
     for path in content_files(config):
         cache.load(path, lambda p: pytest.fail(f"{p} parsed again"))
     assert cache.reads == 0 and cache.hits == len(first.entries)
@@ -143,7 +143,7 @@ def test_one_new_entry_writes_only_the_recent_records(
     again = load_entries(config)
     assert len(again.entries) == len(before.entries) + 1
     assert full.read_bytes() == written  # the new record went to the recent file
-    cache = EntryCache(config)
+    cache = EntryCache(config, split=ENTRY_PARTS)
     cache.load(copy, lambda p: pytest.fail("the new entry is parsed again"))
     assert cache.reads == 0
 
@@ -153,7 +153,7 @@ def test_one_new_entry_writes_only_the_recent_records(
     for name in (FILE, FILE + RECENT):
         (config.state_dir / name).write_bytes(b"not a pickle")
     assert load_entries(config).entries == again.entries
-    cache = EntryCache(config)
+    cache = EntryCache(config, split=ENTRY_PARTS)
     cache.load(copy, lambda p: pytest.fail("the new entry is parsed again"))
 
 

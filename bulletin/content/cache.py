@@ -17,6 +17,17 @@ folded into the full one when it grows. A record is only ever used when the file
 matches it, so a lost, stale or damaged file costs time, never a wrong entry. A cache that
 cannot be read is ignored and rewritten; one that cannot be written is simply not kept.
 Only bulletin writes the state folder, so its pickles are trusted.
+
+A file is a fixed header (the format, the fingerprint, the generation that ties the recent
+file to the full one, the records' length), the pickle of the records, read only when the
+header fits, then the heavy parts. Paths are stored as their text and taken back from the
+paths about to be loaded. An object of the class a `Split` names (an entry) is stored in two
+parts: its light fields, in the records, and the pickle of its heavy ones (an entry's body,
+HTML, front matter and line numbers: most of its bytes), after them, where its record points.
+Reading the cache reads the records only; each object reads its heavy part when one of its
+heavy fields is first used (a publish renders few of the entries it reads). The file stays
+open until then: a cache written meanwhile replaces the file's name, not what is open, so an
+object always reads its own part; a file cut short under a run is an error, never an entry.
 """
 
 from __future__ import annotations
@@ -28,11 +39,13 @@ import io
 import os
 import pickle
 import stat
+import struct
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path, PurePath
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from bulletin.config.model import Config
 from bulletin.content.frontmatter import MAX_ENTRY_BYTES
@@ -41,7 +54,10 @@ from bulletin.files import ReadRefused, read_capped, write_atomically
 FILE = "entries.cache"
 #: the records changed since the full file was written (see the module's docstring)
 RECENT = ".recent"
-FORMAT = 3
+FORMAT = 4
+#: a file's header: a mark, the format, the fingerprint, the generation, the records' length
+_HEADER = struct.Struct("<8sI32s16sQ")
+_MARK = b"bulletin"
 #: a file whose mtime or ctime is this close to the record's writing (or later) is
 #: recorded without them: a change within the same tick of a coarse clock would keep them
 RACY_NS = 3_000_000_000
@@ -62,6 +78,43 @@ _LIBRARIES = ("markdown-it-py", "mdit-py-plugins", "nh3", "PyYAML", "pydantic")
 Seen = tuple[int, int, int, int, int]
 #: a record: the file as last seen (None: read it again), the hash of its bytes, the result
 Record = tuple[Seen | None, bytes, Any]
+
+
+class Heavy:
+    """The heavy parts of a cache file, each read when asked for. The file stays open while
+    an object may ask (it is closed when the last is gone): a new cache replaces its name,
+    never what is open here."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.start = 0
+
+    def __del__(self, close: Callable[[int], None] = os.close) -> None:
+        close(self.fd)  # `os` itself may be gone when the interpreter exits
+
+    def read(self, offset: int, length: int) -> bytes:
+        data = os.pread(self.fd, length, self.start + offset)
+        if len(data) != length:
+            raise OSError(f"the entry cache was cut short while in use ({length} bytes wanted)")
+        return data
+
+
+#: where an object's heavy part is: the file's parts, its offset among them, its length
+HeavyPart = tuple[Heavy, int, int]
+
+
+@dataclass(frozen=True)
+class Split:
+    """How the cache stores the objects of one class in two parts (see the module's
+    docstring), and makes one again from them."""
+
+    kind: type
+    #: an object's parts: the text of its path, its light fields, the pickle of its heavy
+    #: ones (None: the object is stored whole)
+    parts: Callable[[Any], tuple[str, Any, bytes] | None]
+    #: the object from its path, its light fields and where the pickle of its heavy ones is
+    #: (which it reads only when they are used)
+    join: Callable[[Path, Any, HeavyPart], Any]
 
 
 def _fingerprint(config: Config, code: tuple[str, ...]) -> bytes:
@@ -123,7 +176,8 @@ class EntryCache:
     """What each entry file loaded to last time; `load` returns a hit or calls through.
 
     `file` and `code` (paths relative to this module) serve other results computed from
-    one entry file alone, such as its compliance near-misses."""
+    one entry file alone, such as its compliance near-misses. `split` stores the objects of
+    one class in two parts, the heavy one read when used (see the module's docstring)."""
 
     def __init__(
         self,
@@ -131,11 +185,13 @@ class EntryCache:
         file: str = FILE,
         code: tuple[str, ...] = (),
         paths: Iterable[Path] = (),
+        split: Split | None = None,
     ) -> None:
         self.path = config.state_dir / file
         self.recent_path = config.state_dir / (file + RECENT)
         self.root = config.root
         self._fingerprint = _fingerprint(config, _CODE + code)
+        self._split = split
         self._generation = b""
         #: the full file's records, and those of the recent file (None: the file is gone)
         self._full: dict[str, Record] = {}
@@ -159,11 +215,19 @@ class EntryCache:
 
     def _read(self, path: Path, by_text: dict[str, Path]) -> tuple[bytes, Any] | None:
         try:
-            with path.open("rb") as stored_file:
-                stored = _Unpickler(stored_file, by_text).load()
-            fits = stored[0] == FORMAT and stored[1] == self._fingerprint
-            return (stored[2], stored[3]) if fits else None
-        except Exception:  # missing, truncated, or from another version: start afresh
+            heavy = Heavy(os.open(path, os.O_RDONLY))  # closed with the last object using it
+        except OSError:
+            return None
+        try:
+            header = os.pread(heavy.fd, _HEADER.size, 0)
+            mark, form, fingerprint, generation, length = _HEADER.unpack(header)
+            if (mark, form, fingerprint) != (_MARK, FORMAT, self._fingerprint):
+                return None  # the records are not read
+            heavy.start = _HEADER.size + length
+            data = os.pread(heavy.fd, length, _HEADER.size)
+            records = _Unpickler(io.BytesIO(data), by_text, self._split, heavy).load()
+            return (generation, records) if len(data) == length and type(records) is dict else None
+        except Exception:  # truncated, or from another version: start afresh
             return None
 
     def load(self, path: Path, loader: Callable[[Path], Any]) -> Any:
@@ -218,26 +282,52 @@ class EntryCache:
 
     def _write(self, path: Path, generation: bytes, records: dict[str, Any]) -> None:
         buffer = io.BytesIO()
-        _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(
-            (FORMAT, self._fingerprint, generation, records)
-        )
-        write_atomically(path, buffer.getvalue(), mode=0o600)
+        pickler = _Pickler(buffer, self._split)
+        pickler.dump(records)
+        header = _HEADER.pack(_MARK, FORMAT, self._fingerprint, generation, buffer.tell())
+        write_atomically(path, b"".join([header, buffer.getvalue(), *pickler.heavy]), mode=0o600)
 
 
 class _Pickler(pickle.Pickler):
-    """Writes each Path as its text (a reference `_Unpickler` resolves)."""
+    """Writes each Path as its text, and each object `split` names as its path's text, its
+    light fields and where its heavy part is among `heavy`: references `_Unpickler`
+    resolves."""
 
-    def persistent_id(self, obj: object) -> str | None:
-        return str(obj) if isinstance(obj, PurePath) else None
+    def __init__(self, file: BinaryIO, split: Split | None) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.split = split
+        self.heavy: list[bytes] = []
+        self.size = 0
+
+    def persistent_id(self, obj: object) -> object:
+        if isinstance(obj, PurePath):
+            return str(obj)
+        split = self.split
+        if split is not None and isinstance(obj, split.kind):
+            parts = split.parts(obj)
+            if parts is not None:
+                text, light, heavy = parts
+                self.heavy.append(heavy)
+                self.size += len(heavy)
+                return (text, light, self.size - len(heavy), len(heavy))
+        return None
 
 
 class _Unpickler(pickle.Unpickler):
-    """Reads a cache `_Pickler` wrote, taking each Path from `paths` when it is there."""
+    """Reads the records `_Pickler` wrote, taking each Path from `paths` when it is there."""
 
-    def __init__(self, file: BinaryIO, paths: dict[str, Path]) -> None:
+    def __init__(
+        self, file: BinaryIO, paths: dict[str, Path], split: Split | None, heavy: Heavy
+    ) -> None:
         super().__init__(file)
         self.paths = paths
+        self.join = split.join if split is not None else None
+        self.heavy = heavy
 
-    def persistent_load(self, pid: object) -> Path:
-        text = str(pid)
-        return self.paths.get(text) or Path(text)
+    def persistent_load(self, pid: object) -> object:
+        if type(pid) is str:
+            return self.paths.get(pid) or Path(pid)
+        if self.join is None:
+            raise pickle.UnpicklingError("a cache of objects stored in parts")
+        text, light, offset, length = cast(tuple[str, Any, int, int], pid)
+        return self.join(self.paths.get(text) or Path(text), light, (self.heavy, offset, length))
