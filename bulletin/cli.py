@@ -195,8 +195,9 @@ def cmd_publish(root: Path, args: argparse.Namespace) -> int:
     # Another run of the site under way: say so at once (exit 4) rather than wait, or
     # take its edition for an interrupted one. The flow below runs under this lock.
     with site_run(engine, config, "publish", wait=False):
-        orchestration.start_server(args.verbose)
-        from bulletin.flows.publish import publish
+        with _importing():  # Prefect and the flows: a few hundred thousand objects
+            orchestration.start_server(args.verbose)
+            from bulletin.flows.publish import publish
 
         with progress_bar(enabled=not args.json):
             report = orchestration.run_flow(
