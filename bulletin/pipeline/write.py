@@ -137,13 +137,14 @@ class PublicState:
 
     def current(self, name: str, key: str) -> bool:
         """public/`name` was written from inputs of digest `key` and is still there."""
-        return self.inputs.get(name) == key and os.path.isfile(f"{self.public}/{name}")
+        return self.inputs.get(name) == key and os.access(f"{self.public}/{name}", os.F_OK)
 
     def missing(self, names: Iterable[str]) -> list[str]:
-        """Those of `names` that public/ does not hold as a file (gone since, or never
-        written): one stat each, and nothing else per file."""
-        isfile, public = os.path.isfile, f"{self.public}/"
-        return [name for name in names if not isfile(public + name)]
+        """Those of `names` that are not in public/ (gone since, or never written): one
+        access(2) each, and nothing else per file. What bulletin wrote there is a file; a
+        link is followed, as a web server would."""
+        access, public, there = os.access, f"{self.public}/", os.F_OK
+        return [name for name in names if not access(public + name, there)]
 
     def remember(self, inputs: Mapping[str, str]) -> None:
         if all(self.inputs.get(name) == key for name, key in inputs.items()):
