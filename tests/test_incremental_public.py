@@ -181,3 +181,22 @@ def test_the_gate_skips_only_calendar_events_it_checked_byte_for_byte(site: Path
     changed = whole.replace(block, block.replace(b"SEQUENCE:0", b"SEQUENCE:1"))
     assert changed != whole
     assert len(calendar_outputs("calendar.ics", changed, entries, {block})) == len(every)
+
+
+def test_compiled_bytecode_does_not_render_public_again(
+    site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The code that renders public/ is in its fingerprint, its bytecode is not: a command
+    run with PYTHONDONTWRITEBYTECODE, or one that imports a module first, changes no page."""
+    from bulletin.pipeline import write
+
+    code = tmp_path / "package"
+    (code / "render" / "__pycache__").mkdir(parents=True)
+    (code / "render" / "pages.py").write_text("PAGES = 1\n")
+    monkeypatch.setattr(write, "_PACKAGE", code)
+    config = load_config(site)
+    before = write.fingerprint(config)
+    (code / "render" / "__pycache__" / "pages.cpython-311.pyc").write_bytes(b"\x00compiled")
+    assert write.fingerprint(config) == before
+    (code / "render" / "pages.py").write_text("PAGES = 2\n")
+    assert write.fingerprint(config) != before

@@ -85,10 +85,10 @@ def fingerprint(config: Config) -> str:
     hashed = hashlib.sha256(f"{config.root}\0{config.model_dump_json()}\0".encode())
     sources: list[Path] = []
     for folder in (config.root / "templates", config.root / SITE_LOCALES, DEFAULT_TEMPLATES):
-        sources += sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
+        sources += _files_under(folder) if folder.is_dir() else []
     for name in _CODE:
         path = _PACKAGE / name
-        sources += sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        sources += _files_under(path) if path.is_dir() else [path]
     for source in sources:
         hashed.update(f"{source}\0".encode())
         with contextlib.suppress(OSError):
@@ -110,6 +110,13 @@ def _identity(path: Path) -> tuple[int, int, int, int] | None:
     except OSError:
         return None
     return (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
+def _files_under(folder: Path) -> list[Path]:
+    """The files under `folder`, sorted, without Python's compiled bytecode: whether a run
+    wrote it (`python -B`, PYTHONDONTWRITEBYTECODE, a read-only install, an import that
+    came first) changes nothing a file of public/ holds, and must not render it again."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
 
 
 class PublicState:
