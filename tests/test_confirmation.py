@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -157,7 +157,7 @@ def test_the_confirmation_page_warns_of_an_empty_list_and_a_closed_window(site):
     engine = connect(config.database_url)  # no subscribers imported: the list is empty
     edition = core.plan(config, engine)
     late = NOW.replace(year=2100)  # every send_not_after has passed by then
-    entries = [e.__class__(**{**e.__dict__, "send_not_after": NOW}) for e in edition.entries[:1]]
+    entries = [replace(e, send_not_after=NOW) for e in edition.entries[:1]]
     edition.entries[:1] = entries
     audiences = confirmation.audiences(config, engine, edition, {})
     found = confirmation.warnings(config, edition, audiences, late)
