@@ -13,7 +13,8 @@ import pytest
 from bulletin.config import load_config
 from bulletin.content import cache as cache_module
 from bulletin.content.cache import FILE, RECENT, EntryCache
-from bulletin.content.entries import ENTRY_PARTS, content_files, load_entries, load_entry
+from bulletin.content.entries import content_files, load_entries, load_entry
+from bulletin.content.entry import ENTRY_PARTS
 
 
 def _first_entry(site: Path) -> Path:

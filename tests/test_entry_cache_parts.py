@@ -16,7 +16,8 @@ from bulletin.config import load_config
 from bulletin.config.model import Config
 from bulletin.content import cache as cache_module
 from bulletin.content.cache import FILE, EntryCache
-from bulletin.content.entries import ENTRY_PARTS, Entry, load_entries, load_entry
+from bulletin.content.entries import Entry, load_entries, load_entry
+from bulletin.content.entry import ENTRY_PARTS
 
 HEAVY = ("body", "html", "meta", "lines")
 
