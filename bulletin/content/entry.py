@@ -48,7 +48,7 @@ class Entry:
     lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
     body_line: int = 1
     #: a digest of the file's text: with the path, status, configuration and the parsing
-    #: code, it decides all of the entry (see `digest`)
+    #: code, it decides all of the entry (see `pipeline.public.entry_digest`)
     source: bytes = field(default=b"", compare=False, repr=False)
 
     @property
@@ -84,8 +84,8 @@ class _Stored(Entry):
     fields, either way round; `dataclasses.replace` and the constructor give a plain Entry;
     it pickles and copies to one. Threads may use it at once: each that finds the heavy
     fields unread may read them, and all get equal fields. Its `__dict__` lacks them until
-    then; it is only ever an entry with its source's digest, whose users (`entry_digest`)
-    never read its `__dict__`."""
+    then; it is only ever an entry with its source's digest, so `entry_digest` never hashes
+    its `__dict__` (it only keeps the digest there)."""
 
     __slots__ = ("_heavy",)
     _heavy: HeavyPart | None
