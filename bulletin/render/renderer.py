@@ -115,7 +115,7 @@ class Renderer:
 
     def _new_view(self, entry: Entry, root: str | None) -> _EntryView:
         return _EntryView(
-            entry.html,
+            entry,
             {
                 "slug": entry.slug,
                 "title": entry.title,
@@ -124,7 +124,6 @@ class Renderer:
                 "summary": entry.summary,
                 "tags": entry.tags,
                 "when": date_range(entry.date, entry.end_date, entry.language),
-                "html": entry.html,
                 "url": entry_url(self.config, entry.slug),
                 "href": f"{root}entries/{entry.slug}/index.html" if root is not None else "",
                 # "Add to calendar": the event's .ics, absolute in emails, relative on pages
@@ -270,15 +269,20 @@ class Renderer:
 
 
 class _EntryView(dict[str, Any]):
-    """An entry as templates see it; its plain text (`text`, which only the email's text
-    part shows) is made when a template first asks for it."""
+    """An entry as templates see it. Its `html` and its plain text (`text`, which only the
+    email's text part shows) are taken when a template first asks for them: an archive
+    page lists hundreds of entries by title, and an entry from the entry cache reads its
+    body from the cache's file only when it is used."""
 
-    def __init__(self, html: str, values: dict[str, Any]) -> None:
+    def __init__(self, entry: Entry, values: dict[str, Any]) -> None:
         super().__init__(values)
-        self._html = html
+        self._entry = entry
 
     def __missing__(self, key: str) -> Any:
+        if key == "html":
+            self[key] = html = self._entry.html
+            return html
         if key != "text":
             raise KeyError(key)
-        self[key] = text = html_to_text(self._html).strip()
+        self[key] = text = html_to_text(self["html"]).strip()
         return text
