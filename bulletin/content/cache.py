@@ -117,6 +117,12 @@ class Split:
     join: Callable[[Path, Any, HeavyPart], Any]
 
 
+def fingerprint(config: Config) -> bytes:
+    """A digest of what decides what an entry file loads to, besides the file: its folder,
+    the configuration, and the code and libraries that parse and validate an entry."""
+    return _fingerprint(config, _CODE)
+
+
 def _fingerprint(config: Config, code: tuple[str, ...]) -> bytes:
     digest = hashlib.sha256(f"{FORMAT}\0{config.root}\0".encode())
     digest.update(config.model_dump_json().encode())
@@ -230,10 +236,16 @@ class EntryCache:
         except Exception:  # truncated, or from another version: start afresh
             return None
 
-    def load(self, path: Path, loader: Callable[[Path], Any]) -> Any:
-        """`loader(path)`'s result for the file as it is now, from the cache if it holds it."""
+    def load(
+        self,
+        path: Path,
+        loader: Callable[[Path], Any],
+        identity: Callable[[str], Seen | None] = seen,
+    ) -> Any:
+        """`loader(path)`'s result for the file as it is now, from the cache if it holds it.
+        `identity`: `seen`, or what it gave for the file just before (see `Listed`)."""
         name = str(path)
-        now = seen(name)
+        now = identity(name)
         cached = self._old.get(name)
         if now is not None and cached is not None and cached[0] == now:
             self.hits += 1

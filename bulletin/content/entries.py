@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bulletin.config.model import Config
-from bulletin.content.cache import EntryCache
+from bulletin.content.cache import EntryCache, Seen, seen
 from bulletin.content.entry import ENTRY_PARTS, Entry
 from bulletin.content.events import read_event_fields
 from bulletin.content.fields import FrontMatter, read_fields
@@ -38,11 +39,33 @@ class Loaded:
     problems: list[Problem]
 
 
+class Listed:
+    """The site's entry files (`content_files`), each with its identity and times as
+    `cache.seen` gave them when listed: what a publish compares with the last one's before
+    it loads anything, and what loading them then uses rather than ask again. Their Paths
+    are made when first asked for (a publish that loads nothing needs none)."""
+
+    def __init__(self, config: Config) -> None:
+        self._found = _content_files(config, ())
+        self.seen: dict[str, Seen | None] = {name: seen(name) for name in self._found}
+
+    @functools.cached_property
+    def files(self) -> list[Path]:
+        return _paths(self._found)
+
+
 def content_files(config: Config, paths: Iterable[Path] = ()) -> list[Path]:
     """The Markdown files named (files or folders), or all under content/, sorted."""
+    return _paths(_content_files(config, paths))
+
+
+#: each file by its text, sorted: its folder's Path and its name (None: a file named)
+_Found = dict[str, tuple[Path, str] | None]
+
+
+def _content_files(config: Config, paths: Iterable[Path]) -> _Found:
     roots = list(paths) or [config.content_dir]
-    #: each file by its text: its folder's Path and its name (None: a file named)
-    files: dict[str, tuple[Path, str] | None] = {}
+    files: _Found = {}
     for root in roots:
         if root == config.content_dir and not root.exists():
             continue  # load_entries reports it
@@ -52,13 +75,13 @@ def content_files(config: Config, paths: Iterable[Path] = ()) -> list[Path]:
                 files.update((f"{folder}{os.sep}{n}", (parent, n)) for n in names)
         else:
             files[str(root)] = None
+    return {name: files[name] for name in sorted(files, key=path_order)}
 
+
+def _paths(found: _Found) -> list[Path]:
     # One Path made per file: a folder's files are made from its Path, which is much
     # cheaper than parsing each path anew.
-    return [
-        Path(name) if (found := files[name]) is None else _child(*found)
-        for name in sorted(files, key=path_order)
-    ]
+    return [Path(name) if where is None else _child(*where) for name, where in found.items()]
 
 
 def path_order(name: str) -> str:
@@ -85,8 +108,11 @@ def _markdown_under(root: Path) -> Iterable[tuple[str, list[str]]]:
         yield folder, [n for n in names if n.endswith(".md") and not n.startswith(".")]
 
 
-def load_entries(config: Config, paths: Iterable[Path] = ()) -> Loaded:
-    """Load and validate entries; every problem found is returned, none raised."""
+def load_entries(
+    config: Config, paths: Iterable[Path] = (), listed: Listed | None = None
+) -> Loaded:
+    """Load and validate entries (those `paths` names, or all of `listed`, or all of the
+    site's); every problem found is returned, none raised."""
     entries: list[Entry] = []
     problems: list[Problem] = []
     if not paths and not config.content_dir.is_dir():
@@ -97,11 +123,12 @@ def load_entries(config: Config, paths: Iterable[Path] = ()) -> Loaded:
                 "the site has no content/ folder; create it and write entries there",
             )
         )
-    files = content_files(config, paths)
+    files = listed.files if listed and not paths else content_files(config, paths)
+    identity = listed.seen.__getitem__ if listed and not paths else seen
     # Only the files that changed are parsed and validated again.
     cache = EntryCache(config, paths=files, split=ENTRY_PARTS)
     for path in files:
-        entry, found = cache.load(path, lambda p: load_entry(config, p))
+        entry, found = cache.load(path, lambda p: load_entry(config, p), identity)
         problems.extend(found)
         if entry is not None:
             entries.append(entry)
