@@ -56,6 +56,18 @@ def all_editions(db: sa.Connection) -> list[EditionRecord]:
     ]
 
 
+def in_brief(db: sa.Connection) -> tuple[object, ...]:
+    """What the ledger holds of its editions, in brief: each edition's id, time and status,
+    and how many entries they carry. Enough to tell the ledger of any publish, resend or
+    close from the one before: an edition's entries are written with it and never
+    changed (`prepare`)."""
+    rows = db.execute(
+        sa.select(editions.c.id, editions.c.created_at, editions.c.status).order_by(editions.c.id)
+    )
+    carried = db.scalar(sa.select(sa.func.count()).select_from(edition_entries))
+    return (*(tuple(row) for row in rows), carried)
+
+
 def _record(db: sa.Connection, row: sa.Row[Any]) -> EditionRecord:
     slugs = db.scalars(
         sa.select(edition_entries.c.slug)
