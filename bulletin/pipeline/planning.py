@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from bulletin.compliance import Output
 from bulletin.config.model import Config
-from bulletin.content.entries import Entry, load_entries
+from bulletin.content.entries import Entry, Listed, load_entries
 from bulletin.content.translations import (
     translation_problems,
     withdraw_with_originals,
@@ -22,9 +22,10 @@ from bulletin.content.translations import (
 from bulletin.errors import ContentError, Problem, raise_for
 from bulletin.pipeline.checked import Verdicts, is_publishable
 from bulletin.pipeline.gates import Gates
+from bulletin.pipeline.idle import Memo
 from bulletin.pipeline.public import Inputs, page_languages, reader, render_public
 from bulletin.pipeline.variants import default_language, list_variants
-from bulletin.pipeline.write import PublicState
+from bulletin.pipeline.write import SITE, PublicState
 from bulletin.render.payloads import matching
 from bulletin.render.renderer import EditionInfo, RenderedEmail, Renderer, edition_url
 from bulletin.store.statuses import EditionStatus
@@ -33,9 +34,12 @@ if TYPE_CHECKING:
     import sqlalchemy as sa
 
 
-def validate(config: Config, paths: Sequence[Path] = ()) -> tuple[list[Entry], list[Problem]]:
-    """Load the entries and find every problem: content, approval, near-miss disclaimers."""
-    loaded = load_entries(config, paths)
+def validate(
+    config: Config, paths: Sequence[Path] = (), listed: Listed | None = None
+) -> tuple[list[Entry], list[Problem]]:
+    """Load the entries and find every problem: content, approval, near-miss disclaimers.
+    `listed`: the site's entry files, as just listed (see `load_entries`)."""
+    loaded = load_entries(config, paths, listed)
     problems = list(loaded.problems)
     problems += translation_problems(loaded.entries)
     entries = withdraw_with_originals(loaded.entries)
@@ -129,7 +133,13 @@ def plan(
     from bulletin.store import ledger
 
     now = now or dt.datetime.now(dt.UTC)
-    entries, problems = validate(config)
+    # The edition of every approved entry not yet published: none, as last time, when the
+    # site is as it was then (see pipeline.idle); the files listed serve the load otherwise.
+    memo = None if slugs else Memo(config, engine)
+    found = memo.hit(now) if memo else None
+    if found is not None:
+        return Plan(None, [], now, notes=found[0], inputs=found[1])
+    entries, problems = validate(config, listed=memo.listed if memo else None)
     raise_for(problems)
     by_slug = {e.slug: e for e in entries}
     with engine.connect() as db:
@@ -158,6 +168,7 @@ def plan(
         chosen, slug_problems, notes = choose(config, entries, published, slugs, now)
         raise_for(slug_problems)
         edition = Plan(next_id if chosen else None, chosen, now)
+    chosen_notes = list(notes)  # the gates' warnings join edition.notes
     edition.notes = notes
     shown = [h for h in history if h.status == EditionStatus.DONE]
     archive = [
@@ -169,6 +180,14 @@ def plan(
             0, EditionInfo(edition.edition_id, edition.published, tuple(edition.entries))
         )
     render(config, edition, archive, incremental=True)
+    if memo is not None and edition.edition_id is None:
+        # Time ends the memo when the first approved entry waiting for its publish_at is due.
+        times = [(e, e.publish_at) for e in entries if e.publish_at and e.publish_at > now]
+        until = min(
+            (t for e, t in times if e.slug not in published and is_publishable(config, e)),
+            default=None,
+        )
+        memo.remember(chosen_notes, edition.inputs.get(SITE), until)
     return edition
 
 
