@@ -346,6 +346,63 @@ def test_a_new_event_takes_the_others_from_the_whole_calendar_not_their_files(si
         assert event_path(old) in asked
 
 
+def test_new_events_are_put_into_the_calendars_public_holds(site):
+    config, entries = _entries(site)
+    sofia, curs = entries[SOFIA], entries[CURS]
+    # Four events of one language, in date order: two there before, two new (one first,
+    # one between them, with a tag of its own); then the calendars as a full build makes them.
+    first = dataclasses.replace(curs, slug="2019-01-01-first", date=dt.date(2019, 1, 1))
+    later = dataclasses.replace(sofia, slug="2020-01-01-later", date=dt.date(2020, 1, 1))
+    between = dataclasses.replace(
+        sofia, slug="2019-11-20-between", date=dt.date(2019, 11, 20), tags=("new-tag",)
+    )
+    old, new = [sofia, later], [first, between]
+    before = _files(config, old)
+    everything = calendar_files(config, old + new, NOW, before.get)
+    built = {name for name in before if name.endswith("calendar.ics")} - {
+        event_path(e) for e in old
+    }
+
+    def was(name: str, chosen) -> bool:  # public/ holds each calendar as built from `old`
+        return name in built and {e.slug for e in chosen} == {e.slug for e in old if
+            name == "calendar.ics" or e.language + "/" in name or
+            any(t in name for t in e.tags)}  # fmt: skip
+
+    def wanted(name: str, chosen) -> bool:  # the old events' own files are as they were
+        return name not in before or (name in built and not was(name, chosen))
+
+    fresh: dict[str, bytes] = {}
+    files = calendar_files(config, old + new, NOW, before.get, wanted, None, None, was, fresh)
+    assert files == {name: everything[name] for name in files}  # byte for byte
+    assert {"calendar.ics", "en/calendar.ics", "tags/new-tag/calendar.ics"} <= set(files)
+    # Put in, not built: the calendar of all, and that of its language; the new tag's is new.
+    assert set(fresh) == {"calendar.ics", "en/calendar.ics"}
+    for name, ics in fresh.items():
+        uids = sorted(str(e["UID"]).partition("@")[0] for e in
+                      icalendar.Calendar.from_ical(ics).walk("VEVENT"))  # fmt: skip
+        assert uids == (sorted([first.slug, between.slug]) if name == "calendar.ics" else
+                        [between.slug])  # fmt: skip
+    # The gate reads the new events: it finds their funding texts, and misses one taken out.
+    by_slug = {e.slug: e for e in old + new}
+    assert (
+        check_outputs(config, calendar_outputs("calendar.ics", fresh["calendar.ics"], by_slug))
+        == []
+    )
+    cut = fresh["calendar.ics"].replace(b"\r\nDESCRIPTION:", b"\r\nX-NOTE:", 1)
+    assert check_outputs(config, calendar_outputs("calendar.ics", cut, by_slug))
+
+    # A calendar not as written (an event gone from it), or not from those entries: built whole.
+    damaged = dict(before)
+    whole = before["calendar.ics"]
+    one = whole.index(b"BEGIN:VEVENT")
+    damaged["calendar.ics"] = whole[:one] + whole[whole.index(b"END:VEVENT") + 12 :]
+    for previous, was_it in ((damaged.get, was), (before.get, lambda name, chosen: False)):
+        fresh.clear()
+        files = calendar_files(config, old + new, NOW, previous, wanted, None, None, was_it, fresh)
+        assert files == {name: everything[name] for name in files}
+        assert "calendar.ics" not in fresh
+
+
 def test_the_whole_calendar_is_read_by_uid_folded_or_not():
     from bulletin.render.calendars import _by_uid, _component
 

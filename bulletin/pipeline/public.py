@@ -105,14 +105,12 @@ class Inputs:
     def wanted(self, name: str, entries: Sequence[Entry], *more: object) -> bool:
         """Remember `name`'s inputs; whether it must be rendered (it is not current). The
         state is per name and per fingerprint, so a key is made of the rest alone."""
-        if len(entries) == 1 and not more:  # an entry's own page or calendar file
-            key = entry_digest(entries[0]).hex()
-        else:
-            digest = hashlib.sha256(entry_digests(entries))
-            digest.update(repr(more).encode())
-            key = digest.hexdigest()
-        self.keys[name] = key
+        self.keys[name] = key = _key(entries, more)
         return self._current is None or not self._current(name, key)
+
+    def was(self, name: str, entries: Sequence[Entry], *more: object) -> bool:
+        """Whether public/`name` was last written from these inputs (it may be gone)."""
+        return self._state is not None and self._state.inputs.get(name) == _key(entries, more)
 
     def each(self, files: dict[str, Entry]) -> list[str]:
         """`wanted(name, [entry])` for each file of one entry (an entry's own page or
@@ -126,6 +124,15 @@ class Inputs:
         stale = {name for name, key in keys.items() if stored.get(name) != key}
         stale.update(self._state.missing(name for name in keys if name not in stale))
         return [name for name in keys if name in stale] if stale else []
+
+
+def _key(entries: Sequence[Entry], more: tuple[object, ...]) -> str:
+    """The digest of a file's inputs: its entries and the rest."""
+    if len(entries) == 1 and not more:  # an entry's own page or calendar file
+        return entry_digest(entries[0]).hex()
+    digest = hashlib.sha256(entry_digests(entries))
+    digest.update(repr(more).encode())
+    return digest.hexdigest()
 
 
 def render_public(
@@ -156,14 +163,18 @@ def render_public(
                 read = json_feed_outputs if name.endswith(".json") else feed_outputs
                 outputs.extend(read(f"public/{name}", files[name], chosen))
     # Events taken from their own files as they stand were checked when those were written.
+    # A calendar made from the one public/ holds, with the new events put in, is checked
+    # for those (`fresh`).
     reused: set[bytes] = set()
+    fresh: dict[str, bytes] = {}
     calendars = calendar_files(
-        config, feed_entries, published, previous, inputs.wanted, reused, inputs.each
-    )
+        config, feed_entries, published, previous, inputs.wanted, reused, inputs.each,
+        inputs.was, fresh,
+    )  # fmt: skip
     by_slug = {e.slug: e for e in feed_entries}
     for name, ics in calendars.items():
         files[name] = ics
-        outputs.extend(calendar_outputs(f"public/{name}", ics, by_slug, reused))
+        outputs.extend(calendar_outputs(f"public/{name}", fresh.get(name, ics), by_slug, reused))
     for info in archive:
         name = f"{info.id}/index.html"
         edition = (info.id, info.published)

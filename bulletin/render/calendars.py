@@ -41,6 +41,8 @@ Previous = Callable[[str], bytes | None]
 Wanted = Callable[[str, Sequence[Entry]], bool]
 #: `Wanted` for many files of one entry each (path → entry): the paths to build, in order
 Each = Callable[[dict[str, Entry]], list[str]]
+#: whether public/ holds a file (path relative to it) as built from exactly these entries
+Was = Callable[[str, Sequence[Entry]], bool]
 END = b"END:VCALENDAR\r\n"
 #: one property: its name, its parameters (";NAME=value..." or ""), its value as written
 Line = tuple[str, str, str]
@@ -78,6 +80,8 @@ def calendar_files(
     wanted: Wanted | None = None,
     reused: set[bytes] | None = None,
     each: Each | None = None,
+    was: Was | None = None,
+    fresh: dict[str, bytes] | None = None,
 ) -> dict[str, bytes]:
     """Every calendar file, by path relative to public/: one per event, the whole calendar,
     one per language and one per tag. `entries` are the published ones (withdrawn included);
@@ -87,7 +91,12 @@ def calendar_files(
     `reused`: from the whole calendar as it was last written, which holds every event's
     VEVENT as its own file does (both are written from it in the same run), so that a new
     event does not read thousands of files; from the event's own file when the whole
-    calendar lacks it. `each` asks `wanted` of every event's own file at once."""
+    calendar lacks it. `each` asks `wanted` of every event's own file at once.
+
+    With `was`, a calendar that public/ holds as built from its entries but the new events
+    of this run (the usual publish: one event more) is that file with the new VEVENTs put in
+    their places, which is what building it again gives, and `fresh` gets, for the gate,
+    the calendar of the new events alone: the others were checked when it was written."""
     events = sorted((e for e in entries if e.is_event), key=lambda e: (e.date, e.slug))
     wanted = wanted or (lambda name, chosen: True)
     blocks: dict[str, bytes] = {}
@@ -126,13 +135,65 @@ def calendar_files(
         groups.setdefault(f"{entry.language}/", (entry.language, []))[1].append(entry)
         for tag in entry.tags:
             groups.setdefault(tag_folder(tag), (tag, []))[1].append(entry)
+    made = {own[path].slug for path in asked}  # the events built again in this run
     for folder, (name, chosen) in sorted(groups.items()):
-        if wanted(folder + "calendar.ics", chosen):
+        path = folder + "calendar.ics"
+        if wanted(path, chosen):
             title = f"{config.site.title}: {name}" if name else config.site.title
+            if was is not None and made:
+                new = [e for e in chosen if e.slug in made]
+                old = [e for e in chosen if e.slug not in made]
+                if new and was(path, old):
+                    spliced = _spliced(config, chosen, new, blocks, title, previous(path), uid_end)
+                    if spliced is not None:
+                        files[path] = spliced[0]
+                        if fresh is not None:
+                            fresh[path] = spliced[1]
+                        continue
             known = blocks.get  # most events are in an earlier calendar of this run
             events_of = [known(e.slug) or block(e) for e in chosen]
-            files[folder + "calendar.ics"] = _calendar(config, chosen, events_of, title)
+            files[path] = _calendar(config, chosen, events_of, title)
     return files
+
+
+def _spliced(
+    config: Config,
+    chosen: Sequence[Entry],
+    new: Sequence[Entry],
+    blocks: dict[str, bytes],
+    title: str,
+    before: bytes | None,
+    uid_end: str,
+) -> tuple[bytes, bytes] | None:
+    """The calendar of `chosen` made from `before`, that of the same entries but `new`
+    (whose VEVENTs are in `blocks`): each new VEVENT put before that of the event that
+    follows it; and the calendar of the new VEVENTs alone. None when `before` is not as
+    written (the calendar is then built whole)."""
+    mark = b"\r\n" + BEGIN_EVENT  # a VEVENT begins a line (TEXT values hold no line break)
+    if not before or not before.endswith(END) or before.count(mark) != len(chosen) - len(new):
+        return None
+    first = before.find(mark)
+    at = first + 2 if first >= 0 else len(before) - len(END)
+    pieces: list[bytes] = []
+    new_slugs = {e.slug for e in new}
+    waiting: list[bytes] = []  # new events, until the old one they come before
+    for entry in chosen:
+        if entry.slug in new_slugs:
+            waiting.append(blocks[entry.slug])
+            continue
+        if not waiting:
+            continue
+        line = f"\r\nUID:{_text(entry.slug)}{uid_end}\r\n".encode()
+        found = before.find(line, at)
+        place = before.rfind(mark, at - 2, found) if found >= 0 else -1
+        if place < 0:
+            return None  # not as written (or its UID folded): built whole
+        pieces += [before[at : place + 2], *waiting]
+        waiting, at = [], place + 2
+    pieces += [before[at : -len(END)], *waiting]
+    head = _calendar(config, chosen, [], title)[: -len(END)]
+    added = b"".join(blocks[e.slug] for e in new)
+    return head + b"".join(pieces) + END, head + added + END
 
 
 def _calendar(
