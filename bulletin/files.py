@@ -116,9 +116,10 @@ def write_atomically(path: Path, data: bytes, *, mode: int | None = None) -> Non
 
 
 def write_if_changed(path: Path, data: bytes, *, mode: int | None = None) -> bool:
-    """`write_atomically` unless `path` holds `data` already; True when it wrote."""
+    """`write_atomically` unless `path` holds `data` already; True when it wrote. A file
+    of another size is not read (a calendar of thousands of events weighs megabytes)."""
     try:
-        if path.read_bytes() == data:
+        if os.stat(path).st_size == len(data) and path.read_bytes() == data:
             return False
     except (FileNotFoundError, IsADirectoryError):
         pass
