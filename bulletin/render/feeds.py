@@ -219,6 +219,7 @@ def _with_atom_links(rss: bytes, links: list[dict[str, str]]) -> bytes:
 
 
 @functools.lru_cache(maxsize=1024)  # a site has a few tags, carried by thousands of entries
+@functools.lru_cache(maxsize=4096)  # asked for each tag of each entry of the archive
 def tag_folder(tag: str) -> str:
     """The folder of a tag's feeds: `tags/<tag>/`, lower case, safe in a URL and a path."""
     slug = re.sub(r"[^a-z0-9]+", "-", tag.lower()).strip("-")
