@@ -99,11 +99,23 @@ def _too_large(size: int, limit: int) -> str:
     return f"it is {shown(size)}, more than the {shown(limit)} allowed"
 
 
-def write_atomically(path: Path, data: bytes, *, mode: int | None = None) -> None:
+def write_atomically(
+    path: Path, data: bytes, *, mode: int | None = None, folders: set[Path] | None = None
+) -> None:
     """Replace `path` with `data` in one step, making its folder if needed; `mode` sets
-    the new file's permissions (the temporary file's 0600 otherwise)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    the new file's permissions (the temporary file's 0600 otherwise). `folders`: those
+    made or found already by a run writing many files, which adds this one's (a build
+    writes tens of thousands, and asking again for a folder there costs a system call a
+    busy file system takes its time over)."""
+    if folders is None or path.parent not in folders:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if folders is not None:
+            folders.add(path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except FileNotFoundError:  # the folder was removed since: made again
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -115,7 +127,9 @@ def write_atomically(path: Path, data: bytes, *, mode: int | None = None) -> Non
         raise
 
 
-def write_if_changed(path: Path, data: bytes, *, mode: int | None = None) -> bool:
+def write_if_changed(
+    path: Path, data: bytes, *, mode: int | None = None, folders: set[Path] | None = None
+) -> bool:
     """`write_atomically` unless `path` holds `data` already; True when it wrote. A file
     of another size is not read (a calendar of thousands of events weighs megabytes)."""
     try:
@@ -123,7 +137,7 @@ def write_if_changed(path: Path, data: bytes, *, mode: int | None = None) -> boo
             return False
     except (FileNotFoundError, IsADirectoryError):
         pass
-    write_atomically(path, data, mode=mode)
+    write_atomically(path, data, mode=mode, folders=folders)
     return True
 
 

@@ -200,3 +200,21 @@ def test_compiled_bytecode_does_not_render_public_again(
     assert write.fingerprint(config) == before
     (code / "render" / "pages.py").write_text("PAGES = 2\n")
     assert write.fingerprint(config) != before
+
+
+def test_files_are_written_whole_into_folders_made_once(tmp_path: Path) -> None:
+    from bulletin.files import write_atomically, write_if_changed
+
+    folders: set[Path] = set()
+    page = tmp_path / "public" / "entries" / "one" / "index.html"
+    assert write_if_changed(page, b"<p>one</p>", mode=0o644, folders=folders)
+    assert folders == {page.parent} and page.read_bytes() == b"<p>one</p>"
+    assert oct(page.stat().st_mode & 0o777) == "0o644"
+    assert not write_if_changed(page, b"<p>one</p>", folders=folders)  # the same bytes
+    assert write_if_changed(page, b"<p>two</p>!", folders=folders)  # another size: written
+    assert page.read_bytes() == b"<p>two</p>!"
+    # A folder removed after it was made (by hand, under a run) is made again.
+    shutil.rmtree(page.parent)
+    write_atomically(page, b"<p>three</p>", folders=folders)
+    assert page.read_bytes() == b"<p>three</p>"
+    assert [p.name for p in page.parent.iterdir()] == ["index.html"]  # no temporary file left

@@ -36,9 +36,10 @@ def write_public(
     """
     public = config.public_dir
     written = []
+    folders: set[Path] = set()
     for name, data in sorted(files.items()):
         path = public / name
-        if write_if_changed(path, data, mode=0o644):
+        if write_if_changed(path, data, mode=0o644, folders=folders):
             written.append(path)
     static = config.root / "static"
     assets = {p for p in static.rglob("*") if p.is_file()} if static.is_dir() else set()
@@ -54,7 +55,7 @@ def write_public(
         except ReadRefused as exc:
             raise ContentError(f"{shown.as_posix()}: bulletin will not publish it: {exc}") from exc
         target = public / shown
-        if write_if_changed(target, data, mode=0o644):
+        if write_if_changed(target, data, mode=0o644, folders=folders):
             written.append(target)
     if inputs:
         # The archive's digest holds once every file is written (the files of this run's
