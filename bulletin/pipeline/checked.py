@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import pickle
+from collections.abc import Iterable
 from pathlib import Path
 
 from bulletin.compliance import near_misses
@@ -68,17 +69,31 @@ class Verdicts:
 
     def of(self, entry: Entry) -> list[Problem]:
         """The entry's approval problem (if any) and, unless withdrawn, its near-misses."""
-        digest = entry_digest(entry)
-        found = self._old.get(digest)
-        if found is None:
-            from bulletin.content.approval import approval_problem  # a signature to verify
+        return self.all([entry])
 
-            live = entry.status != "withdrawn"
-            misses = near_misses(self.config, [entry]) if live else []
-            found = (approval_problem(self.config, entry), misses)
-        self._new[digest] = found
-        _DECIDED[(self.fingerprint, digest)] = found[0]
-        return ([found[0]] if found[0] else []) + found[1]
+    def all(self, entries: Iterable[Entry]) -> list[Problem]:
+        """`of` each of `entries`, in one pass (an archive has thousands)."""
+        problems: list[Problem] = []
+        old, new, fingerprint = self._old, self._new, self.fingerprint
+        for entry in entries:
+            digest = entry_digest(entry)
+            found = old.get(digest)
+            if found is None:
+                found = self._decide(entry)
+            new[digest] = found
+            _DECIDED[(fingerprint, digest)] = found[0]
+            if found[0] is not None:
+                problems.append(found[0])
+            problems += found[1]
+        return problems
+
+    def _decide(self, entry: Entry) -> tuple[Problem | None, list[Problem]]:
+        from bulletin.content.approval import approval_problem  # a signature to verify
+
+        live = entry.status != "withdrawn"
+        return approval_problem(self.config, entry), (
+            near_misses(self.config, [entry]) if live else []
+        )
 
     def save(self) -> None:
         """Keep the verdicts of the entries seen by this validation (those gone are dropped)."""

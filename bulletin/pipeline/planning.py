@@ -44,8 +44,7 @@ def validate(
     problems += translation_problems(loaded.entries)
     entries = withdraw_with_originals(loaded.entries)
     verdicts = Verdicts(config)
-    for entry in entries:
-        problems += verdicts.of(entry)
+    problems += verdicts.all(entries)
     verdicts.save()
     return entries, problems
 
