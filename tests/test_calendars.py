@@ -404,7 +404,8 @@ def test_new_events_are_put_into_the_calendars_public_holds(site):
 
 
 def test_the_whole_calendar_is_read_by_uid_folded_or_not():
-    from bulletin.render.calendars import _by_uid, _component
+    from bulletin.render.calendars import _component
+    from bulletin.render.written import by_uid as _by_uid
 
     long = "x" * 90 + "@example.org"  # folded over two lines
     events = [

@@ -218,3 +218,24 @@ def test_files_are_written_whole_into_folders_made_once(tmp_path: Path) -> None:
     write_atomically(page, b"<p>three</p>", folders=folders)
     assert page.read_bytes() == b"<p>three</p>"
     assert [p.name for p in page.parent.iterdir()] == ["index.html"]  # no temporary file left
+
+
+def test_a_build_reads_each_new_event_once_in_its_own_file(site: Path) -> None:
+    from bulletin.content.entries import load_entries
+    from bulletin.render.renderer import EditionInfo, Renderer
+
+    config = load_config(site)
+    entries = load_entries(config).entries
+    now = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)
+    files: dict[str, bytes] = {}
+    archive = [EditionInfo("2026-01-05-1", now, tuple(entries))]
+    outputs = public.render_public(
+        config, Renderer(config), archive, now, files, public.Inputs(None), public.reader(config)
+    )
+    assert {"calendar.ics", "en/calendar.ics", "tags/firearms/calendar.ics"} <= files.keys()
+    read = sorted(o.name for o in outputs if " event " in o.name)
+    assert read == sorted(
+        f"public/entries/{e.slug}/event.ics event {e.slug} (DESCRIPTION)"
+        for e in entries
+        if e.is_event
+    )

@@ -164,17 +164,21 @@ def render_public(
                 outputs.extend(read(f"public/{name}", files[name], chosen))
     # Events taken from their own files as they stand were checked when those were written.
     # A calendar made from the one public/ holds, with the new events put in, is checked
-    # for those (`fresh`).
+    # for those (`fresh`). An event built in this run is read in its own file (`built`): the
+    # calendars that carry it, byte for byte the same, are not read for it again.
     reused: set[bytes] = set()
+    built: set[bytes] = set()
     fresh: dict[str, bytes] = {}
     calendars = calendar_files(
         config, feed_entries, published, previous, inputs.wanted, reused, inputs.each,
-        inputs.was, fresh,
+        inputs.was, fresh, built,
     )  # fmt: skip
     by_slug = {e.slug: e for e in feed_entries}
+    carried = reused | built
     for name, ics in calendars.items():
         files[name] = ics
-        outputs.extend(calendar_outputs(f"public/{name}", fresh.get(name, ics), by_slug, reused))
+        checked = carried if name.endswith("calendar.ics") else reused  # not an event's own
+        outputs.extend(calendar_outputs(f"public/{name}", fresh.get(name, ics), by_slug, checked))
     for info in archive:
         name = f"{info.id}/index.html"
         edition = (info.id, info.published)

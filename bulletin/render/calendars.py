@@ -30,7 +30,7 @@ from bulletin.content.entries import Entry
 from bulletin.render.feeds import tag_folder
 from bulletin.render.notices import notices_for
 from bulletin.render.renderer import entry_url
-from bulletin.vevents import BEGIN_EVENT, END_EVENT, FOLDED, PROPERTY
+from bulletin.render.written import END, by_uid, events_with, properties, vevent
 
 PRODID = "-//bulletin//bulletin calendars//EN"
 #: the properties whose change makes an update that calendars must take (SEQUENCE + 1)
@@ -43,7 +43,6 @@ Wanted = Callable[[str, Sequence[Entry]], bool]
 Each = Callable[[dict[str, Entry]], list[str]]
 #: whether public/ holds a file (path relative to it) as built from exactly these entries
 Was = Callable[[str, Sequence[Entry]], bool]
-END = b"END:VCALENDAR\r\n"
 #: one property: its name, its parameters (";NAME=value..." or ""), its value as written
 Line = tuple[str, str, str]
 
@@ -82,6 +81,7 @@ def calendar_files(
     each: Each | None = None,
     was: Was | None = None,
     fresh: dict[str, bytes] | None = None,
+    built: set[bytes] | None = None,
 ) -> dict[str, bytes]:
     """Every calendar file, by path relative to public/: one per event, the whole calendar,
     one per language and one per tag. `entries` are the published ones (withdrawn included);
@@ -96,7 +96,8 @@ def calendar_files(
     With `was`, a calendar that public/ holds as built from its entries but the new events
     of this run (the usual publish: one event more) is that file with the new VEVENTs put in
     their places, which is what building it again gives, and `fresh` gets, for the gate,
-    the calendar of the new events alone: the others were checked when it was written."""
+    the calendar of the new events alone: the others were checked when it was written.
+    `built` gets the VEVENT of each event's own file built in this run."""
     events = sorted((e for e in entries if e.is_event), key=lambda e: (e.date, e.slug))
     wanted = wanted or (lambda name, chosen: True)
     blocks: dict[str, bytes] = {}
@@ -112,12 +113,12 @@ def calendar_files(
         nonlocal written
         if entry.slug not in blocks:
             if written is None:
-                written = _by_uid(previous("calendar.ics"))
+                written = by_uid(previous("calendar.ics"))
             kept = written.get(_text(entry.slug) + uid_end)
             before = None
             if kept is None:
                 before = previous(event_path(entry))
-                kept = _vevent(before)
+                kept = vevent(before)
             if kept and reused is not None:
                 reused.add(kept)
             blocks[entry.slug] = kept or _event(config, entry, now, before)
@@ -129,6 +130,8 @@ def calendar_files(
         entry = own[path]
         blocks[entry.slug] = _event(config, entry, now, previous(path))
         files[path] = _calendar(config, [entry], [blocks[entry.slug]], entry.title)
+        if built is not None:
+            built.add(blocks[entry.slug])
     groups: dict[str, tuple[str, list[Entry]]] = {"": ("", [])}
     for entry in events:
         groups[""][1].append(entry)
@@ -136,6 +139,10 @@ def calendar_files(
         for tag in entry.tags:
             groups.setdefault(tag_folder(tag), (tag, []))[1].append(entry)
     made = {own[path].slug for path in asked}  # the events built again in this run
+
+    def uid_line(entry: Entry) -> bytes:
+        return f"\r\nUID:{_text(entry.slug)}{uid_end}\r\n".encode()
+
     for folder, (name, chosen) in sorted(groups.items()):
         path = folder + "calendar.ics"
         if wanted(path, chosen):
@@ -144,56 +151,18 @@ def calendar_files(
                 new = [e for e in chosen if e.slug in made]
                 old = [e for e in chosen if e.slug not in made]
                 if new and was(path, old):
-                    spliced = _spliced(config, chosen, new, blocks, title, previous(path), uid_end)
+                    put = {e.slug: blocks[e.slug] for e in new}
+                    spliced = events_with(previous(path), chosen, put, uid_line)
                     if spliced is not None:
-                        files[path] = spliced[0]
-                        if fresh is not None:
-                            fresh[path] = spliced[1]
+                        head = _calendar(config, chosen, [], title)[: -len(END)]
+                        files[path] = head + spliced + END
+                        if fresh is not None:  # the new events alone, for the gate
+                            fresh[path] = head + b"".join(put.values()) + END
                         continue
             known = blocks.get  # most events are in an earlier calendar of this run
             events_of = [known(e.slug) or block(e) for e in chosen]
             files[path] = _calendar(config, chosen, events_of, title)
     return files
-
-
-def _spliced(
-    config: Config,
-    chosen: Sequence[Entry],
-    new: Sequence[Entry],
-    blocks: dict[str, bytes],
-    title: str,
-    before: bytes | None,
-    uid_end: str,
-) -> tuple[bytes, bytes] | None:
-    """The calendar of `chosen` made from `before`, that of the same entries but `new`
-    (whose VEVENTs are in `blocks`): each new VEVENT put before that of the event that
-    follows it; and the calendar of the new VEVENTs alone. None when `before` is not as
-    written (the calendar is then built whole)."""
-    mark = b"\r\n" + BEGIN_EVENT  # a VEVENT begins a line (TEXT values hold no line break)
-    if not before or not before.endswith(END) or before.count(mark) != len(chosen) - len(new):
-        return None
-    first = before.find(mark)
-    at = first + 2 if first >= 0 else len(before) - len(END)
-    pieces: list[bytes] = []
-    new_slugs = {e.slug for e in new}
-    waiting: list[bytes] = []  # new events, until the old one they come before
-    for entry in chosen:
-        if entry.slug in new_slugs:
-            waiting.append(blocks[entry.slug])
-            continue
-        if not waiting:
-            continue
-        line = f"\r\nUID:{_text(entry.slug)}{uid_end}\r\n".encode()
-        found = before.find(line, at)
-        place = before.rfind(mark, at - 2, found) if found >= 0 else -1
-        if place < 0:
-            return None  # not as written (or its UID folded): built whole
-        pieces += [before[at : place + 2], *waiting]
-        waiting, at = [], place + 2
-    pieces += [before[at : -len(END)], *waiting]
-    head = _calendar(config, chosen, [], title)[: -len(END)]
-    added = b"".join(blocks[e.slug] for e in new)
-    return head + b"".join(pieces) + END, head + added + END
 
 
 def _calendar(
@@ -244,42 +213,6 @@ def _vtimezone(first: dt.datetime, last: dt.datetime) -> bytes:
     return b"".join(c.to_ical() for c in stub.subcomponents if c.name == "VTIMEZONE")
 
 
-def _vevent(ics: bytes | None) -> bytes | None:
-    """The VEVENT of an event's own calendar file, as written (None if there is none)."""
-    if not ics:
-        return None
-    start, end = ics.find(BEGIN_EVENT), ics.find(END_EVENT)
-    if start < 0 or end < start or ics.count(BEGIN_EVENT) != 1:
-        return None
-    return ics[start : end + len(END_EVENT)]
-
-
-def _by_uid(ics: bytes | None) -> dict[str, bytes]:
-    """The VEVENTs of a calendar file as written, by their UID's value (still escaped);
-    a UID found twice is left out."""
-    found: dict[str, bytes] = {}
-    twice: set[str] = set()
-    folds = (b" ", b"\t")
-    for part in (ics or b"").split(BEGIN_EVENT)[1:]:
-        end = part.find(END_EVENT)
-        start = part.find(b"\r\nUID:") + 2
-        if end < 0 or not 1 < start < end:
-            continue
-        stop = part.find(b"\r\n", start)
-        while part[stop + 2 : stop + 3] in folds:  # a folded line goes on
-            stop = part.find(b"\r\n", stop + 2)
-        value = part[start + 4 : stop]
-        if b"\n" in value:  # most UIDs are short: no line break to take out
-            value = FOLDED.sub(b"", value)
-        key = value.decode("utf-8", "replace")
-        if key in found:
-            twice.add(key)
-        found[key] = BEGIN_EVENT + part[: end + len(END_EVENT)]
-    for key in twice:
-        del found[key]
-    return found
-
-
 def _event(config: Config, entry: Entry, now: dt.datetime, before: bytes | None) -> bytes:
     """The event's VEVENT, its properties in icalendar's order: SUMMARY, DTSTART, DTEND,
     DTSTAMP, UID, SEQUENCE, then the others by name."""
@@ -325,7 +258,7 @@ def _revision(
 ) -> tuple[int, dt.datetime]:
     """SEQUENCE and DTSTAMP: kept when nothing significant changed since the last build."""
     first_stamp = entry.published.astimezone(dt.UTC)
-    old = _properties(_vevent(before))
+    old = properties(vevent(before))
     if old is None:  # no file, or a damaged one: written from scratch
         return 0, first_stamp
     try:
@@ -336,23 +269,6 @@ def _revision(
     if all(old.get(name, "") == new.get(name, "") for name in SIGNIFICANT):
         return sequence, stamp
     return sequence + 1, now.astimezone(dt.UTC).replace(microsecond=0)
-
-
-def _properties(vevent: bytes | None) -> dict[str, str] | None:
-    """Each property of a VEVENT as written (name -> value, still escaped), or None."""
-    if vevent is None:
-        return None
-    try:
-        text = FOLDED.sub(b"", vevent).decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    found: dict[str, str] = {}
-    for line in text.split("\r\n")[1:-2]:  # BEGIN:VEVENT ... END:VEVENT, then ""
-        match = PROPERTY.match(line)
-        if match is None:
-            return None
-        found.setdefault(match.group(1).upper(), line[match.end() :])
-    return found
 
 
 def _utc(value: str) -> dt.datetime:
