@@ -14,7 +14,7 @@ import pytest
 from bulletin import pipeline as core
 from bulletin.config import load_config
 from bulletin.content.approval import approve
-from bulletin.content.entries import load_entry
+from bulletin.content.entries import content_files, load_entry
 from bulletin.pipeline import idle, planning
 from bulletin.pipeline.write import STATE
 from bulletin.store.database import connect, editions
@@ -194,3 +194,12 @@ def test_a_link_among_the_entries_leaves_no_memo(quiet: Path) -> None:
     (quiet / "content" / "2019-12-09-link.md").symlink_to(quiet / "content" / RO)
     # A link's own times say nothing of its target's text.
     assert idle.Memo(config, connect(config.database_url)).key is None
+
+
+def test_the_files_listed_are_the_files_loaded(quiet: Path) -> None:
+    (quiet / "content" / "sub").mkdir()
+    (quiet / "content" / "sub" / "2019-12-10-nested.md").write_text("---\ntitle: x\n---\n")
+    config = load_config(quiet)
+    listed = idle.Memo(config, connect(config.database_url)).listed
+    assert [str(p) for p in listed.files] == list(listed.seen)
+    assert listed.files == content_files(config)

@@ -124,7 +124,11 @@ def load_entries(
             )
         )
     files = listed.files if listed and not paths else content_files(config, paths)
-    identity = listed.seen.__getitem__ if listed and not paths else seen
+    known = listed.seen if listed and not paths else {}
+
+    def identity(name: str) -> Seen | None:
+        return known[name] if name in known else seen(name)
+
     # Only the files that changed are parsed and validated again.
     cache = EntryCache(config, paths=files, split=ENTRY_PARTS)
     for path in files:
