@@ -67,12 +67,9 @@ class Verdicts:
         except Exception:  # missing, damaged or from another configuration: decide afresh
             self._old = {}
 
-    def of(self, entry: Entry) -> list[Problem]:
-        """The entry's approval problem (if any) and, unless withdrawn, its near-misses."""
-        return self.all([entry])
-
     def all(self, entries: Iterable[Entry]) -> list[Problem]:
-        """`of` each of `entries`, in one pass (an archive has thousands)."""
+        """Each entry's approval problem (if any) and, unless withdrawn, its near-misses,
+        in one pass (an archive has thousands)."""
         problems: list[Problem] = []
         old, new, fingerprint = self._old, self._new, self.fingerprint
         for entry in entries:

@@ -34,7 +34,7 @@ from bulletin.config.model import Config
 from bulletin.content.cache import RACY_NS, fingerprint
 from bulletin.content.entries import Listed
 from bulletin.files import write_atomically
-from bulletin.pipeline.write import SITE, PublicState
+from bulletin.pipeline.write import PublicState
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -87,10 +87,8 @@ class Memo:
         if idle.key != self.key or (idle.until is not None and now >= idle.until):
             return None
         state = PublicState(self.config)
-        if state.inputs.get(SITE) != idle.site:
-            return None  # public/ was written from another archive, templates or code since
-        if state.missing(name for name in state.inputs if name):
-            return None  # a file of public/ is gone: the publish writes it again
+        if not state.holds(idle.site):
+            return None  # written since from another archive, templates or code; or a file gone
         return list(idle.notes), dict(state.inputs)
 
     def remember(self, notes: list[str], site: str | None, until: dt.datetime | None) -> None:

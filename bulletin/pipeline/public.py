@@ -95,9 +95,7 @@ class Inputs:
             digest.update(entry_digests(info.entries))
         self.keys[SITE] = site = digest.hexdigest()
         state = self._state
-        if state is None or state.inputs.get(SITE) != site:
-            return False
-        if state.missing(name for name in state.inputs if name):
+        if state is None or not state.holds(site):
             return False
         self.keys = dict(state.inputs)
         return True

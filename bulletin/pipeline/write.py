@@ -154,6 +154,13 @@ class PublicState:
         access, public, there = os.access, f"{self.public}/", os.F_OK
         return [name for name in names if not access(public + name, there)]
 
+    def holds(self, site: str) -> bool:
+        """Whether public/ was last written whole from the archive of digest `site` (see
+        `public.Inputs.unchanged`), every file of it still there."""
+        if self.inputs.get(SITE) != site:
+            return False
+        return not self.missing(name for name in self.inputs if name)
+
     def remember(self, inputs: Mapping[str, str]) -> None:
         if all(self.inputs.get(name) == key for name, key in inputs.items()):
             return
