@@ -163,11 +163,12 @@ def cmd_build(root: Path, args: argparse.Namespace) -> int:
     from bulletin.store.database import connect
 
     config = load_site_config(root)
-    edition = plan(config, connect(config.database_url), record=False)
+    # A site without public/ has it written while it is rendered (see pipeline.staging).
+    edition = plan(config, connect(config.database_url), record=False, stage=True)
     files = {**edition.files, **preview_files(edition)}
     clear_previews(config)
     report = Report(edition.edition_id, [e.slug for e in edition.entries], notes=edition.notes)
-    report.public = write_public(config, files, edition.inputs)
+    report.public = write_public(config, files, edition.inputs, edition.staged)
     if args.json:
         print_json(report.as_json())
     else:

@@ -127,6 +127,23 @@ def write_atomically(
         raise
 
 
+def write_new(path: Path, data: bytes, *, mode: int, folders: set[Path]) -> None:
+    """Write `data` into a new file at `path`, in a folder no reader sees yet (one that
+    replaces another in one rename once complete, see `pipeline.staging`): no temporary
+    file, as nobody can see this one half written. `folders`: those made already."""
+    if path.parent not in folders:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        folders.add(path.parent)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.fchmod(fd, mode)  # the mode asked for, whatever the umask
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+
+
 def write_if_changed(
     path: Path, data: bytes, *, mode: int | None = None, folders: set[Path] | None = None
 ) -> bool:

@@ -24,6 +24,7 @@ from bulletin.pipeline.checked import Verdicts, is_publishable
 from bulletin.pipeline.gates import Gates
 from bulletin.pipeline.idle import Memo
 from bulletin.pipeline.public import Inputs, page_languages, reader, render_public
+from bulletin.pipeline.staging import Staged
 from bulletin.pipeline.variants import default_language, list_variants
 from bulletin.pipeline.write import SITE, PublicState
 from bulletin.render.payloads import matching
@@ -67,6 +68,8 @@ class Plan:
     #: the digest of each public/ file's inputs (see pipeline.public), for write_public
     inputs: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: public/ being written as it was rendered (see pipeline.staging), for write_public
+    staged: Staged | None = field(default=None, repr=False, compare=False)
 
 
 def choose(
@@ -127,8 +130,11 @@ def plan(
     now: dt.datetime | None = None,
     *,
     record: bool = True,
+    stage: bool = False,
 ) -> Plan:
-    """Validate, choose, render and check an edition; raise ContentError on any problem."""
+    """Validate, choose, render and check an edition; raise ContentError on any problem.
+    `stage`: a site without public/ has its files written as they are rendered, into a
+    folder that `write_public` makes public/ (see pipeline.staging)."""
     from bulletin.store import ledger
 
     now = now or dt.datetime.now(dt.UTC)
@@ -178,7 +184,14 @@ def plan(
         archive.insert(
             0, EditionInfo(edition.edition_id, edition.published, tuple(edition.entries))
         )
-    render(config, edition, archive, incremental=True)
+    staged = Staged.start(config) if stage else None
+    try:
+        render(config, edition, archive, incremental=True, staged=staged)
+    except BaseException:
+        if staged is not None:
+            staged.discard()
+        raise
+    edition.staged = staged
     if memo is not None and edition.edition_id is None:
         # Time ends the memo when the first approved entry waiting for its publish_at is due.
         times = [(e, e.publish_at) for e in entries if e.publish_at and e.publish_at > now]
@@ -196,10 +209,12 @@ def render(
     archive: Sequence[EditionInfo],
     incremental: bool = False,
     processes: int | None = None,
+    staged: Staged | None = None,
 ) -> None:
     """Render the edition's emails and public/, then check every output. `incremental`:
     only the files of public/ whose inputs changed since it was last written. `processes`:
-    how many read a large build's outputs for the gates (see pipeline.gates)."""
+    how many read a large build's outputs for the gates (see pipeline.gates). `staged`:
+    where public/'s files are written as they are rendered (see pipeline.staging)."""
     renderer = Renderer(config)
     outputs: list[Output] = []
     if edition.edition_id:
@@ -232,6 +247,8 @@ def render(
     inputs = Inputs(state)
     gates = Gates(config, processes)
     gates.extend(outputs)
+    if staged is not None:
+        edition.files = staged.files
     try:
         files, previous = edition.files, reader(config)
         render_public(config, renderer, archive, edition.published, files, inputs, previous, gates)

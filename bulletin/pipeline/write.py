@@ -15,10 +15,14 @@ import shutil
 from collections.abc import Iterable, Mapping
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bulletin.config.model import Config
 from bulletin.errors import ContentError
 from bulletin.files import ReadRefused, inside, read_capped, write_atomically, write_if_changed
+
+if TYPE_CHECKING:
+    from bulletin.pipeline.staging import Staged
 
 #: The largest file of static/ copied into public/ (an image, a PDF); larger ones are an
 #: error, not a silent truncation.
@@ -26,42 +30,60 @@ MAX_ASSET_BYTES = 50 * 1024 * 1024
 
 
 def write_public(
-    config: Config, files: Mapping[str, bytes], inputs: Mapping[str, str] | None = None
+    config: Config,
+    files: Mapping[str, bytes],
+    inputs: Mapping[str, str] | None = None,
+    staged: Staged | None = None,
 ) -> list[str]:
     """Write `files` (paths relative to public/) and the site's static/ folder and emblems;
     `inputs`, the digest of the inputs of each file, is remembered for the next run.
+    `staged`: the folder the files were written into as they were rendered, which becomes
+    public/ (see pipeline.staging).
 
     Unchanged files are left alone; every write is atomic, so a reader (or `serve`) never
     sees half a page. Returns the paths written, relative to the site.
     """
     public = config.public_dir
-    written = []
-    folders: set[Path] = set()
-    for name, data in sorted(files.items()):
-        path = public / name
-        if write_if_changed(path, data, mode=0o644, folders=folders):
-            written.append(path)
+    everything = dict(files)
+    try:
+        everything.update(_assets(config))
+    except BaseException:
+        if staged is not None:
+            staged.discard()
+        raise
+    if staged is not None and staged.publish(everything):
+        written = [public / name for name in sorted(everything)]
+    else:
+        written = []
+        folders: set[Path] = set()
+        for name, data in sorted(everything.items()):
+            path = public / name
+            if write_if_changed(path, data, mode=0o644, folders=folders):
+                written.append(path)
+    if inputs:
+        # The archive's digest holds once every file is written (the files of this run's
+        # inputs that were not are current).
+        PublicState(config).remember({n: k for n, k in inputs.items() if n in files or not n})
+    return [p.relative_to(config.root).as_posix() for p in written]
+
+
+def _assets(config: Config) -> dict[str, bytes]:
+    """The site's static/ folder and emblems, by their paths in public/."""
     static = config.root / "static"
-    assets = {p for p in static.rglob("*") if p.is_file()} if static.is_dir() else set()
-    assets |= {config.root / f.emblem for f in config.funding.values()}
-    for source in sorted(assets):
+    sources = {p for p in static.rglob("*") if p.is_file()} if static.is_dir() else set()
+    sources |= {config.root / f.emblem for f in config.funding.values()}
+    assets = {}
+    for source in sorted(sources):
         # A link in static/ leading out of the site (a key, a password file) is not
         # published; the emblem's path was checked with the configuration.
         if not inside(source, config.root):
             continue
         shown = source.relative_to(config.root)
         try:
-            data = read_capped(source, MAX_ASSET_BYTES)
+            assets[shown.as_posix()] = read_capped(source, MAX_ASSET_BYTES)
         except ReadRefused as exc:
             raise ContentError(f"{shown.as_posix()}: bulletin will not publish it: {exc}") from exc
-        target = public / shown
-        if write_if_changed(target, data, mode=0o644, folders=folders):
-            written.append(target)
-    if inputs:
-        # The archive's digest holds once every file is written (the files of this run's
-        # inputs that were not are current).
-        PublicState(config).remember({n: k for n, k in inputs.items() if n in files or not n})
-    return [p.relative_to(config.root).as_posix() for p in written]
+    return assets
 
 
 def clear_previews(config: Config) -> None:
