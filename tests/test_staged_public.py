@@ -105,6 +105,10 @@ def test_a_build_that_was_killed_leaves_a_folder_the_next_one_removes(site: Path
     assert result.returncode == 0, result.stderr
     assert not gone.exists()
     assert (site / "public" / "index.html").is_file()
+    (gone / "entries").mkdir(parents=True)  # a publish, which writes public/ in place, too
+    result = core.publish(site)
+    assert result.ended is core.Ended.COMPLETED, result.message
+    assert not gone.exists()
 
 
 def test_public_made_meanwhile_is_written_in_place_and_kept(site: Path, tmp_path: Path) -> None:

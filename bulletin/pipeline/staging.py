@@ -46,11 +46,15 @@ class Staged:
         self._given: dict[str, bytes] = {}
         self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self._failed = False
+        # The writer imports this module as this process found it, however that was.
+        found = str(Path(__file__).resolve().parents[2])
+        path = os.pathsep.join(filter(None, [found, os.environ.get("PYTHONPATH")]))
         self._writer = subprocess.Popen(
             [sys.executable, "-m", __name__, str(folder)],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONPATH": path},
         )
         self._feeder = threading.Thread(target=self._feed, name="bulletin public/", daemon=True)
         self._feeder.start()
@@ -63,7 +67,7 @@ class Staged:
         if os.path.lexists(public):
             return None
         state = config.state_dir
-        _clear_abandoned(state)
+        clear_abandoned(state)
         folder = state / f"{PREFIX}{os.getpid()}"
         try:
             state.mkdir(parents=True, exist_ok=True)
@@ -142,9 +146,9 @@ class _Streaming(dict[str, bytes]):
         self._staged.give(name, data)
 
 
-def _clear_abandoned(state: Path) -> None:
+def clear_abandoned(state: Path) -> None:
     """Remove the staging folders of builds that ended without finishing (killed, or the
-    machine stopped): those whose process is gone."""
+    machine stopped): those whose process is gone. Every write of public/ looks."""
     with contextlib.suppress(OSError):
         for folder in state.glob(PREFIX + "*"):
             pid = folder.name.removeprefix(PREFIX)

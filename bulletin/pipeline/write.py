@@ -54,6 +54,9 @@ def write_public(
     if staged is not None and staged.publish(everything):
         written = [public / name for name in sorted(everything)]
     else:
+        from bulletin.pipeline.staging import clear_abandoned
+
+        clear_abandoned(config.state_dir)
         written = []
         folders: set[Path] = set()
         for name, data in sorted(everything.items()):
