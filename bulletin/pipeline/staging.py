@@ -4,10 +4,11 @@ a folder of the site's state that no reader sees, and that folder becomes public
 rename once every output passed the gates.
 
 Creating tens of thousands of files and folders is mostly the kernel's work: done by a
-thread beside the rendering, it takes the time of a second core rather than adding its
-own. An output refused by the gates leaves no trace: the folder is removed, and public/ was
-never there. Anything unexpected (public/ made meanwhile, the state folder on another file
-system, a write that failed) falls back to writing public/ file by file, as always.
+process of its own beside the rendering, it takes the time of a second core rather than
+adding its own. An output refused by the gates leaves no trace: the folder is removed, and
+public/ was never there. Anything unexpected (public/ made meanwhile, the state folder on
+another file system, a write that failed) falls back to writing public/ file by file, as
+always.
 """
 
 from __future__ import annotations
