@@ -107,10 +107,7 @@ def write_atomically(
     made or found already by a run writing many files, which adds this one's (a build
     writes tens of thousands, and asking again for a folder there costs a system call a
     busy file system takes its time over)."""
-    if folders is None or path.parent not in folders:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if folders is not None:
-            folders.add(path.parent)
+    _make_folder(path, folders)
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except FileNotFoundError:  # the folder was removed since: made again
@@ -127,13 +124,19 @@ def write_atomically(
         raise
 
 
+def _make_folder(path: Path, folders: set[Path] | None) -> None:
+    """Make `path`'s folder unless `folders` (those of this run so far) has it already."""
+    if folders is None or path.parent not in folders:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if folders is not None:
+            folders.add(path.parent)
+
+
 def write_new(path: Path, data: bytes, *, mode: int, folders: set[Path]) -> None:
     """Write `data` into a new file at `path`, in a folder no reader sees yet (one that
     replaces another in one rename once complete, see `pipeline.staging`): no temporary
     file, as nobody can see this one half written. `folders`: those made already."""
-    if path.parent not in folders:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        folders.add(path.parent)
+    _make_folder(path, folders)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
         os.fchmod(fd, mode)  # the mode asked for, whatever the umask
