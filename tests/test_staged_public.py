@@ -61,7 +61,7 @@ def test_a_build_without_public_writes_what_a_build_in_place_does(
     assert _staging(site) == []
 
 
-def test_files_are_written_while_rendering_and_public_appears_whole(site: Path) -> None:
+def test_public_appears_whole_from_the_staging_folder_at_the_end(site: Path) -> None:
     config = load_config(site)
     edition = plan(config, connect(config.database_url), record=False, stage=True)
     staged = edition.staged
