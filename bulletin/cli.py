@@ -186,6 +186,7 @@ def cmd_build(root: Path, args: argparse.Namespace) -> int:
 
 def cmd_publish(root: Path, args: argparse.Namespace) -> int:
     from bulletin import orchestration
+    from bulletin.pipeline import ahead
     from bulletin.pipeline.progress import progress_bar
     from bulletin.pipeline.report import Report
     from bulletin.store.database import connect
@@ -196,14 +197,19 @@ def cmd_publish(root: Path, args: argparse.Namespace) -> int:
     # Another run of the site under way: say so at once (exit 4) rather than wait, or
     # take its edition for an interrupted one. The flow below runs under this lock.
     with site_run(engine, config, "publish", wait=False):
-        with _importing():  # Prefect and the flows: a few hundred thousand objects
-            orchestration.start_server(args.verbose)
-            from bulletin.flows.publish import publish
+        # The plan is made beside Prefect's start, by a second process (see pipeline.ahead).
+        ahead.start(config, args.slugs, not args.dry_run, args.verbose)
+        try:
+            with _importing():  # Prefect and the flows: a few hundred thousand objects
+                orchestration.start_server(args.verbose)
+                from bulletin.flows.publish import publish
 
-        with progress_bar(enabled=not args.json):
-            report = orchestration.run_flow(
-                publish, Report, site=str(root), entries=list(args.slugs), dry_run=args.dry_run
-            )
+            with progress_bar(enabled=not args.json):
+                report = orchestration.run_flow(
+                    publish, Report, site=str(root), entries=list(args.slugs), dry_run=args.dry_run
+                )
+        finally:
+            ahead.stop()
     if args.json:
         print_json(report.as_json())
     else:

@@ -2,6 +2,7 @@
 
 conductor runs a whole publish through the steps below (`publish`, `Steps`, `Result`)
 planning  validate, choose, render and check an edition; nothing is written yet
+ahead     a command-line publish's plan, made by a second process while Prefect starts
 recording the edition and its frozen recipients into the ledger; its tally
 write     public/: the only writer of the web archive
 sending   the recorded edition to the lists and partners, through given transports

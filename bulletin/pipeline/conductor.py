@@ -31,6 +31,7 @@ from bulletin.delivery.engine import RetryPolicy
 from bulletin.delivery.transports import Sent, TransportFactory
 from bulletin.errors import BulletinError
 from bulletin.mail.notify import failure_notice
+from bulletin.pipeline.ahead import take as planned_ahead
 from bulletin.pipeline.planning import CHANNELS, Plan, due_slugs, plan, preview_files, restrict
 from bulletin.pipeline.recording import failures, finish, record, would_send
 from bulletin.pipeline.report import Report
@@ -315,7 +316,10 @@ def plan_run(
         if not entries and not resuming:
             notes.append("no timed entry is due: nothing to send")
             return Plan(None, [], now, notes=notes)
-    edition = plan(config, engine, entries, now, record=record)
+    # A publish from the command line planned it already, beside Prefect's start.
+    edition = None if timed else planned_ahead(config, entries, record)
+    if edition is None:
+        edition = plan(config, engine, entries, now, record=record)
     edition.notes = notes + edition.notes
     restrict(edition, channels)
     return edition
