@@ -161,3 +161,4 @@ if __name__ == "__main__":
             pipe.flush()
         except BaseException:  # the command plans in its own process
             os._exit(1)
+    os._exit(0)  # done: nothing left to tidy that a stop could interrupt
