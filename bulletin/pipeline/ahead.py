@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
+from bulletin.processes import module_process
+
 if TYPE_CHECKING:
     from bulletin.config.model import Config
     from bulletin.pipeline.planning import Plan
@@ -66,17 +68,13 @@ def start(config: Config, slugs: Sequence[str], record: bool, verbose: bool = Fa
     stop()
     if _cores() < 2:
         return  # one core: a second process would only take turns with this one
-    # The planner imports bulletin as this process found it, however that was.
-    found = str(Path(__file__).resolve().parents[2])
-    path = os.pathsep.join(filter(None, [found, os.environ.get("PYTHONPATH")]))
     asked = pickle.dumps((str(config.root), list(slugs), record, os.getpid()))
     try:
-        process = subprocess.Popen(
-            [sys.executable, "-m", __name__],
+        process = module_process(
+            __name__,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=None if verbose else subprocess.DEVNULL,
-            env={**os.environ, "PYTHONPATH": path},
         )
     except OSError:
         return  # planned in this process, as always

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from bulletin.files import write_new
+from bulletin.processes import module_process
 
 if TYPE_CHECKING:
     from bulletin.config.model import Config
@@ -47,15 +48,12 @@ class Staged:
         self._given: dict[str, bytes] = {}
         self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self._failed = False
-        # The writer imports this module as this process found it, however that was.
-        found = str(Path(__file__).resolve().parents[2])
-        path = os.pathsep.join(filter(None, [found, os.environ.get("PYTHONPATH")]))
-        self._writer = subprocess.Popen(
-            [sys.executable, "-m", __name__, str(folder)],
+        self._writer = module_process(
+            __name__,
+            str(folder),
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            env={**os.environ, "PYTHONPATH": path},
         )
         self._feeder = threading.Thread(target=self._feed, name="bulletin public/", daemon=True)
         self._feeder.start()
